@@ -1,0 +1,167 @@
+"""Command line: a thin layer over the Python API. Each subcommand parses flags and calls one function.
+
+    img2img demo
+    img2img train {pix2pix,cyclegan,srgan} --data DIR --out RUN [options] [--resume]
+    img2img translate --model RUN_OR_MODEL_DIR --input IMAGE_OR_DIR --output DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+S = argparse.SUPPRESS  # flags the user did not give stay out of the kwargs (resume keeps saved values)
+
+# CLI flag -> generator / discriminator constructor keyword
+GENERATOR_FLAGS = {"base_channels": int, "num_downs": int, "num_blocks": int, "norm": str, "dropout": float, "upsample": str}
+DISCRIMINATOR_FLAGS = {"d_layers": ("n_layers", int), "d_channels": ("base_channels", int), "d_norm": ("norm", str),
+                       "d_scales": ("num_scales", int)}
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a folder of images", argument_default=S,
+                       description="Train pix2pix (paired), cyclegan (unpaired) or srgan (super-resolution) on image folders.")
+    p.add_argument("task", choices=["pix2pix", "cyclegan", "srgan"])
+    p.add_argument("--data", help="dataset folder (see README: folder formats)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, samples, logs and the model")
+    p.add_argument("--resume", action="store_true", default=False, help="continue the run in --out exactly where it stopped")
+    g = p.add_argument_group("data")
+    g.add_argument("--steps", type=int, help="total optimisation steps (default 10000)")
+    g.add_argument("--size", type=int, help="training crop size (pix2pix/cyclegan 256, srgan 96 = HR crop)")
+    g.add_argument("--load-size", type=int, help="shorter side is resized to this before the random crop")
+    g.add_argument("--batch-size", type=int, help="images per step (pix2pix/cyclegan 1, srgan 16)")
+    g.add_argument("--scale", type=int, choices=[2, 4, 8], help="super-resolution factor (srgan; default 4)")
+    g.add_argument("--direction", choices=["AtoB", "BtoA"], help="translate A to B (default) or B to A")
+    g.add_argument("--in-channels", type=int, choices=[1, 3])
+    g.add_argument("--out-channels", type=int, choices=[1, 3])
+    g.add_argument("--num-workers", type=int, help="CPU data-loading workers (default 2)")
+    g.add_argument("--no-flip", dest="hflip", action="store_false", help="no random horizontal flips")
+    g.add_argument("--vflip", action="store_true", help="random vertical flips too")
+    g.add_argument("--skip-bad", dest="on_bad", action="store_const", const="skip",
+                   help="skip unreadable or unmatched files (listed in RUN/skipped.txt) instead of stopping")
+    n = p.add_argument_group("networks")
+    n.add_argument("--generator", help="generator preset (unet_256, unet_128, resnet_9blocks, resnet_6blocks, srresnet_x4, compact_sr_x4, ...)")
+    n.add_argument("--base-channels", type=int, help="generator width")
+    n.add_argument("--num-downs", type=int, help="U-Net depth (sizes must be multiples of 2^depth)")
+    n.add_argument("--num-blocks", type=int, help="residual blocks (ResNet, SRResNet)")
+    n.add_argument("--norm", choices=["batch", "instance", "none"], help="generator normalisation")
+    n.add_argument("--dropout", type=float, help="generator dropout")
+    n.add_argument("--upsample", choices=["transpose", "resize"], help="U-Net upsampling: transposed conv or resize + conv")
+    n.add_argument("--d-layers", type=int, help="PatchGAN layers (3 = 70x70 receptive field)")
+    n.add_argument("--d-channels", type=int, help="PatchGAN width")
+    n.add_argument("--d-norm", choices=["batch", "instance", "none"])
+    n.add_argument("--spectral-norm", action="store_true", help="spectral normalisation in the discriminator")
+    n.add_argument("--d-scales", type=int, help="multi-scale discriminator: number of scales")
+    lo = p.add_argument_group("losses")
+    lo.add_argument("--gan-mode", choices=["vanilla", "lsgan", "hinge", "wgangp"])
+    lo.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
+    lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (10)")
+    lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (0.5)")
+    lo.add_argument("--lambda-gp", type=float, help="gradient penalty weight for wgangp (10)")
+    lo.add_argument("--pool-size", type=int, help="cyclegan image pool (50)")
+    lo.add_argument("--adv-weight", type=float, help="srgan adversarial weight (1e-3)")
+    lo.add_argument("--warmup-steps", type=int, help="srgan pixel-loss-only steps before the GAN starts")
+    lo.add_argument("--vgg-weights", help="local VGG19 weights file for the srgan perceptual loss")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--lr", type=float, help="Adam learning rate (2e-4)")
+    o.add_argument("--beta1", type=float)
+    o.add_argument("--beta2", type=float)
+    o.add_argument("--decay-steps", type=int, help="linear LR decay over the last N steps (default steps/2)")
+    o.add_argument("--grad-clip", type=float, help="clip gradient norm")
+    o.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="fp16 needs CUDA; bf16 autocast works on CPU")
+    o.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on recent GPUs)")
+    o.add_argument("--seed", type=int)
+    o.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    lg = p.add_argument_group("logging")
+    lg.add_argument("--log-every", type=int)
+    lg.add_argument("--sample-every", type=int)
+    lg.add_argument("--checkpoint-every", type=int)
+    lg.add_argument("--val-every", type=int)
+    lg.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    kwargs: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in ("func", "command", "task", "resume")}
+    gen = {k: kwargs.pop(k) for k in list(kwargs) if k in GENERATOR_FLAGS}
+    disc = {DISCRIMINATOR_FLAGS[k][0]: kwargs.pop(k) for k in list(kwargs) if k in DISCRIMINATOR_FLAGS}
+    if kwargs.pop("spectral_norm", False):
+        disc["spectral_norm"] = True
+    if gen:
+        kwargs["generator_kwargs"] = gen
+    if disc:
+        kwargs["discriminator_kwargs"] = disc
+    if not args.resume and "data" not in kwargs:
+        raise SystemExit("img2img train: --data is required (unless --resume)")
+    result = train(args.task, resume=args.resume, **kwargs)
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
+    print(f"trained {result.step} steps; model in {result.run_dir / 'model'}" + (f" ({metrics})" if metrics else ""))
+    return 0
+
+
+def _add_translate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate an image or a folder with a trained model")
+    p.add_argument("--model", required=True, help="run folder, model folder or checkpoint .pt")
+    p.add_argument("--input", required=True, help="an image or a folder (searched recursively)")
+    p.add_argument("--output", required=True, help="output folder (relative paths and formats are kept)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for two-way models (cyclegan)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist (default: skip them)")
+    p.add_argument("--no-recursive", dest="recursive", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_translate)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .infer import Translator
+
+    translator = Translator.from_pretrained(args.model, device=args.device, direction=args.direction, batch_size=args.batch_size)
+    report = translator.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="train a small restoration model on the bundled photos and show the results")
+    p.add_argument("--out", default="img2img-demo", help="where to write data, run and results (default ./img2img-demo)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: about 3 minutes on 2 CPU cores)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, steps=args.steps, device=args.device)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="img2img", description="Image-to-image translation with GANs.")
+    parser.add_argument("--version", action="version", version=f"img2img {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo_parser(sub)
+    _add_train_parser(sub)
+    _add_translate_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"img2img {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

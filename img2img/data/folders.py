@@ -1,0 +1,517 @@
+"""Folder datasets for pix2pix (paired), CycleGAN (unpaired) and SRGAN (super-resolution).
+
+Items are dicts of ``uint8`` tensors, ``C x H x W``, not normalised: normalisation to
+``[-1, 1]`` and flips happen later, on the training device, with the same parameters for A and B.
+
+Dataset folders (``root`` may hold ``train/`` and ``val/``; without ``train/`` the root itself is
+the training split)::
+
+    paired:    root/[train/]A/x.png + root/[train/]B/x.jpg    (matched by path without extension)
+               root/[train/]x.jpg                            (side by side: left A, right B)
+    unpaired:  root/[train/]A/*  and  root/[train/]B/*        (independent)
+    SR:        root/[train/]**/*                              (high-resolution images)
+
+Randomness is reproducible whatever the number of DataLoader workers: item ``i`` of epoch ``e``
+draws everything from ``np.random.default_rng([seed, e, i])``; ``dataset[(e, i)]`` selects the
+epoch, ``dataset[i]`` means epoch 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from img2img.data.io import IMAGE_EXTENSIONS, ImageReadError, list_images, list_non_images, read_image
+
+__all__ = [
+    "DatasetError",
+    "PairedFolder",
+    "SRFolder",
+    "UnpairedFolder",
+    "bicubic_downscale",
+    "find_split_root",
+    "to_tensor_uint8",
+]
+
+logger = logging.getLogger(__name__)
+
+_SUPPORTED = ", ".join(IMAGE_EXTENSIONS)
+_MAX_LISTED = 10
+_OTHER_SPLITS = ("val", "test")  # skipped when the root itself is the training split
+
+
+class DatasetError(ValueError):
+    """A dataset folder is missing, empty or holds a bad file; the message names it."""
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def find_split_root(root: str | os.PathLike, split: str) -> Path | None:
+    """The folder that holds one split of a dataset.
+
+    ``root/split`` when it exists; for ``"train"`` without ``root/train``, ``root`` itself;
+    otherwise (e.g. ``"val"`` without ``root/val``) None.
+
+    Raises:
+        DatasetError: ``root`` does not exist or is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist" if not root.exists() else f"{root} is not a folder")
+    if (root / split).is_dir():
+        return root / split
+    return root if split == "train" else None
+
+
+def to_tensor_uint8(image: np.ndarray) -> torch.Tensor:
+    """``H x W x C`` (or ``H x W``) uint8 array -> contiguous ``C x H x W`` uint8 tensor."""
+    if image.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3:
+        raise ValueError(f"expected an H x W x C image, got shape {image.shape}")
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def bicubic_downscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """Antialiased bicubic downscaling by an integer factor: the standard SR degradation.
+
+    Same semantics as MATLAB's ``imresize(hr, 1/scale)`` (bicubic kernel a = -0.5, widened by
+    ``scale`` to antialias), computed with ``F.interpolate(mode="bicubic", antialias=True)`` on
+    float, then rounded and clipped to uint8.
+
+    Shape:
+        ``H x W x C`` (or ``H x W``) uint8 -> ``H/scale x W/scale x C`` uint8.
+    """
+    if image.dtype != np.uint8:
+        raise ValueError(f"bicubic_downscale expects uint8, got {image.dtype}")
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    height, width = image.shape[:2]
+    if height % scale or width % scale:
+        raise ValueError(f"image size {height}x{width} is not a multiple of the scale {scale}")
+    planar = image[:, :, None] if image.ndim == 2 else image
+    x = torch.from_numpy(np.ascontiguousarray(planar)).permute(2, 0, 1)[None].float()  # (1, c, h, w)
+    y = F.interpolate(x, size=(height // scale, width // scale), mode="bicubic", antialias=True, align_corners=False)
+    out = y[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(out[:, :, 0] if image.ndim == 2 else out)
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resizes with INTER_AREA when shrinking and INTER_CUBIC when enlarging; keeps H x W x C."""
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
+    shrinking = height * width < h * w
+    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _shorter_side_to(height: int, width: int, short: int) -> tuple[int, int]:
+    if height <= width:
+        return short, max(short, round(width * short / height))
+    return max(short, round(height * short / width)), short
+
+
+def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    if image.shape[2] == channels:
+        return image
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return np.repeat(image, 3, axis=2)
+
+
+def _names(paths: list[str]) -> str:
+    shown = ", ".join(paths[:_MAX_LISTED])
+    return shown + (f", ... ({len(paths) - _MAX_LISTED} more)" if len(paths) > _MAX_LISTED else "")
+
+
+def _strip_suffix(relative: str) -> str:
+    return relative[: -len(Path(relative).suffix)] if Path(relative).suffix else relative
+
+
+# --------------------------------------------------------------------------------------------
+# Shared machinery
+# --------------------------------------------------------------------------------------------
+
+
+class _FolderDataset(Dataset):
+    """Validation, bad-file policy, verification, indexing and geometry shared by the folders."""
+
+    def __init__(self, *, root, split: str, size: int, on_bad: str, verify: bool, seed: int, train: bool) -> None:
+        if on_bad not in ("error", "skip"):
+            raise ValueError(f"on_bad must be 'error' or 'skip', got {on_bad!r}")
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.root = Path(root)
+        self.split = split
+        self.size = int(size)
+        self.on_bad = on_bad
+        self.verify = verify
+        self.seed = int(seed)
+        self.train = train
+        self.skipped: list[tuple[str, str]] = []
+        split_root = find_split_root(self.root, split)
+        if split_root is None:
+            raise DatasetError(f"no {split!r} split in {self.root} (expected a folder {self.root / split})")
+        self.split_root = split_root
+        # When the root doubles as the training split, its val/ and test/ folders are not training data.
+        self._excluded = _OTHER_SPLITS if split_root == self.root and split == "train" else ()
+
+    # bad files ------------------------------------------------------------------------------
+
+    def _bad(self, path, reason: str, message: str) -> None:
+        """Raises DatasetError(message) or records (path, reason), by ``on_bad``."""
+        if self.on_bad == "error":
+            raise DatasetError(message)
+        self.skipped.append((str(path), reason))
+
+    def _bad_many(self, items: list[tuple[Path, str, str]]) -> None:
+        """Like _bad for several files; in error mode one message names the first and counts all."""
+        if not items:
+            return
+        if self.on_bad == "error":
+            message = items[0][2]
+            if len(items) > 1:
+                message += f" ({len(items)} bad files in total: {_names([str(p) for p, _, _ in items])})"
+            raise DatasetError(message)
+        self.skipped.extend((str(path), reason) for path, reason, _ in items)
+
+    def _report_skipped(self) -> None:
+        if self.skipped:
+            logger.warning(
+                "%s: skipped %d bad file(s) under %s (listed in .skipped), first: %s: %s",
+                type(self).__name__, len(self.skipped), self.split_root, *self.skipped[0],
+            )
+
+    # listing and verification -----------------------------------------------------------------
+
+    def _list(self, folder: Path) -> list[Path]:
+        """Images under ``folder``; non-image files are bad files; an empty folder is an error."""
+        if not folder.is_dir():
+            raise DatasetError(f"dataset folder {folder} does not exist")
+
+        def kept(path: Path) -> bool:
+            parts = path.relative_to(folder).parts
+            return not (folder == self.split_root and len(parts) > 1 and parts[0] in self._excluded)
+
+        images = [p for p in list_images(folder) if kept(p)]
+        others = [p for p in list_non_images(folder) if kept(p)]
+        self._bad_many([
+            (p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})") for p in others
+        ])
+        if not images:
+            raise DatasetError(f"no images found in {folder} (supported: {_SUPPORTED})")
+        return images
+
+    def _decode_all(self, paths: list[Path], channels: int) -> dict[Path, tuple[int, ...] | str]:
+        """Decodes every file once (threads: OpenCV releases the GIL); shape or error text."""
+
+        def check(path: Path) -> tuple[int, ...] | str:
+            try:
+                return read_image(path, channels=channels).shape
+            except ImageReadError as error:
+                return str(error)
+
+        workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip(paths, pool.map(check, paths)))
+
+    def _require_some(self, items: list, folder: Path) -> None:
+        if not items:
+            raise DatasetError(f"no usable images in {folder}: all were skipped as bad (see .skipped)")
+
+    # indexing --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _load(self, index: int, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def __getitem__(self, key) -> dict:
+        epoch, index = (0, key) if not isinstance(key, tuple) else key
+        epoch, index, length = operator.index(epoch), operator.index(index), len(self)
+        if not -length <= index < length:
+            raise IndexError(f"index {index} out of range for a dataset of {length} items")
+        index %= length
+        attempts = min(length, _MAX_LISTED) if self.on_bad == "skip" else 1
+        for attempt in range(attempts):
+            current = (index + attempt) % length
+            try:
+                return self._load(current, np.random.default_rng([self.seed, epoch, current]))
+            except (ImageReadError, DatasetError) as error:
+                # Only reachable with verify=False (or a file changed after construction).
+                if self.on_bad == "error":
+                    raise DatasetError(str(error)) from None
+                logger.warning("%s: skipping item %d: %s", type(self).__name__, current, error)
+        raise DatasetError(f"items {index}..{index + attempts - 1} of {self.split_root} are all unreadable")
+
+    # geometry --------------------------------------------------------------------------------
+
+    def _box(self, height: int, width: int, short: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """Resized size and crop corner: random in train mode, centred in eval mode."""
+        new_h, new_w = _shorter_side_to(height, width, short)
+        if self.train:
+            top = int(rng.integers(0, new_h - self.size + 1))
+            left = int(rng.integers(0, new_w - self.size + 1))
+        else:
+            top, left = (new_h - self.size) // 2, (new_w - self.size) // 2
+        return new_h, new_w, top, left
+
+    def _crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        new_h, new_w, top, left = box
+        return _resize(image, new_h, new_w)[top : top + self.size, left : left + self.size]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, items={len(self)}, "
+            f"size={self.size}, train={self.train}, skipped={len(self.skipped)})"
+        )
+
+
+class _ResizeCropFolder(_FolderDataset):
+    """Resize-shorter-side + crop parameters shared by the paired and unpaired folders."""
+
+    def _init_sizes(self, size: int, load_size: int | None, channels_a: int, channels_b: int) -> None:
+        self.load_size = round(size * 286 / 256) if load_size is None else int(load_size)
+        if self.load_size < size:
+            raise ValueError(f"load_size ({self.load_size}) must be >= size ({size})")
+        for name, channels in (("channels_a", channels_a), ("channels_b", channels_b)):
+            if channels not in (1, 3):
+                raise ValueError(f"{name} must be 1 or 3, got {channels}")
+        self.channels_a, self.channels_b = channels_a, channels_b
+
+    @property
+    def _short(self) -> int:
+        return self.load_size if self.train else self.size
+
+
+# --------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------
+
+
+class PairedFolder(_ResizeCropFolder):
+    """Aligned pairs for pix2pix: ``A/`` + ``B/`` folders, or side-by-side AB images.
+
+    Layouts, detected in this order inside the split root: (a) ``A/`` and ``B/`` subfolders whose
+    files pair by relative path without extension (``A/x.png`` with ``B/x.jpg``, nested folders
+    allowed); (b) otherwise images holding A in the left half and B in the right half.
+    A and B of a pair get the same resize and crop; if their sizes differ, B is resized to A's.
+
+    Args:
+        root: dataset folder (with ``train/``/``val/`` or itself the training split).
+        split: ``"train"`` or ``"val"``.
+        size: side of the square crops.
+        load_size: shorter side after resizing in train mode (default ``round(size * 286 / 256)``).
+        channels_a, channels_b: 3 (RGB) or 1 (luminance).
+        on_bad: ``"error"`` raises DatasetError at the first problem; ``"skip"`` drops bad
+            files/pairs and lists them in ``self.skipped``.
+        verify: decode every file at construction, so bad files surface before training.
+        seed: base seed of the per-item random generator.
+        train: random crop after resizing to ``load_size`` (True) or centre crop at ``size``.
+
+    Items: ``{"A": uint8 (channels_a, size, size), "B": uint8 (channels_b, size, size),
+    "path": A's path relative to A/ (or to the split root for AB images)}``.
+    """
+
+    def __init__(
+        self, root, *, split: str = "train", size: int = 256, load_size: int | None = None,
+        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True,
+        seed: int = 0, train: bool = True,
+    ) -> None:
+        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
+        self._init_sizes(size, load_size, channels_a, channels_b)
+        dir_a, dir_b = self.split_root / "A", self.split_root / "B"
+        if dir_a.is_dir() != dir_b.is_dir():
+            present, missing = (dir_a, dir_b) if dir_a.is_dir() else (dir_b, dir_a)
+            raise DatasetError(f"found {present} but not {missing}: paired data needs both A/ and B/")
+        self.layout = "A/B" if dir_a.is_dir() else "AB"
+        self.pairs: list[tuple[Path, Path | None]] = (
+            self._match(dir_a, dir_b) if self.layout == "A/B" else [(p, None) for p in self._list(self.split_root)]
+        )
+        if verify:
+            self._verify_pairs()
+        self._require_some(self.pairs, self.split_root)
+        self._report_skipped()
+
+    def _match(self, dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
+        keyed = {}
+        for folder in (dir_a, dir_b):
+            by_key: dict[str, list[Path]] = {}
+            for path in self._list(folder):
+                by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
+            clashes = [paths for paths in by_key.values() if len(paths) > 1]
+            self._bad_many([
+                (p, "same name as another file without extension",
+                 f"{p} has the same name without extension as {paths[0] if p != paths[0] else paths[1]}; "
+                 "pairs are matched by that name, so keep only one")
+                for paths in clashes for p in paths
+            ])
+            keyed[folder] = {key: paths[0] for key, paths in by_key.items() if len(paths) == 1}
+        files_a, files_b = keyed[dir_a], keyed[dir_b]
+        unmatched = [(files_a[k], dir_b) for k in files_a if k not in files_b]
+        unmatched += [(files_b[k], dir_a) for k in files_b if k not in files_a]
+        if unmatched:
+            names = [p.relative_to(self.split_root).as_posix() for p, _ in unmatched]
+            first, other = unmatched[0]
+            self._bad(
+                first, f"no partner in {other}/",
+                f"{first} has no partner in {other}/ (pairs are matched by relative path without extension); "
+                f"{len(unmatched)} unmatched file(s): {_names(names)}",
+            )
+            self.skipped.extend((str(p), f"no partner in {o}/") for p, o in unmatched[1:])
+        return [(files_a[k], files_b[k]) for k in sorted(files_a) if k in files_b]
+
+    def _verify_pairs(self) -> None:
+        if self.layout == "A/B":
+            decoded = self._decode_all([a for a, _ in self.pairs], self.channels_a)
+            decoded.update(self._decode_all([b for _, b in self.pairs], self.channels_b))
+        else:
+            decoded = self._decode_all([a for a, _ in self.pairs], 3)
+        bad: list[tuple[Path, str, str]] = []
+        for path in decoded:
+            result = decoded[path]
+            if isinstance(result, str):
+                bad.append((path, result.removeprefix(f"{path}: "), result))
+            elif self.layout == "AB" and result[1] % 2:
+                bad.append((path, f"odd width {result[1]}", self._odd_width_message(path, result[1])))
+        self._bad_many(bad)
+        dropped = {path for path, _, _ in bad}
+        self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]
+
+    @staticmethod
+    def _odd_width_message(path: Path, width: int) -> str:
+        return f"{path}: side-by-side AB image has odd width {width}, so it cannot be split into equal A and B halves"
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _load(self, index: int, rng: np.random.Generator) -> dict:
+        path_a, path_b = self.pairs[index]
+        if path_b is None:
+            same = self.channels_a == self.channels_b
+            image = read_image(path_a, channels=self.channels_a if same else 3)
+            width = image.shape[1]
+            if width % 2:
+                raise DatasetError(self._odd_width_message(path_a, width))
+            image_a = _to_channels(image[:, : width // 2], self.channels_a)
+            image_b = _to_channels(image[:, width // 2 :], self.channels_b)
+            name = path_a.relative_to(self.split_root).as_posix()
+        else:
+            image_a = read_image(path_a, channels=self.channels_a)
+            image_b = read_image(path_b, channels=self.channels_b)
+            image_b = _resize(image_b, *image_a.shape[:2])
+            name = path_a.relative_to(self.split_root / "A").as_posix()
+        box = self._box(*image_a.shape[:2], self._short, rng)
+        return {"A": to_tensor_uint8(self._crop(image_a, box)), "B": to_tensor_uint8(self._crop(image_b, box)), "path": name}
+
+
+class UnpairedFolder(_ResizeCropFolder):
+    """Two independent image sets for CycleGAN: ``A/`` and ``B/`` under the split root.
+
+    ``len`` is ``max(len(A), len(B))``; item ``i`` uses ``A[i % len(A)]`` and, in train mode, a
+    random B (eval mode: ``B[i % len(B)]``). A and B get independent crops. Arguments are those of
+    :class:`PairedFolder`. Items: ``{"A", "B", "path": A's path relative to A/}``.
+    """
+
+    def __init__(
+        self, root, *, split: str = "train", size: int = 256, load_size: int | None = None,
+        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True,
+        seed: int = 0, train: bool = True,
+    ) -> None:
+        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
+        self._init_sizes(size, load_size, channels_a, channels_b)
+        self.dir_a, self.dir_b = self.split_root / "A", self.split_root / "B"
+        for folder in (self.dir_a, self.dir_b):
+            if not folder.is_dir():
+                raise DatasetError(f"unpaired data needs {self.dir_a} and {self.dir_b}; {folder} does not exist")
+        self.files_a = self._list(self.dir_a)
+        self.files_b = self._list(self.dir_b)
+        if verify:
+            self.files_a = self._verified(self.files_a, self.channels_a)
+            self.files_b = self._verified(self.files_b, self.channels_b)
+        self._require_some(self.files_a, self.dir_a)
+        self._require_some(self.files_b, self.dir_b)
+        self._report_skipped()
+
+    def _verified(self, paths: list[Path], channels: int) -> list[Path]:
+        decoded = self._decode_all(paths, channels)
+        bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
+        self._bad_many(bad)
+        return [p for p in paths if not isinstance(decoded[p], str)]
+
+    def __len__(self) -> int:
+        return max(len(self.files_a), len(self.files_b))
+
+    def _load(self, index: int, rng: np.random.Generator) -> dict:
+        path_a = self.files_a[index % len(self.files_a)]
+        path_b = self.files_b[int(rng.integers(len(self.files_b))) if self.train else index % len(self.files_b)]
+        image_a = read_image(path_a, channels=self.channels_a)
+        image_b = read_image(path_b, channels=self.channels_b)
+        image_a = self._crop(image_a, self._box(*image_a.shape[:2], self._short, rng))
+        image_b = self._crop(image_b, self._box(*image_b.shape[:2], self._short, rng))
+        return {"A": to_tensor_uint8(image_a), "B": to_tensor_uint8(image_b), "path": path_a.relative_to(self.dir_a).as_posix()}
+
+
+class SRFolder(_FolderDataset):
+    """High-resolution images for super-resolution; LR inputs are made by bicubic downscaling.
+
+    Args:
+        root: folder of HR images (searched recursively), or a dataset folder with ``train/``/``val/``.
+        size: HR patch side; a multiple of ``scale``.
+        scale: downscaling factor.
+        on_bad, verify, seed, train, split: as in :class:`PairedFolder`.
+
+    Images whose shorter side is below ``size`` are first enlarged (INTER_CUBIC) to ``size``.
+    Train mode takes a random ``size x size`` crop, eval mode the centre one.
+    Items: ``{"A": LR uint8 (3, size/scale, size/scale), "B": HR uint8 (3, size, size), "path": str}``.
+    """
+
+    def __init__(
+        self, root, *, split: str = "train", size: int = 96, scale: int = 4, on_bad: str = "error",
+        verify: bool = True, seed: int = 0, train: bool = True,
+    ) -> None:
+        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
+        if scale < 1 or size % scale:
+            raise DatasetError(f"SR patch size {size} must be a multiple of the scale factor {scale}")
+        self.scale = int(scale)
+        self.files = self._list(self.split_root)
+        if verify:
+            decoded = self._decode_all(self.files, 3)
+            bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
+            self._bad_many(bad)
+            self.files = [p for p in self.files if not isinstance(decoded[p], str)]
+        self._require_some(self.files, self.split_root)
+        self._report_skipped()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, index: int, rng: np.random.Generator) -> dict:
+        path = self.files[index]
+        hr = read_image(path, channels=3)
+        height, width = hr.shape[:2]
+        if min(height, width) < self.size:
+            hr = _resize(hr, *_shorter_side_to(height, width, self.size))
+        box = self._box(*hr.shape[:2], min(hr.shape[:2]), rng)  # no resize: crop only
+        hr = np.ascontiguousarray(self._crop(hr, box))
+        return {
+            "A": to_tensor_uint8(bicubic_downscale(hr, self.scale)),
+            "B": to_tensor_uint8(hr),
+            "path": path.relative_to(self.split_root).as_posix(),
+        }

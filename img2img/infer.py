@@ -1,0 +1,187 @@
+"""Inference with torch: ``Translator.from_pretrained(path)(images)``.
+
+Pre- and post-processing (channels, normalisation, padding to the generator's size multiple,
+cropping back, batching) and folder jobs come from :mod:`img2img_runtime`, the same code the
+ONNX runtime uses, so the torch and ONNX paths cannot drift apart. This module only adds the
+torch generator, the device and the input types.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from img2img_runtime.folder import FolderReport, translate_folder
+from img2img_runtime.io import read_image
+from img2img_runtime.processing import run_images
+
+from .checkpoint import load_checkpoint, load_pretrained
+from .devices import pick_device
+
+ImageLike = Any  # numpy array, PIL image, torch tensor, or a path
+
+
+class Translator:
+    """Runs a trained generator on images of any size.
+
+    Args:
+        generators: direction (``"AtoB"``/``"BtoA"``) -> generator.
+        config: the model folder's ``config.json`` content.
+        device: ``"auto"`` (CUDA, MPS, then CPU), or any torch device string.
+        direction: default direction (the model's own default when None).
+        batch_size: images per forward pass (images of one size are batched together).
+        precision: ``"auto"`` (fp16 on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"`` or ``"bf16"``.
+
+    Inputs and outputs (``__call__``):
+        * numpy ``H x W x C`` or ``H x W`` uint8 (float arrays in ``[0, 1]`` are accepted) ->
+          numpy uint8 ``H' x W' x C'`` (``H' = scale * H``);
+        * ``PIL.Image`` -> ``PIL.Image``;
+        * torch float tensor in ``[0, 1]``, ``C x H x W`` or ``N x C x H x W`` -> the same layout;
+        * a path (str or ``Path``) -> numpy uint8 array;
+        * a list of any of these -> a list.
+
+    Example:
+        >>> from img2img import Translator
+        >>> translator = Translator.from_pretrained("runs/facades")
+        >>> photo = translator("label_map.png")            # numpy uint8 H x W x 3
+        >>> report = translator.translate_folder("in/", "out/")
+    """
+
+    def __init__(
+        self,
+        generators: dict[str, nn.Module],
+        config: dict[str, Any],
+        *,
+        device: str | torch.device = "auto",
+        direction: str | None = None,
+        batch_size: int = 4,
+        precision: str = "auto",
+    ) -> None:
+        self.config = config
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.generators = {name: net.to(self.device).eval() for name, net in generators.items()}
+        self.direction = direction or config.get("default_direction", "AtoB")
+        self._check_direction(self.direction)
+        self.batch_size = batch_size
+        if precision == "auto":
+            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+        self.precision = precision
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> "Translator":
+        """From a model folder, a run folder (its ``best/`` or ``model/``) or a checkpoint ``.pt`` file."""
+        path = Path(path)
+        if path.is_file() and path.suffix == ".pt":
+            return cls.from_checkpoint(path, **kwargs)
+        config, generators = load_pretrained(path)
+        return cls(generators, config, **kwargs)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, **kwargs: Any) -> "Translator":
+        """From a training checkpoint (``RUN/checkpoints/last.pt``), which carries its config."""
+        from .config import TrainConfig
+        from .tasks import build_task
+
+        state = load_checkpoint(path)
+        cfg = TrainConfig.from_dict(state["config"])
+        task = build_task(cfg.task, **cfg.task_kwargs())
+        task.load_state_dict(state["task"])
+        config = {"task": cfg.task, "default_direction": task.default_direction, **task.io_spec()}
+        return cls(task.generators(), config, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    def _check_direction(self, direction: str) -> None:
+        if direction not in self.generators:
+            raise ValueError(f"this {self.config.get('task', '')} model has directions {sorted(self.generators)}, not {direction!r}")
+
+    def net(self, direction: str | None = None) -> nn.Module:
+        direction = direction or self.direction
+        self._check_direction(direction)
+        return self.generators[direction]
+
+    # ------------------------------------------------------------------ running
+    @torch.no_grad()
+    def run_batch(self, batch: np.ndarray, direction: str | None = None) -> np.ndarray:
+        """float32 ``N x C x H x W`` in ``[-1, 1]`` (H, W multiples of the net's size) -> the net's output."""
+        x = torch.from_numpy(batch).to(self.device)
+        if self.precision == "fp32":
+            y = self.net(direction)(x)
+        else:
+            dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+            with torch.autocast(self.device.type, dtype=dtype):
+                y = self.net(direction)(x)
+        return y.float().clamp_(-1, 1).cpu().numpy()
+
+    def translate_arrays(self, images: Sequence[np.ndarray], direction: str | None = None) -> list[np.ndarray]:
+        """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type)."""
+        net = self.net(direction)
+        return run_images(
+            lambda batch: self.run_batch(batch, direction), images,
+            in_channels=net.in_channels, size_multiple=net.size_multiple, scale=net.scale, batch_size=self.batch_size,
+        )
+
+    def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
+        if isinstance(images, (list, tuple)):
+            return [self(image, direction=direction) for image in images]
+        if isinstance(images, torch.Tensor):
+            return self._call_tensor(images, direction)
+        if isinstance(images, (str, os.PathLike)):
+            net = self.net(direction)
+            return self.translate_arrays([read_image(images, channels=net.in_channels)], direction)[0]
+        if type(images).__module__.startswith("PIL."):
+            from PIL import Image
+
+            array = np.asarray(images.convert("RGB" if self.net(direction).in_channels == 3 else "L"))
+            out = self.translate_arrays([array], direction)[0]
+            return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
+        if isinstance(images, np.ndarray):
+            return self.translate_arrays([_as_uint8(images)], direction)[0]
+        raise TypeError(f"unsupported input type {type(images).__name__}; pass numpy arrays, PIL images, tensors or paths")
+
+    def _call_tensor(self, images: torch.Tensor, direction: str | None) -> torch.Tensor:
+        single = images.dim() == 3
+        batch = images.unsqueeze(0) if single else images
+        if batch.dim() != 4:
+            raise ValueError(f"tensor inputs must be C x H x W or N x C x H x W, got shape {tuple(images.shape)}")
+        arrays = [_as_uint8(image.permute(1, 2, 0).cpu().numpy()) for image in batch]
+        outs = self.translate_arrays(arrays, direction)
+        result = torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).float().div_(255.0).to(images.device)
+        return result[0] if single else result
+
+    def translate_folder(
+        self,
+        input_path: str | os.PathLike,
+        output_dir: str | os.PathLike,
+        *,
+        direction: str | None = None,
+        overwrite: bool = False,
+        recursive: bool = True,
+        progress: bool = True,
+    ) -> FolderReport:
+        """Translate a folder (recursively, keeping relative paths and formats) or one file.
+
+        Existing outputs are skipped unless ``overwrite``; unreadable inputs are reported in the
+        returned :class:`~img2img_runtime.folder.FolderReport` and do not stop the job.
+        """
+        return translate_folder(
+            lambda images: self.translate_arrays(images, direction), input_path, output_dir,
+            in_channels=self.net(direction).in_channels, overwrite=overwrite, recursive=recursive,
+            batch_size=self.batch_size, progress=progress,
+        )
+
+
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if np.issubdtype(image.dtype, np.floating):
+        return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise TypeError(f"image arrays must be uint8 or float in [0, 1], got {image.dtype}")

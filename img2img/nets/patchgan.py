@@ -1,0 +1,135 @@
+"""PatchGAN: the one discriminator for every task (Isola et al., 2017), optionally multi-scale."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Union
+
+import torch
+from torch import nn
+
+from .layers import ConvBlock, NormSpec
+from .registry import register_arch, register_model
+
+Logits = Union[torch.Tensor, list[torch.Tensor]]
+
+
+@register_arch
+class PatchGAN(nn.Module):
+    """Fully convolutional discriminator that scores overlapping patches with logits.
+
+    Each scale is: conv4x4 s2 + LeakyReLU(0.2) (no norm); ``n_layers - 1`` x [conv4x4 s2, norm,
+    LeakyReLU] with doubling widths capped at ``8 * base_channels``; conv4x4 s1 + norm + LeakyReLU;
+    conv4x4 s1 to one channel. Padding is 1 everywhere. Scale ``k`` sees the input average-pooled
+    ``k`` times (3x3, stride 2). The output is a logit map: no sigmoid, the GAN loss decides.
+    For pix2pix the caller concatenates input and output images (``in_channels=6``).
+
+    Args:
+        in_channels: channels of the image (or concatenated images) to score.
+        base_channels: width of the first conv (``ndf``).
+        n_layers: number of stride-2 convs; receptive field 34, 70, 142 for 2, 3, 4.
+        norm: ``"batch" | "instance" | "none"`` or a callable, see ``layers.get_norm_layer``
+            (``"none"`` is the usual choice with spectral norm).
+        spectral_norm: wrap every conv in ``torch.nn.utils.parametrizations.spectral_norm``.
+        num_scales: number of discriminators on successively downsampled inputs.
+
+    Shape:
+        ``(N, in_channels, H, W) -> (N, 1, h, w)`` with ``h = H // 2**n_layers - 2`` for H a multiple
+        of ``2**n_layers``; a list of ``num_scales`` such maps, finest first, when ``num_scales > 1``.
+    """
+
+    arch: ClassVar[str] = "patchgan"
+    kind: ClassVar[str] = "discriminator"
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        base_channels: int = 64,
+        n_layers: int = 3,
+        norm: NormSpec = "batch",
+        spectral_norm: bool = False,
+        num_scales: int = 1,
+    ) -> None:
+        super().__init__()
+        assert n_layers >= 1, f"PatchGAN needs n_layers >= 1, got {n_layers}"
+        assert num_scales >= 1, f"PatchGAN needs num_scales >= 1, got {num_scales}"
+        self.config: dict[str, Any] = {
+            "arch": self.arch,
+            "in_channels": in_channels,
+            "base_channels": base_channels,
+            "n_layers": n_layers,
+            "norm": norm,
+            "spectral_norm": spectral_norm,
+            "num_scales": num_scales,
+        }
+        self.in_channels = in_channels
+        self.num_scales = num_scales
+        self.scales = nn.ModuleList(
+            self._make_scale(in_channels, base_channels, n_layers, norm, spectral_norm) for _ in range(num_scales)
+        )
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    @staticmethod
+    def _make_scale(in_channels: int, base: int, n_layers: int, norm: NormSpec, sn: bool) -> nn.Sequential:
+        block = dict(padding=1, activation="leaky_relu", spectral_norm=sn)
+        widths = [base * min(2**i, 8) for i in range(n_layers + 1)]
+        layers = [ConvBlock(in_channels, widths[0], 4, stride=2, **block)]
+        for i in range(1, n_layers):
+            layers.append(ConvBlock(widths[i - 1], widths[i], 4, stride=2, norm=norm, **block))
+        layers.append(ConvBlock(widths[n_layers - 1], widths[n_layers], 4, stride=1, norm=norm, **block))
+        layers.append(ConvBlock(widths[n_layers], 1, 4, stride=1, padding=1, spectral_norm=sn))
+        return nn.Sequential(*layers)
+
+    def receptive_field(self) -> int:
+        """Side, in input pixels, of the square seen by one logit of the finest scale
+        (70 for ``n_layers=3``), computed from the layers' kernel sizes and strides."""
+        size = 1
+        for block in reversed(self.scales[0]):
+            kernel, stride = block.conv.kernel_size[0], block.conv.stride[0]
+            size = size * stride + (kernel - stride)
+        return size
+
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False
+    ) -> Logits | tuple[Logits, list[torch.Tensor]]:
+        """Score ``x``.
+
+        Args:
+            x: ``(N, in_channels, H, W)`` images.
+            return_features: also return the activations after every LeakyReLU (all scales,
+                finest first), for a feature-matching loss.
+
+        Returns:
+            The logit map (a list of maps, finest first, if ``num_scales > 1``), and with
+            ``return_features`` a tuple ``(logits, features)``.
+        """
+        logits: list[torch.Tensor] = []
+        features: list[torch.Tensor] = []
+        for i, layers in enumerate(self.scales):
+            if i > 0:
+                x = self.downsample(x)  # (n, c, ceil(H / 2), ceil(W / 2))
+            h = x
+            for block in layers[:-1]:
+                h = block(h)
+                features.append(h)
+            logits.append(layers[-1](h))  # (n, 1, h_i, w_i)
+        out: Logits = logits[0] if self.num_scales == 1 else logits
+        return (out, features) if return_features else out
+
+
+@register_model
+def patchgan_34(**overrides: Any) -> PatchGAN:
+    """PatchGAN with 2 stride-2 layers: 34x34 patches."""
+    return PatchGAN(**{"n_layers": 2, **overrides})
+
+
+@register_model
+def patchgan_70(**overrides: Any) -> PatchGAN:
+    """PatchGAN with 3 stride-2 layers: the reference 70x70 patches."""
+    return PatchGAN(**{"n_layers": 3, **overrides})
+
+
+@register_model
+def patchgan_142(**overrides: Any) -> PatchGAN:
+    """PatchGAN with 4 stride-2 layers: 142x142 patches."""
+    return PatchGAN(**{"n_layers": 4, **overrides})

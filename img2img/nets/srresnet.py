@@ -1,0 +1,98 @@
+"""SRResNet, the SRGAN generator (Ledig et al., 2017)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .layers import ConvBlock, PixelShuffleUpsample, ResidualBlock
+from .registry import register_arch, register_model
+
+SCALES = (2, 4, 8)
+
+
+@register_arch
+class SRResNet(nn.Module):
+    """Residual super-resolution network with sub-pixel upsampling.
+
+    Layout: 9x9 conv + PReLU; ``num_blocks`` residual blocks (conv3x3-BN-PReLU-conv3x3-BN + skip);
+    conv3x3-BN plus a long skip from the first conv; ``log2(scale)`` upsampling stages
+    (conv3x3 to 4x channels, ``PixelShuffle(2)``, PReLU); 9x9 conv to ``out_channels`` and tanh.
+
+    Args:
+        in_channels: low-resolution input channels.
+        out_channels: high-resolution output channels.
+        base_channels: width of the trunk.
+        num_blocks: number of residual blocks.
+        scale: upscaling factor, 2, 4 or 8.
+
+    Shape:
+        ``(N, in_channels, H, W) -> (N, out_channels, scale*H, scale*W)``, values in [-1, 1];
+        any H, W (``size_multiple = 1``).
+    """
+
+    arch: ClassVar[str] = "srresnet"
+    kind: ClassVar[str] = "generator"
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        base_channels: int = 64,
+        num_blocks: int = 16,
+        scale: int = 4,
+    ) -> None:
+        super().__init__()
+        assert scale in SCALES, f"SRResNet scale must be one of {SCALES}, got {scale}"
+        assert num_blocks >= 0, f"num_blocks must be >= 0, got {num_blocks}"
+        self.config: dict[str, Any] = {
+            "arch": self.arch,
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "base_channels": base_channels,
+            "num_blocks": num_blocks,
+            "scale": scale,
+        }
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.scale = scale
+        self.size_multiple = 1
+        self.min_size = 1
+
+        c = base_channels
+        self.stem = ConvBlock(in_channels, c, 9, activation="prelu")
+        self.blocks = nn.Sequential(
+            *(ResidualBlock(c, norm="batch", activation="prelu") for _ in range(num_blocks))
+        )
+        self.trunk_out = ConvBlock(c, c, 3, norm="batch")
+        self.upsample = nn.Sequential(
+            *(PixelShuffleUpsample(c, c, 2, activation="prelu") for _ in range(scale.bit_length() - 1))
+        )
+        self.head = ConvBlock(c, out_channels, 9, activation="tanh")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)  # (n, c, H, W)
+        h = h + self.trunk_out(self.blocks(h))  # long skip
+        h = self.upsample(h)  # (n, c, scale * H, scale * W)
+        return self.head(h)
+
+
+@register_model
+def srresnet_x2(**overrides: Any) -> SRResNet:
+    """SRResNet, 16 blocks, 2x upscaling."""
+    return SRResNet(**{"scale": 2, **overrides})
+
+
+@register_model
+def srresnet_x4(**overrides: Any) -> SRResNet:
+    """SRResNet, 16 blocks, 4x upscaling (the SRGAN paper's generator)."""
+    return SRResNet(**{"scale": 4, **overrides})
+
+
+@register_model
+def srresnet_x8(**overrides: Any) -> SRResNet:
+    """SRResNet, 16 blocks, 8x upscaling."""
+    return SRResNet(**{"scale": 8, **overrides})

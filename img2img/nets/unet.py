@@ -1,0 +1,179 @@
+"""The pix2pix U-Net generator (Isola et al., 2017), built from explicit encoder/decoder lists."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .layers import NormSpec, check_input_size, conv_bias, get_norm_layer
+from .registry import register_arch, register_model
+
+
+class UNetDown(nn.Sequential):
+    """One encoder step that halves the size: ``[LeakyReLU(0.2)] -> conv4x4 s2 -> [norm]``.
+
+    Children ``act``, ``conv``, ``norm``; the outermost step has no activation and no norm
+    (it sees the image), the innermost has no norm (its output is 1x1).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, norm: NormSpec, activation: bool) -> None:
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        if activation:
+            layers["act"] = nn.LeakyReLU(0.2)
+        has_norm = not (isinstance(norm, str) and norm == "none")
+        layers["conv"] = nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=conv_bias(norm) if has_norm else True)
+        if has_norm:
+            layers["norm"] = get_norm_layer(norm, out_channels)
+        super().__init__(layers)
+
+
+class UNetUp(nn.Sequential):
+    """One decoder step that doubles the size: ``ReLU -> up-conv -> norm [-> dropout]``, or
+    ``ReLU -> up-conv -> tanh`` for the outermost step.
+
+    The up-conv is a 4x4 stride-2 transposed conv (``upsample="transpose"``), or bilinear x2
+    resizing then a 3x3 conv (``upsample="resize"``: no checkerboard artefacts, int8-friendly).
+    Children ``act``, ``resize``, ``conv``, ``norm``, ``dropout``, ``tanh``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        norm: NormSpec,
+        dropout: float,
+        upsample: str,
+        outermost: bool = False,
+    ) -> None:
+        bias = True if outermost else conv_bias(norm)
+        layers: OrderedDict[str, nn.Module] = OrderedDict(act=nn.ReLU())
+        if upsample == "transpose":
+            layers["conv"] = nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias)
+        else:
+            layers["resize"] = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+            layers["conv"] = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias)
+        if outermost:
+            layers["tanh"] = nn.Tanh()
+        else:
+            layers["norm"] = get_norm_layer(norm, out_channels)
+            if dropout > 0:
+                layers["dropout"] = nn.Dropout(dropout)
+        super().__init__(layers)
+
+
+@register_arch
+class UNetGenerator(nn.Module):
+    """U-Net generator with skip connections by concatenation (pix2pix).
+
+    ``down[i]`` (i = 0 .. num_downs-1) halves the size and outputs ``base_channels * min(2**i, 8)``
+    channels. ``up[j]`` doubles it and runs in list order: ``up[0]`` follows the innermost
+    (1x1 for the smallest input) step, every ``up[j]`` but the last is concatenated with the
+    matching encoder output (skip first, as in the reference), and ``up[-1]`` ends in tanh.
+    As in the reference, dropout is on the decoder steps of the ``8 * base_channels`` levels
+    between the innermost and the four outermost levels: 3 steps for ``num_downs=8``, 2 for 7.
+    With dropout the net is stochastic in train mode.
+
+    Args:
+        in_channels: input image channels.
+        out_channels: output image channels.
+        num_downs: number of stride-2 steps; inputs must be multiples of ``2**num_downs``.
+        base_channels: channels after the first step (``ngf``); widths are capped at 8x this.
+        norm: ``"batch" | "instance" | "none"`` or a callable, see ``layers.get_norm_layer``.
+        dropout: dropout probability in the inner decoder steps (0 disables it).
+        upsample: ``"transpose"`` (4x4 transposed conv) or ``"resize"`` (bilinear x2 + 3x3 conv).
+
+    Shape:
+        ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
+        H and W multiples of ``size_multiple = 2**num_downs`` (callers pad and crop).
+
+    Example:
+        >>> net = UNetGenerator(num_downs=8)
+        >>> net(torch.zeros(1, 3, 256, 256)).shape
+        torch.Size([1, 3, 256, 256])
+    """
+
+    arch: ClassVar[str] = "unet"
+    kind: ClassVar[str] = "generator"
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_downs: int = 8,
+        base_channels: int = 64,
+        norm: NormSpec = "batch",
+        dropout: float = 0.5,
+        upsample: str = "transpose",
+    ) -> None:
+        super().__init__()
+        assert num_downs >= 2, f"UNetGenerator needs num_downs >= 2, got {num_downs}"
+        assert upsample in ("transpose", "resize"), f"upsample must be 'transpose' or 'resize', got {upsample!r}"
+        assert 0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}"
+        self.config: dict[str, Any] = {
+            "arch": self.arch,
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "num_downs": num_downs,
+            "base_channels": base_channels,
+            "norm": norm,
+            "dropout": dropout,
+            "upsample": upsample,
+        }
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.scale = 1
+        self.size_multiple = 2**num_downs
+        self.min_size = self.size_multiple
+
+        widths = [base_channels * min(2**i, 8) for i in range(num_downs)]  # output width of down[i]
+        innermost = num_downs - 1
+        self.down = nn.ModuleList(
+            UNetDown(
+                in_channels if i == 0 else widths[i - 1],
+                widths[i],
+                norm="none" if i in (0, innermost) else norm,
+                activation=i > 0,
+            )
+            for i in range(num_downs)
+        )
+        # Decoder in the order it runs: level i = innermost, ..., 0 (the outermost).
+        self.up = nn.ModuleList(
+            UNetUp(
+                widths[i] if i == innermost else 2 * widths[i],  # skip concatenation doubles it
+                out_channels if i == 0 else widths[i - 1],
+                norm=norm,
+                dropout=dropout if 4 <= i < innermost else 0.0,
+                upsample=upsample,
+                outermost=i == 0,
+            )
+            for i in reversed(range(num_downs))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(x, multiple=self.size_multiple, min_size=self.min_size, name="UNetGenerator")
+        skips = []
+        h = x
+        for block in self.down:
+            h = block(h)  # (n, widths[i], H / 2**(i+1), W / 2**(i+1))
+            skips.append(h)
+        skips.pop()  # the innermost output feeds the decoder directly
+        for block in self.up[:-1]:
+            h = torch.cat([skips.pop(), block(h)], dim=1)  # (n, 2 * widths[i], ...)
+        return self.up[-1](h)
+
+
+@register_model
+def unet_128(**overrides: Any) -> UNetGenerator:
+    """pix2pix U-Net for 128x128 inputs (7 downsamplings)."""
+    return UNetGenerator(**{"num_downs": 7, **overrides})
+
+
+@register_model
+def unet_256(**overrides: Any) -> UNetGenerator:
+    """pix2pix U-Net for 256x256 inputs (8 downsamplings)."""
+    return UNetGenerator(**{"num_downs": 8, **overrides})

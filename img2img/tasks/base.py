@@ -1,0 +1,102 @@
+"""What every task shares: the interface the training loop relies on and the image pool."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..optimization import Optimization
+
+
+class Task(nn.Module):
+    """Nets + losses + one optimisation step. Tasks do not own the loop.
+
+    A task is an ``nn.Module`` holding its generator(s) and discriminator(s), so one
+    ``state_dict()`` saves all of them. Subclasses define:
+
+    * ``name``: the task's registry name;
+    * :meth:`parameter_groups`: optimizer name -> parameters (the loop builds the optimizers);
+    * :meth:`training_step`: one optimisation step on a batch already on the device, in
+      ``[-1, 1]``, returning floats for logging;
+    * :meth:`generators`: direction (``"AtoB"``/``"BtoA"``) -> generator, what gets exported;
+    * :meth:`translate` (used for samples and validation) and optionally :meth:`extra_state`.
+    """
+
+    name: ClassVar[str] = ""
+    default_direction: ClassVar[str] = "AtoB"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = dict(config)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], opt: Optimization, step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def generators(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def discriminators(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
+        """Run one generator on images in ``[-1, 1]`` whose size is already a valid multiple."""
+        return self.generators()[direction or self.default_direction](images)
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Training state that is not parameters or buffers (image pools); saved in checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def io_spec(self) -> dict[str, Any]:
+        """Input/output description written into the exported model's config."""
+        g = self.generators()[self.default_direction]
+        return {
+            "input": {"channels": g.in_channels, "color_space": "rgb" if g.in_channels == 3 else "gray", "range": [-1.0, 1.0]},
+            "output": {"channels": g.out_channels, "color_space": "rgb" if g.out_channels == 3 else "gray", "range": [-1.0, 1.0]},
+            "scale": int(getattr(g, "scale", 1)),
+            "size_multiple": int(getattr(g, "size_multiple", 1)),
+        }
+
+
+class ImagePool:
+    """History of generated images shown to the discriminator (Shrivastava et al. 2017).
+
+    With probability 0.5 a query returns an image generated earlier (and stores the new one in
+    its place), which keeps the discriminator from forgetting old modes of the generator. Uses
+    the global torch RNG, which checkpoints save, so resuming replays the same choices.
+    """
+
+    def __init__(self, size: int = 50) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = []
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif torch.rand(()).item() < 0.5:
+                i = int(torch.randint(0, self.size, ()).item())
+                out.append(self.images[i].clone())
+                self.images[i] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+    def state(self) -> torch.Tensor:
+        return torch.cat(self.images, 0).cpu() if self.images else torch.zeros(0)
+
+    def load(self, images: torch.Tensor, device: torch.device) -> None:
+        self.images = [img.unsqueeze(0).to(device) for img in images] if images.numel() else []

@@ -1,0 +1,103 @@
+"""pix2pix (Isola et al. 2017): paired translation, U-Net generator + conditional PatchGAN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import losses
+from ..nets import PatchGAN, create_model
+from ..optimization import Optimization, set_requires_grad
+from .base import Task
+
+
+class Pix2Pix(Task):
+    """Paired A -> B translation.
+
+    The discriminator is conditional: it sees the input and an output (real or generated)
+    concatenated along channels. Generator loss = GAN + ``lambda_l1`` * L1 to the target.
+
+    Args:
+        generator: a generator preset name (``unet_256``, ``unet_128``, ``resnet_9blocks``...).
+        generator_kwargs: overrides for the preset (``base_channels``, ``norm``, ``upsample``...).
+        discriminator_kwargs: ``PatchGAN`` arguments (``n_layers``, ``base_channels``, ``norm``,
+            ``spectral_norm``, ``num_scales``).
+        gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
+        lambda_l1: weight of the L1 term (100 in the paper).
+        in_channels, out_channels: channels of A and B.
+    """
+
+    name = "pix2pix"
+
+    def __init__(
+        self,
+        *,
+        generator: str = "unet_256",
+        generator_kwargs: dict[str, Any] | None = None,
+        discriminator_kwargs: dict[str, Any] | None = None,
+        gan_mode: str = "vanilla",
+        lambda_l1: float = 100.0,
+        lambda_gp: float = 10.0,
+        in_channels: int = 3,
+        out_channels: int = 3,
+    ) -> None:
+        super().__init__(
+            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs or {},
+                 gan_mode=gan_mode, lambda_l1=lambda_l1, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels)
+        )
+        if gan_mode not in losses.GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
+        self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {}))
+        self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **(discriminator_kwargs or {}))
+        self.gan_mode = gan_mode
+        self.lambda_l1 = lambda_l1
+        self.lambda_gp = lambda_gp
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
+
+    def generators(self) -> dict[str, nn.Module]:
+        return {"AtoB": self.generator}
+
+    def discriminators(self) -> list[nn.Module]:
+        return [self.discriminator]
+
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        pred_fake = self.discriminator(torch.cat([real_a, fake_b], 1))
+        return {
+            "G_gan": losses.gan_loss(pred_fake, True, self.gan_mode, for_discriminator=False),
+            "G_L1": self.lambda_l1 * losses.l1_loss(fake_b, real_b),
+        }
+
+    def discriminator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake_b = fake_b.detach()
+        out = {
+            "D_real": 0.5 * losses.gan_loss(self.discriminator(torch.cat([real_a, real_b], 1)), True, self.gan_mode),
+            "D_fake": 0.5 * losses.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), False, self.gan_mode),
+        }
+        if self.gan_mode == "wgangp":
+            def critic(b: torch.Tensor) -> torch.Tensor:  # the conditional critic, as a function of the output
+                return self.discriminator(torch.cat([real_a.float(), b], 1))
+
+            with torch.autocast(real_b.device.type, enabled=False):  # double backward in fp32
+                out["D_gp"] = losses.gradient_penalty(critic, real_b.float(), fake_b.float(), weight=self.lambda_gp)
+        return out
+
+    def training_step(self, batch: dict[str, torch.Tensor], opt: Optimization, step: int) -> dict[str, float]:
+        real_a, real_b = batch["A"], batch["B"]
+        with opt.autocast():
+            fake_b = self.generator(real_a)  # (n, out_channels, h, w)
+        # discriminator: real pairs -> real, generated pairs -> fake
+        set_requires_grad(self.discriminator, True)
+        with opt.autocast():
+            d_terms = self.discriminator_losses(real_a, real_b, fake_b)
+        opt.step("D", sum(d_terms.values()))
+        # generator: fool the (just updated, frozen) discriminator and stay close to the target
+        set_requires_grad(self.discriminator, False)
+        with opt.autocast():
+            g_terms = self.generator_losses(real_a, real_b, fake_b)
+        opt.step("G", sum(g_terms.values()))
+        set_requires_grad(self.discriminator, True)
+        return {k: float(v.detach()) for k, v in {**d_terms, **g_terms}.items()}

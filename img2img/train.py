@@ -1,0 +1,299 @@
+"""The one training loop for every task.
+
+``train("pix2pix", data="DIR", out="RUN", steps=2000)`` builds the task and the folder dataset,
+then loops: uint8 batch -> device -> ``[-1, 1]`` -> augmentation -> ``Task.training_step``.
+It owns seeds, device choice, precision, learning-rate schedule, ``torchrun`` data parallelism,
+the progress bar, sample grids, validation with best-model keeping, health warnings and atomic
+checkpoints that resume exactly.
+
+Run folder::
+
+    RUN/config.json              the TrainConfig (human readable)
+    RUN/checkpoints/last.pt      everything needed to resume (torch.load(weights_only=True))
+    RUN/model/                   exportable model folder of the latest weights
+    RUN/best/                    model folder with the best validation PSNR (when there is a val split)
+    RUN/samples/step_000500.png  input | output | target rows
+    RUN/log.jsonl                losses, learning rate and validation metrics
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, save_pretrained, write_json
+from .config import RESUMABLE_OVERRIDES, TrainConfig
+from .data.augment import DeviceAugment, to_model_range
+from .data.folders import PairedFolder, SRFolder, UnpairedFolder, find_split_root
+from .data.sampler import ResumableSampler
+from .devices import pick_device
+from .monitor import HealthMonitor, evaluate, sample_grid, selection_metric
+from .optimization import Optimization, broadcast_state, distributed_world, lr_factor
+from .tasks import Task, build_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the run folder, the trained task (on its device) and figures."""
+
+    run_dir: Path
+    task: Task
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, verify: bool = True) -> Dataset | None:
+    """The folder dataset of ``cfg.task`` for ``split`` ("train" or "val"; None when there is no val split).
+
+    ``train`` (default: ``split == "train"``) selects random crops; otherwise centre crops.
+    """
+    if split == "val" and find_split_root(cfg.data, "val") is None:
+        return None
+    train = split == "train" if train is None else train
+    common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
+    if cfg.task == "srgan":
+        return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, **common)
+    channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
+    cls = PairedFolder if cfg.task == "pix2pix" else UnpairedFolder
+    return cls(cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common)
+
+
+def prepare_batch(batch: dict[str, Any], cfg: TrainConfig, device: torch.device, augment: DeviceAugment | None) -> dict[str, torch.Tensor]:
+    """uint8 CPU batch -> float ``[-1, 1]`` on ``device``, direction applied, augmented."""
+    a, b = batch["A"], batch["B"]
+    if cfg.direction == "BtoA":
+        a, b = b, a
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    a = to_model_range(a.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+    b = to_model_range(b.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+    if augment is not None:
+        a, b = augment(a, b)
+    return {"A": a, "B": b}
+
+
+def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> tuple[TrainConfig, dict | None]:
+    out = kwargs.get("out")
+    if not out:
+        raise ValueError("an output run folder is required (out=... / --out RUN)")
+    ckpt_path = Path(out) / "checkpoints" / "last.pt"
+    if not resume:
+        if ckpt_path.exists():
+            raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume) to continue it, or choose another --out")
+        return TrainConfig(task=task or kwargs.pop("task", "pix2pix"), **{k: v for k, v in kwargs.items() if k != "task"}), None
+    if not ckpt_path.exists():
+        raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
+    state = load_checkpoint(ckpt_path)
+    saved = dict(state["config"])
+    for key, value in kwargs.items():
+        if key in ("out", "task") or key in RESUMABLE_OVERRIDES:
+            saved[key] = value
+        elif key in saved and saved[key] != value and value is not None:
+            raise ValueError(f"cannot change {key!r} when resuming ({saved[key]!r} in {out}, {value!r} given)")
+    if task and task != saved["task"]:
+        raise ValueError(f"{out} is a {saved['task']} run, not {task}")
+    saved["decay_steps"] = state["config"]["decay_steps"]
+    return TrainConfig.from_dict(saved), state
+
+
+def _setup_distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = distributed_world()
+    return rank, world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _collate(dataset: Dataset, indices: range) -> dict[str, torch.Tensor]:
+    items = [dataset[i] for i in indices]
+    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
+
+
+def train(task: str | None = None, *, resume: bool = False, **kwargs: Any) -> TrainResult:
+    """Train a task on a folder; every keyword is a :class:`~img2img.config.TrainConfig` field.
+
+    Example:
+        >>> from img2img import train
+        >>> result = train("pix2pix", data="facades", out="runs/facades", steps=20_000)
+        >>> result = train(out="runs/facades", resume=True, steps=40_000)  # continue, longer
+
+    Returns:
+        :class:`TrainResult` with the run folder and the trained task.
+    """
+    cfg, state = _resolve_config(task, resume, kwargs)
+    rank, world, local_rank = _setup_distributed()
+    device = pick_device(cfg.device, local_rank)
+    run_dir = Path(cfg.out)
+    is_main = rank == 0
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    net = build_task(cfg.task, **cfg.task_kwargs())
+    multiple = max(g.size_multiple for g in net.generators().values())
+    if cfg.size % multiple:
+        raise ValueError(
+            f"--size {cfg.size} is not a multiple of {multiple}, which generator {cfg.generator!r} needs; "
+            f"use --size {max(multiple, cfg.size // multiple * multiple)} or a shallower generator (e.g. --num-downs)"
+        )
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = net.to(device, memory_format=memory_format)
+    broadcast_state(net)
+    groups = net.parameter_groups()
+    optimizers = {name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)) for name, params in groups.items()}
+    opt = Optimization(optimizers, device=device, precision=cfg.precision, grad_clip=cfg.grad_clip, max_bad_steps=cfg.max_bad_steps)
+    monitor = HealthMonitor()
+
+    step = 0
+    best: dict[str, Any] = {}
+    torch.manual_seed(cfg.seed + 7919 * rank)  # augmentation/dropout streams differ per rank
+    if state is not None:
+        net.load_state_dict(state["task"])
+        net.load_extra_state(state.get("task_extra", {}))
+        opt.load_state_dict(state["optimization"])
+        step = int(state["step"])
+        best = dict(state.get("best", {}))
+        if world == 1:
+            _set_rng_state(state["rng"], device)
+        else:  # only rank 0's stream is saved; other ranks continue on a fresh, step-dependent stream
+            torch.manual_seed(cfg.seed + 7919 * rank + step)
+        if is_main:
+            log.info("resumed %s at step %d", run_dir, step)
+
+    train_set = build_dataset(cfg, "train")
+    val_set = build_dataset(cfg, "val")
+    skipped = list(getattr(train_set, "skipped", []))
+    sampler = ResumableSampler(len(train_set), seed=cfg.seed, rank=rank, world_size=world, start=step * cfg.batch_size)
+    loader = DataLoader(
+        train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
+    )
+    augment = DeviceAugment(hflip=cfg.hflip, vflip=cfg.vflip, paired=cfg.task != "cyclegan").to(device)
+    preview_source = val_set if val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
+    preview = prepare_batch(_collate(preview_source, range(min(4, len(preview_source)))), cfg, device, None)
+
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", cfg.to_dict())
+        _truncate_log(run_dir / "log.jsonl", step)
+        if skipped:
+            log.warning("skipped %d bad training files (listed in %s)", len(skipped), run_dir / "skipped.txt")
+            (run_dir / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
+
+    def save(final: bool = False) -> None:
+        if not is_main:
+            return
+        summary = {"steps": step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **{k: v for k, v in best.items()}}
+        save_pretrained(net.generators(), run_dir / "model", task=cfg.task, io_spec=net.io_spec(), default_direction=net.default_direction, training=summary)
+        save_checkpoint(run_dir / "checkpoints" / "last.pt", {
+            "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": step, "task": net.state_dict(),
+            "task_extra": net.extra_state(), "optimization": opt.state_dict(), "rng": _rng_state(device), "best": best,
+        })
+
+    def validate() -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if is_main:
+            net.eval()
+            if val_set is not None:
+                metrics = evaluate(net, _val_batches(val_set, cfg, device))
+                key = selection_metric(cfg.task)
+                if metrics.get(key, float("-inf")) > best.get(key, float("-inf")):
+                    best.update(metrics, best_step=step)
+                    save_pretrained(net.generators(), run_dir / "best", task=cfg.task, io_spec=net.io_spec(),
+                                    default_direction=net.default_direction, training={"steps": step, "task": cfg.task, **metrics})
+            net.train()
+            _append_log(run_dir / "log.jsonl", {"step": step, **metrics})
+        return metrics
+
+    def write_samples() -> None:
+        if is_main:
+            net.eval()
+            rows, diversity = sample_grid(net, preview)
+            net.train()
+            from img2img_runtime.io import write_image
+
+            write_image(run_dir / "samples" / f"step_{step:06d}.png", rows)
+            monitor.check_diversity(diversity, step)
+
+    net.train()
+    metrics: dict[str, float] = {}
+    progress = None
+    if is_main and cfg.progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.task}", dynamic_ncols=True)
+    batches = iter(loader)
+    started, started_step = time.perf_counter(), step
+    while step < cfg.steps:
+        opt.set_lr_factor(lr_factor(step, cfg.steps, cfg.decay_steps))
+        batch = prepare_batch(next(batches), cfg, device, augment)
+        if world > 1:
+            for module in [*net.generators().values(), *net.discriminators()]:
+                broadcast_state(module, buffers_only=True)
+        losses = net.training_step(batch, opt, step)
+        opt.end_iteration()
+        step += 1
+        monitor.check_losses(losses, step, cfg.gan_mode)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+        if is_main and (step % cfg.log_every == 0 or step == cfg.steps):
+            elapsed = time.perf_counter() - started
+            _append_log(run_dir / "log.jsonl", {"step": step, "lr": opt.learning_rates()["G"], **losses,
+                                                  "s_per_step": elapsed / max(1, step - started_step)})
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            write_samples()
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            metrics = validate()
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save()
+    if progress is not None:
+        progress.close()
+    if step == started_step and is_main:  # nothing to do (already complete): make sure outputs exist
+        save()
+    if opt.skipped_total and is_main:
+        log.warning("%d updates were skipped because of non-finite losses or gradients", opt.skipped_total)
+    if world > 1:
+        dist.barrier()
+    return TrainResult(run_dir=run_dir, task=net, step=step, metrics={**metrics, **{k: v for k, v in best.items() if isinstance(v, float)}})
+
+
+def _val_batches(dataset: Dataset, cfg: TrainConfig, device: torch.device):
+    count = min(len(dataset), cfg.val_max_images)
+    for start in range(0, count, cfg.batch_size):
+        yield prepare_batch(_collate(dataset, range(start, min(start + cfg.batch_size, count))), cfg, device, None)
+
+
+def _append_log(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop records written after the checkpoint (they will be written again)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in lines))

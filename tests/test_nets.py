@@ -1,0 +1,416 @@
+"""Tests for img2img.nets: every registered generator through one interface, the U-Net's
+readable parameter names, the PatchGAN's receptive field and outputs, CompactSR's cost, the
+registry and the layer factories. Tiny configs, CPU only."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.utils.flop_counter import FlopCounterMode
+
+from img2img.nets import (
+    CompactSR,
+    PatchGAN,
+    ResnetGenerator,
+    SRResNet,
+    UNetGenerator,
+    build_model,
+    create_model,
+    get_model_class,
+    get_norm_layer,
+    list_models,
+    register_model,
+)
+from img2img.nets import registry
+from img2img.nets.layers import conv_bias, get_activation
+
+TINY = {"base_channels": 4, "num_blocks": 2, "num_convs": 2}
+GENERATORS = list_models("generator")
+ALL_MODELS = list_models()
+
+
+def tiny_overrides(name: str, **extra: Any) -> dict[str, Any]:
+    """The TINY kwargs the preset's class accepts, plus ``extra``."""
+    params = inspect.signature(get_model_class(name)).parameters
+    return {**{k: v for k, v in TINY.items() if k in params}, **extra}
+
+
+def tiny(name: str, **extra: Any) -> nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **tiny_overrides(name, **extra))
+
+
+def valid_sizes(net: nn.Module) -> list[tuple[int, int]]:
+    """Two different valid (H, W): the smallest valid square, and a non-square one."""
+    m = net.size_multiple
+    side = max(net.min_size, m * -(-8 // m))  # smallest multiple of m that is >= 8 and >= min_size
+    return [(side, side), (2 * side, side + m)]
+
+
+def randn_image(n: int, c: int, h: int, w: int) -> torch.Tensor:
+    return torch.rand(n, c, h, w) * 2 - 1
+
+
+# --------------------------------------------------------------------------------------------
+# Generators, parametrized over the registry
+
+
+def test_registry_lists_every_architecture() -> None:
+    assert GENERATORS == [
+        "compact_sr_x2", "compact_sr_x4", "resnet_6blocks", "resnet_9blocks",
+        "srresnet_x2", "srresnet_x4", "srresnet_x8", "unet_128", "unet_256",
+    ]  # fmt: skip
+    assert list_models("discriminator") == ["patchgan_142", "patchgan_34", "patchgan_70"]
+    assert list_models() == sorted(GENERATORS + list_models("discriminator"))
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_generator_shape_and_range(name: str) -> None:
+    net = tiny(name)
+    assert net.kind == "generator"
+    for h, w in valid_sizes(net):
+        x = randn_image(2, net.in_channels, h, w)
+        for train in (True, False):
+            net.train(train)
+            with torch.no_grad():
+                y = net(x)
+            assert y.shape == (2, net.out_channels, net.scale * h, net.scale * w)
+            assert y.min() >= -1 and y.max() <= 1
+            assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_generator_interface_attributes(name: str) -> None:
+    net = tiny(name, in_channels=1, out_channels=2)
+    expected_scale = {"compact_sr_x2": 2, "compact_sr_x4": 4, "srresnet_x2": 2, "srresnet_x4": 4, "srresnet_x8": 8}
+    expected_multiple = {"unet_128": 128, "unet_256": 256, "resnet_6blocks": 4, "resnet_9blocks": 4}
+    assert (net.in_channels, net.out_channels) == (1, 2)
+    assert net.scale == expected_scale.get(name, 1)
+    assert net.size_multiple == expected_multiple.get(name, 1)
+    assert net.min_size % net.size_multiple == 0
+    for attr in ("scale", "size_multiple", "min_size"):
+        assert isinstance(getattr(net, attr), int)
+    # The smallest valid size works, with the declared channels.
+    net.eval()
+    side = net.min_size
+    with torch.no_grad():
+        y = net(randn_image(1, 1, side, side))
+    assert y.shape == (1, 2, net.scale * side, net.scale * side)
+
+
+@pytest.mark.parametrize("name", [n for n in GENERATORS if get_model_class(n) in (UNetGenerator, ResnetGenerator)])
+def test_generator_rejects_size_not_multiple(name: str) -> None:
+    net = tiny(name).eval()
+    m = net.size_multiple
+    with pytest.raises(ValueError, match=f"multiples of {m}"):
+        net(randn_image(1, 3, net.min_size + m // 2, net.min_size))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_config_round_trip(name: str) -> None:
+    net = tiny(name).eval()
+    config = json.loads(json.dumps(net.config))  # JSON-serialisable, as a checkpoint stores it
+    assert config["arch"] == net.arch
+    torch.manual_seed(1)  # different initial weights
+    rebuilt = build_model(config).eval()
+    assert type(rebuilt) is type(net) and rebuilt.config == net.config
+    shapes = {k: v.shape for k, v in net.state_dict().items()}
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == shapes
+    rebuilt.load_state_dict(net.state_dict())
+    size = valid_sizes(net)[0] if net.kind == "generator" else (64, 64)
+    x = randn_image(2, net.in_channels, *size)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), net(x))
+
+
+@pytest.mark.parametrize("cls", [UNetGenerator, ResnetGenerator, SRResNet, CompactSR, PatchGAN])
+def test_config_holds_every_constructor_argument(cls: type[nn.Module]) -> None:
+    net = cls(base_channels=4)
+    params = inspect.signature(cls).parameters
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    assert set(net.config) == {"arch", *params}
+    assert {k: net.config[k] for k in params} == {k: p.default for k, p in params.items() if k != "base_channels"} | {
+        "base_channels": 4
+    }
+
+
+def test_config_round_trip_keeps_non_default_arguments() -> None:
+    net = UNetGenerator(num_downs=4, base_channels=4, norm="instance", dropout=0.0, upsample="resize")
+    rebuilt = build_model(net.config)
+    assert [(k, v.shape) for k, v in rebuilt.state_dict().items()] == [
+        (k, v.shape) for k, v in net.state_dict().items()
+    ]
+    assert rebuilt.config == net.config
+
+
+# --------------------------------------------------------------------------------------------
+# U-Net
+
+
+def test_unet_state_dict_keys_are_readable() -> None:
+    keys = list(UNetGenerator(num_downs=5, base_channels=4).state_dict())
+    bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert keys[:8] == ["down.0.conv.weight", "down.0.conv.bias", "down.1.conv.weight"] + [
+        f"down.1.norm.{k}" for k in bn
+    ]
+    assert keys[-8:] == ["up.3.conv.weight"] + [f"up.3.norm.{k}" for k in bn] + ["up.4.conv.weight", "up.4.conv.bias"]
+    # The innermost step has no norm and its conv keeps a bias.
+    assert [k for k in keys if k.startswith("down.4.")] == ["down.4.conv.weight", "down.4.conv.bias"]
+    assert not any("model.model" in k for k in keys)
+    assert all(k.split(".")[0] in ("down", "up") for k in keys)
+
+
+def test_unet_layout_matches_reference() -> None:
+    net = UNetGenerator(num_downs=8, base_channels=4)
+    widths = [m.conv.out_channels for m in net.down]
+    assert widths == [4, 8, 16, 32, 32, 32, 32, 32]
+    assert [m.conv.in_channels for m in net.up] == [32, 64, 64, 64, 64, 32, 16, 8]
+    assert net.up[-1].conv.out_channels == 3 and isinstance(net.up[-1].tanh, nn.Tanh)
+    dropout_steps = [j for j, m in enumerate(net.up) if any(isinstance(c, nn.Dropout) for c in m)]
+    assert dropout_steps == [1, 2, 3]
+    assert not any(isinstance(m, nn.Dropout) for m in UNetGenerator(num_downs=8, dropout=0.0).modules())
+
+
+def test_unet_dropout_is_stochastic_in_train_mode_only() -> None:
+    torch.manual_seed(0)
+    net = UNetGenerator(num_downs=6, base_channels=4)
+    x = randn_image(2, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.equal(net.train()(x), net(x))
+        net.eval()
+        assert torch.equal(net(x), net(x))
+
+
+def test_unet_resize_upsample() -> None:
+    net = UNetGenerator(num_downs=5, base_channels=4, upsample="resize")
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
+    assert all(isinstance(m.resize, nn.Upsample) for m in net.up)
+    assert "up.0.conv.weight" in net.state_dict()
+    y = net.eval()(randn_image(2, 3, 32, 64))
+    assert y.shape == (2, 3, 32, 64) and y.abs().max() <= 1
+
+
+def test_unet_instance_norm_keeps_conv_bias() -> None:
+    net = UNetGenerator(num_downs=5, base_channels=4, norm="instance")
+    assert net.down[1].conv.bias is not None and isinstance(net.down[1].norm, nn.InstanceNorm2d)
+    assert UNetGenerator(num_downs=5, base_channels=4).down[1].conv.bias is None
+
+
+def test_unet_rejects_bad_arguments() -> None:
+    with pytest.raises(AssertionError, match="upsample"):
+        UNetGenerator(upsample="nearest")
+    with pytest.raises(AssertionError, match="num_downs"):
+        UNetGenerator(num_downs=1)
+
+
+# --------------------------------------------------------------------------------------------
+# SR generators
+
+
+def test_srresnet_rejects_unsupported_scale() -> None:
+    with pytest.raises(AssertionError, match="scale must be one of"):
+        SRResNet(scale=3)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_compact_sr_costs_a_fraction_of_srresnet(scale: int) -> None:
+    x = randn_image(1, 3, 16, 16)
+
+    def flops(net: nn.Module) -> int:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net.eval()(x)
+        return counter.get_total_flops()
+
+    ratio = flops(create_model(f"compact_sr_x{scale}")) / flops(create_model(f"srresnet_x{scale}"))
+    assert 0.05 <= ratio <= 0.15, ratio
+
+
+def test_compact_sr_starts_near_the_upsampled_input() -> None:
+    """The global residual: with the last conv zeroed, the output is the bilinear upsampling."""
+    net = CompactSR(base_channels=8, num_convs=2, scale=2)
+    nn.init.zeros_(net.upsample.conv.weight)
+    nn.init.zeros_(net.upsample.conv.bias)
+    x = randn_image(1, 3, 8, 8)
+    expected = nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(net(x), expected.clamp(-1, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# PatchGAN
+
+
+@pytest.mark.parametrize(("n_layers", "expected"), [(2, 34), (3, 70), (4, 142)])
+def test_patchgan_receptive_field_from_gradient(n_layers: int, expected: int) -> None:
+    net = PatchGAN(base_channels=4, n_layers=n_layers, norm="none")
+    for p in net.parameters():
+        nn.init.ones_(p)  # with positive LeakyReLU slopes every path adds: no cancellations
+    x = randn_image(1, 3, 256, 256).requires_grad_(True)
+    logits = net(x)  # (1, 1, h, w)
+    h, w = logits.shape[-2:]
+    logits[0, 0, h // 2, w // 2].backward()
+    grad = x.grad[0].abs().sum(0)  # (256, 256)
+    rows = int((grad.sum(1) > 0).sum())
+    cols = int((grad.sum(0) > 0).sum())
+    assert rows == cols == expected == net.receptive_field()
+
+
+def test_patchgan_returns_logits() -> None:
+    torch.manual_seed(0)
+    net = create_model("patchgan_70", base_channels=8).eval()
+    assert not any(isinstance(m, nn.Sigmoid) for m in net.modules())
+    y = net(randn_image(2, 3, 64, 64))
+    assert y.shape == (2, 1, 6, 6)
+    with torch.no_grad():
+        net.scales[0][-1].conv.bias.fill_(-3.0)  # a sigmoid output could never go negative
+    assert (net(randn_image(2, 3, 64, 64)) < 0).any()
+
+
+def test_patchgan_conditional_input() -> None:
+    net = PatchGAN(in_channels=6, base_channels=4)
+    a, b = randn_image(2, 3, 64, 64), randn_image(2, 3, 64, 64)
+    assert net(torch.cat([a, b], 1)).shape == (2, 1, 6, 6)
+
+
+def test_patchgan_multiscale_shapes() -> None:
+    net = PatchGAN(base_channels=4, num_scales=2).eval()
+    out = net(randn_image(2, 3, 64, 64))
+    assert isinstance(out, list) and len(out) == 2
+    assert out[0].shape == (2, 1, 6, 6)  # 64 -> 32 -> 16 -> 8 -> 7 -> 6
+    assert out[1].shape == (2, 1, 2, 2)  # pooled to 32 -> 16 -> 8 -> 4 -> 3 -> 2: coarsest last
+
+
+@pytest.mark.parametrize("num_scales", [1, 2])
+def test_patchgan_return_features(num_scales: int) -> None:
+    net = PatchGAN(base_channels=4, n_layers=3, num_scales=num_scales).eval()
+    x = randn_image(2, 3, 64, 64)
+    logits, features = net(x, return_features=True)
+    assert len(features) == num_scales * 4  # one per LeakyReLU: 3 stride-2 convs + 1 stride-1 conv
+    assert [f.shape[1] for f in features[:4]] == [4, 8, 16, 32]
+    assert features[0].shape == (2, 4, 32, 32)
+    plain = net(x)
+    for a, b in zip(logits if num_scales > 1 else [logits], plain if num_scales > 1 else [plain]):
+        torch.testing.assert_close(a, b)
+
+
+def test_patchgan_spectral_norm_trains() -> None:
+    torch.manual_seed(0)
+    net = create_model("patchgan_70", base_channels=4, norm="none", spectral_norm=True)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 5 and all(parametrize.is_parametrized(c, "weight") for c in convs)
+    before = convs[0].parametrizations.weight.original.detach().clone()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(3):
+        loss = nn.functional.softplus(-net(randn_image(2, 3, 64, 64))).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.isfinite(loss)
+    assert not torch.equal(before, convs[0].parametrizations.weight.original)
+    # The effective weight is scaled to spectral norm about 1 (power iteration, one step a call).
+    for _ in range(10):
+        net(randn_image(1, 3, 32, 32))
+    sigma = torch.linalg.matrix_norm(convs[1].weight.detach().flatten(1), ord=2)
+    assert 0.9 < float(sigma) < 1.1
+    rebuilt = build_model(net.config)
+    assert rebuilt.state_dict().keys() == net.state_dict().keys()
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let a test register presets without leaking them into the real registry."""
+    monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
+
+
+def test_register_model_rejects_duplicates(scratch_registry: None) -> None:
+    def unet_256(**overrides: Any) -> UNetGenerator:
+        return UNetGenerator(**overrides)
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(unet_256)
+
+
+def test_register_model_adds_a_preset(scratch_registry: None) -> None:
+    @register_model
+    def tiny_unet(**overrides: Any) -> UNetGenerator:
+        return UNetGenerator(**{"num_downs": 3, "base_channels": 4, **overrides})
+
+    assert "tiny_unet" in list_models("generator") and "tiny_unet" not in list_models("discriminator")
+    assert create_model("tiny_unet").size_multiple == 8
+
+    def no_annotation(**overrides: Any):  # noqa: ANN202
+        return UNetGenerator(**overrides)
+
+    with pytest.raises(TypeError, match="annotate"):
+        register_model(no_annotation)
+
+
+def test_unknown_names_list_the_available_ones() -> None:
+    with pytest.raises(ValueError, match="unknown model 'unet_512'.*unet_256"):
+        create_model("unet_512")
+    with pytest.raises(ValueError, match="available: compact_sr, patchgan, resnet, srresnet, unet"):
+        build_model({"arch": "vgg", "in_channels": 3})
+    with pytest.raises(ValueError, match="unknown kind"):
+        list_models("critic")
+
+
+def test_create_model_overrides() -> None:
+    net = create_model("unet_128", base_channels=4, in_channels=1, norm="instance")
+    assert net.config["num_downs"] == 7 and net.size_multiple == 128
+    assert net.config["base_channels"] == 4 and net.in_channels == 1
+    assert create_model("unet_128", base_channels=4, num_downs=5).size_multiple == 32  # presets can be overridden
+    with pytest.raises(TypeError):
+        create_model("srresnet_x4", num_downs=3)
+
+
+# --------------------------------------------------------------------------------------------
+# Layer factories
+
+
+def test_get_norm_layer() -> None:
+    assert isinstance(get_norm_layer("batch", 8), nn.BatchNorm2d)
+    inorm = get_norm_layer("instance", 8)
+    assert isinstance(inorm, nn.InstanceNorm2d) and not inorm.affine and not inorm.track_running_stats
+    assert isinstance(get_norm_layer("none", 8), nn.Identity)
+    group = get_norm_layer(lambda c: nn.GroupNorm(2, c), 8)
+    assert isinstance(group, nn.GroupNorm) and group.num_channels == 8
+    with pytest.raises(ValueError, match="unknown norm"):
+        get_norm_layer("layer", 8)
+
+
+def test_conv_bias_is_decided_by_the_norm() -> None:
+    assert conv_bias("batch") is False
+    assert conv_bias("instance") is True and conv_bias("none") is True
+    assert conv_bias(nn.BatchNorm2d) is False
+    assert conv_bias(functools.partial(nn.BatchNorm2d, momentum=0.01)) is False
+    assert conv_bias(lambda c: nn.GroupNorm(1, c)) is True
+    with pytest.raises(ValueError):
+        conv_bias("group")
+
+
+def test_get_activation() -> None:
+    assert isinstance(get_activation("relu"), nn.ReLU)
+    leaky = get_activation("leaky_relu")
+    assert isinstance(leaky, nn.LeakyReLU) and leaky.negative_slope == 0.2
+    assert isinstance(get_activation("prelu"), nn.PReLU)
+    assert isinstance(get_activation("tanh"), nn.Tanh)
+    assert isinstance(get_activation("none"), nn.Identity)
+    assert isinstance(get_activation(nn.SiLU), nn.SiLU)
+    with pytest.raises(ValueError, match="unknown activation"):
+        get_activation("gelu")
+
+
+def test_custom_norm_callable_builds_a_generator() -> None:
+    net = ResnetGenerator(base_channels=4, num_blocks=1, norm=lambda c: nn.GroupNorm(2, c))
+    assert net.stem.conv.bias is not None and isinstance(net.stem.norm, nn.GroupNorm)
+    assert net(randn_image(1, 3, 16, 16)).shape == (1, 3, 16, 16)
