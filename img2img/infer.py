@@ -126,7 +126,8 @@ class Translator:
         net = self.net(direction)
         return run_images(
             lambda batch: self.run_batch(batch, direction), images,
-            in_channels=net.in_channels, size_multiple=net.size_multiple, scale=net.scale, batch_size=self.batch_size,
+            in_channels=net.in_channels, size_multiple=net.size_multiple, min_size=getattr(net, "min_size", 1),
+            scale=net.scale, batch_size=self.batch_size,
         )
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:

@@ -18,9 +18,12 @@ Run folder::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +135,12 @@ def _collate(dataset: Dataset, indices: range) -> dict[str, torch.Tensor]:
     return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
 
 
-def train(task: str | None = None, *, resume: bool = False, **kwargs: Any) -> TrainResult:
-    """Train a task on a folder; every keyword is a :class:`~img2img.config.TrainConfig` field.
+def train(task: str | None = None, *, resume: bool = False, stop_after: int | None = None, **kwargs: Any) -> TrainResult:
+    """Train a task on a folder; every other keyword is a :class:`~img2img.config.TrainConfig` field.
+
+    ``stop_after`` ends this call after that many total steps (with a checkpoint) without
+    changing the schedule, e.g. to train in chunks; resume later with ``resume=True``.
+    Ctrl-C also saves a checkpoint before stopping.
 
     Example:
         >>> from img2img import train
@@ -244,33 +251,50 @@ def train(task: str | None = None, *, resume: bool = False, **kwargs: Any) -> Tr
         from tqdm.auto import tqdm
 
         progress = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.task}", dynamic_ncols=True)
-    batches = iter(loader)
-    started, started_step = time.perf_counter(), step
-    while step < cfg.steps:
+
+    def one_step() -> int:
         opt.set_lr_factor(lr_factor(step, cfg.steps, cfg.decay_steps))
         batch = prepare_batch(next(batches), cfg, device, augment)
-        if world > 1:
-            for module in [*net.generators().values(), *net.discriminators()]:
-                broadcast_state(module, buffers_only=True)
+        if world > 1:  # like DDP: every rank starts the step with rank 0's BN statistics
+            broadcast_state(net, buffers_only=True)
         losses = net.training_step(batch, opt, step)
         opt.end_iteration()
-        step += 1
-        monitor.check_losses(losses, step, cfg.gan_mode)
+        done = step + 1
+        monitor.check_losses(losses, done, cfg.gan_mode)
         if progress is not None:
             progress.update(1)
             progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-        if is_main and (step % cfg.log_every == 0 or step == cfg.steps):
+        if is_main and (done % cfg.log_every == 0 or done == end):
             elapsed = time.perf_counter() - started
-            _append_log(run_dir / "log.jsonl", {"step": step, "lr": opt.learning_rates()["G"], **losses,
-                                                  "s_per_step": elapsed / max(1, step - started_step)})
-        if step % cfg.sample_every == 0 or step == cfg.steps:
+            _append_log(run_dir / "log.jsonl", {"step": done, "lr": opt.learning_rates()["G"], **losses,
+                                                  "s_per_step": elapsed / max(1, done - started_step)})
+        return done
+
+    def after_step() -> None:
+        nonlocal metrics
+        last = step == end
+        if step % cfg.sample_every == 0 or last:
             write_samples()
-        if step % cfg.val_every == 0 or step == cfg.steps:
+        if step % cfg.val_every == 0 or last:
             metrics = validate()
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or last:
             save()
+
+    batches = iter(loader)
+    started, started_step = time.perf_counter(), step
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    with _interrupt_at_step_boundary() as interrupted:
+        while step < end:
+            step = one_step()
+            after_step()
+            if interrupted():
+                log.warning("interrupted at step %d: saving a checkpoint; continue with --resume", step)
+                save()
+                raise KeyboardInterrupt
     if progress is not None:
         progress.close()
+    if world > 1:
+        broadcast_state(net, buffers_only=True)
     if step == started_step and is_main:  # nothing to do (already complete): make sure outputs exist
         save()
     if opt.skipped_total and is_main:
@@ -278,6 +302,26 @@ def train(task: str | None = None, *, resume: bool = False, **kwargs: Any) -> Tr
     if world > 1:
         dist.barrier()
     return TrainResult(run_dir=run_dir, task=net, step=step, metrics={**metrics, **{k: v for k, v in best.items() if isinstance(v, float)}})
+
+
+@contextlib.contextmanager
+def _interrupt_at_step_boundary():
+    """Turn the first Ctrl-C into a flag checked between steps (so the saved state is exact)."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        if flag["set"]:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: flag["set"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _val_batches(dataset: Dataset, cfg: TrainConfig, device: torch.device):

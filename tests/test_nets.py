@@ -25,6 +25,7 @@ from img2img.nets import (
     create_model,
     get_model_class,
     get_norm_layer,
+    init_weights,
     list_models,
     register_model,
 )
@@ -136,9 +137,8 @@ def test_config_holds_every_constructor_argument(cls: type[nn.Module]) -> None:
     params = inspect.signature(cls).parameters
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
     assert set(net.config) == {"arch", *params}
-    assert {k: net.config[k] for k in params} == {k: p.default for k, p in params.items() if k != "base_channels"} | {
-        "base_channels": 4
-    }
+    expected = {k: p.default for k, p in params.items()} | {"base_channels": 4}
+    assert {k: net.config[k] for k in params} == expected
 
 
 def test_config_round_trip_keeps_non_default_arguments() -> None:
@@ -408,6 +408,17 @@ def test_get_activation() -> None:
     assert isinstance(get_activation(nn.SiLU), nn.SiLU)
     with pytest.raises(ValueError, match="unknown activation"):
         get_activation("gelu")
+
+
+def test_init_weights_reference_recipe() -> None:
+    torch.manual_seed(0)
+    net = init_weights(PatchGAN(base_channels=16, norm="batch", spectral_norm=True))
+    weight = net.scales[0][1].conv.parametrizations.weight.original.detach()
+    assert abs(float(weight.std()) - 0.02) < 0.002
+    assert float(net.scales[0][0].conv.bias.abs().max()) == 0.0
+    assert abs(float(net.scales[0][1].norm.weight.detach().mean()) - 1.0) < 0.01
+    with pytest.raises(ValueError, match="unknown init scheme"):
+        init_weights(net, scheme="orthogonal")
 
 
 def test_custom_norm_callable_builds_a_generator() -> None:

@@ -43,18 +43,22 @@ def denormalize(batch: np.ndarray) -> np.ndarray:
     return np.rint(out).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def padding_for(height: int, width: int, multiple: int) -> tuple[int, int]:
-    """Rows and columns to add (at the bottom and right) to reach a multiple of ``multiple``."""
-    return (-height) % multiple, (-width) % multiple
+def padding_for(height: int, width: int, multiple: int, min_size: int = 1) -> tuple[int, int]:
+    """Rows and columns to add (at the bottom and right) to reach a multiple of ``multiple``
+    that is at least ``min_size``."""
+    def target(n: int) -> int:
+        return max(-(-n // multiple), -(-min_size // multiple)) * multiple
+
+    return target(height) - height, target(width) - width
 
 
-def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
-    """Pad ``N x C x H x W`` at the bottom/right to multiples of ``multiple``.
+def pad_to_multiple(batch: np.ndarray, multiple: int, min_size: int = 1) -> np.ndarray:
+    """Pad ``N x C x H x W`` at the bottom/right to multiples of ``multiple`` (and >= ``min_size``).
 
     Reflection keeps image statistics at the border; where the padding is larger than the
     image allows reflection (tiny images, deep U-Nets), the edge is repeated instead.
     """
-    pad_h, pad_w = padding_for(batch.shape[2], batch.shape[3], multiple)
+    pad_h, pad_w = padding_for(batch.shape[2], batch.shape[3], multiple, min_size)
     if pad_h == 0 and pad_w == 0:
         return batch
     mode = "reflect" if pad_h < batch.shape[2] and pad_w < batch.shape[3] else "edge"
@@ -67,6 +71,7 @@ def run_images(
     *,
     in_channels: int,
     size_multiple: int = 1,
+    min_size: int = 1,
     scale: int = 1,
     batch_size: int = 4,
 ) -> list[np.ndarray]:
@@ -82,7 +87,7 @@ def run_images(
     for (height, width), indices in by_size.items():
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            batch = pad_to_multiple(normalize(np.stack([prepared[i] for i in chunk])), size_multiple)  # (n, c, H, W)
+            batch = pad_to_multiple(normalize(np.stack([prepared[i] for i in chunk])), size_multiple, min_size)  # (n, c, H, W)
             out = np.asarray(run_batch(np.ascontiguousarray(batch)))
             out = denormalize(out[:, :, : height * scale, : width * scale])  # (n, sh, sw, c')
             for i, image in zip(chunk, out):

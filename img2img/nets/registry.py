@@ -60,7 +60,10 @@ def register_model(fn: F) -> F:
     name = fn.__name__
     if name in _PRESETS:
         raise ValueError(f"model {name!r} is already registered")
-    cls = inspect.signature(fn, eval_str=True).return_annotation
+    try:
+        cls = inspect.signature(fn, eval_str=True).return_annotation
+    except NameError as err:
+        raise TypeError(f"preset {name!r}: cannot resolve its return annotation ({err})") from err
     if not (isinstance(cls, type) and getattr(cls, "kind", None) in KINDS):
         raise TypeError(f"preset {name!r} must annotate its return type with a model class that has a `kind`")
     _PRESETS[name] = (fn, cls)

@@ -63,6 +63,7 @@ class Task(nn.Module):
             "output": {"channels": g.out_channels, "color_space": "rgb" if g.out_channels == 3 else "gray", "range": [-1.0, 1.0]},
             "scale": int(getattr(g, "scale", 1)),
             "size_multiple": int(getattr(g, "size_multiple", 1)),
+            "min_size": int(getattr(g, "min_size", 1)),
         }
 
 
