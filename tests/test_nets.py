@@ -415,7 +415,7 @@ def test_init_weights_reference_recipe() -> None:
     net = init_weights(PatchGAN(base_channels=16, norm="batch", spectral_norm=True))
     weight = net.scales[0][1].conv.parametrizations.weight.original.detach()
     assert abs(float(weight.std()) - 0.02) < 0.002
-    assert float(net.scales[0][0].conv.bias.abs().max()) == 0.0
+    assert float(net.scales[0][0].conv.bias.detach().abs().max()) == 0.0
     assert abs(float(net.scales[0][1].norm.weight.detach().mean()) - 1.0) < 0.01
     with pytest.raises(ValueError, match="unknown init scheme"):
         init_weights(net, scheme="orthogonal")

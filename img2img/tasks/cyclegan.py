@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .. import losses
-from ..nets import PatchGAN, create_model
+from ..nets import PatchGAN, create_model, init_weights
 from ..optimization import Optimization, set_requires_grad
 from .base import ImagePool, Task
 
@@ -54,6 +54,8 @@ class CycleGAN(Task):
         self.G_BA = create_model(generator, in_channels=out_channels, out_channels=in_channels, **gkw)
         self.D_A = PatchGAN(in_channels=in_channels, **dkw)
         self.D_B = PatchGAN(in_channels=out_channels, **dkw)
+        for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+            init_weights(net)  # N(0, 0.02), the paper's initialisation
         self.gan_mode = gan_mode
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity

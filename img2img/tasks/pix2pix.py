@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .. import losses
-from ..nets import PatchGAN, create_model
+from ..nets import PatchGAN, create_model, init_weights
 from ..optimization import Optimization, set_requires_grad
 from .base import Task
 
@@ -51,6 +51,8 @@ class Pix2Pix(Task):
             raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
         self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {}))
         self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **(discriminator_kwargs or {}))
+        for net in (self.generator, self.discriminator):
+            init_weights(net)  # N(0, 0.02), the paper's initialisation
         self.gan_mode = gan_mode
         self.lambda_l1 = lambda_l1
         self.lambda_gp = lambda_gp
