@@ -40,6 +40,7 @@ class TrainConfig:
     direction: str = "AtoB"
     in_channels: int = 3
     out_channels: int = 3
+    color_space: str = "rgb"
     # nets
     generator: str | None = None
     generator_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +90,10 @@ class TrainConfig:
             self.decay_steps = self.steps // 2
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
+        if self.color_space not in ("rgb", "lab"):
+            raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
+        if self.color_space == "lab" and self.task != "pix2pix":
+            raise ValueError("color_space 'lab' (colorization) is a pix2pix option")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
         for name in ("steps", "batch_size", "size"):
@@ -114,7 +119,7 @@ class TrainConfig:
             lambda_gp=self.lambda_gp, in_channels=self.in_channels, out_channels=self.out_channels,
         )
         if self.task == "pix2pix":
-            return {**common, "lambda_l1": self.lambda_l1}
+            return {**common, "lambda_l1": self.lambda_l1, "color_space": self.color_space}
         if self.task == "cyclegan":
             return {**common, "lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity, "pool_size": self.pool_size}
         return {**common, "scale": self.scale, "adv_weight": self.adv_weight, "warmup_steps": self.warmup_steps,

@@ -19,7 +19,7 @@ from torch import nn
 
 from img2img_runtime.folder import FolderReport, translate_folder
 from img2img_runtime.io import read_image
-from img2img_runtime.processing import run_images
+from img2img_runtime.processing import ModelSpec, run_images
 
 from .checkpoint import load_checkpoint, load_pretrained
 from .devices import pick_device
@@ -37,6 +37,8 @@ class Translator:
         direction: default direction (the model's own default when None).
         batch_size: images per forward pass (images of one size are batched together).
         precision: ``"auto"`` (fp16 on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"`` or ``"bf16"``.
+        color_resolution: colorization models only: predict colour at most at this size (longer
+            side) and join it with the full-resolution lightness (default: the model's setting).
 
     Inputs and outputs (``__call__``):
         * numpy ``H x W x C`` or ``H x W`` uint8 (float arrays in ``[0, 1]`` are accepted) ->
@@ -62,8 +64,10 @@ class Translator:
         direction: str | None = None,
         batch_size: int = 4,
         precision: str = "auto",
+        color_resolution: int | None = None,
     ) -> None:
         self.config = config
+        self.color_resolution = color_resolution
         self.device = pick_device(device) if isinstance(device, str) else device
         self.generators = {name: net.to(self.device).eval() for name, net in generators.items()}
         self.direction = direction or config.get("default_direction", "AtoB")
@@ -121,14 +125,17 @@ class Translator:
                 y = self.net(direction)(x)
         return y.float().clamp_(-1, 1).cpu().numpy()
 
+    def spec(self, direction: str | None = None) -> ModelSpec:
+        """Pre/post-processing description of one direction's generator."""
+        net = self.net(direction)
+        return ModelSpec.from_config(
+            self.config, in_channels=net.in_channels, out_channels=net.out_channels, scale=net.scale,
+            size_multiple=net.size_multiple, min_size=getattr(net, "min_size", 1), color_resolution=self.color_resolution,
+        )
+
     def translate_arrays(self, images: Sequence[np.ndarray], direction: str | None = None) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type)."""
-        net = self.net(direction)
-        return run_images(
-            lambda batch: self.run_batch(batch, direction), images,
-            in_channels=net.in_channels, size_multiple=net.size_multiple, min_size=getattr(net, "min_size", 1),
-            scale=net.scale, batch_size=self.batch_size,
-        )
+        return run_images(lambda batch: self.run_batch(batch, direction), images, self.spec(direction), batch_size=self.batch_size)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
         if isinstance(images, (list, tuple)):
@@ -136,12 +143,11 @@ class Translator:
         if isinstance(images, torch.Tensor):
             return self._call_tensor(images, direction)
         if isinstance(images, (str, os.PathLike)):
-            net = self.net(direction)
-            return self.translate_arrays([read_image(images, channels=net.in_channels)], direction)[0]
+            return self.translate_arrays([read_image(images, channels=self.spec(direction).image_channels)], direction)[0]
         if type(images).__module__.startswith("PIL."):
             from PIL import Image
 
-            array = np.asarray(images.convert("RGB" if self.net(direction).in_channels == 3 else "L"))
+            array = np.asarray(images.convert("RGB" if self.spec(direction).image_channels == 3 else "L"))
             out = self.translate_arrays([array], direction)[0]
             return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
         if isinstance(images, np.ndarray):
@@ -175,7 +181,7 @@ class Translator:
         """
         return translate_folder(
             lambda images: self.translate_arrays(images, direction), input_path, output_dir,
-            in_channels=self.net(direction).in_channels, overwrite=overwrite, recursive=recursive,
+            in_channels=self.spec(direction).image_channels, overwrite=overwrite, recursive=recursive,
             batch_size=self.batch_size, progress=progress,
         )
 

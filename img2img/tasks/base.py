@@ -64,6 +64,7 @@ class Task(nn.Module):
             "scale": int(getattr(g, "scale", 1)),
             "size_multiple": int(getattr(g, "size_multiple", 1)),
             "min_size": int(getattr(g, "min_size", 1)),
+            "color": {"space": "rgb"},
         }
 
 

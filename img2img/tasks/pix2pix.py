@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .. import losses
+from ..color import AB_SCALE, join_lab, split_lab
 from ..nets import PatchGAN, create_model, init_weights
 from ..optimization import Optimization, set_requires_grad
 from .base import Task
@@ -27,6 +28,10 @@ class Pix2Pix(Task):
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
         lambda_l1: weight of the L1 term (100 in the paper).
         in_channels, out_channels: channels of A and B.
+        color_space: ``"rgb"``, or ``"lab"`` for colorization: the generator maps lightness L
+            (1 channel) to colour ab (2 channels), the discriminator judges (L, ab), and outputs
+            join the input's own L with the predicted ab (see :mod:`img2img.color`). Batches
+            stay RGB; the conversion happens here, on the device.
     """
 
     name = "pix2pix"
@@ -42,13 +47,20 @@ class Pix2Pix(Task):
         lambda_gp: float = 10.0,
         in_channels: int = 3,
         out_channels: int = 3,
+        color_space: str = "rgb",
     ) -> None:
         super().__init__(
             dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs or {},
-                 gan_mode=gan_mode, lambda_l1=lambda_l1, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels)
+                 gan_mode=gan_mode, lambda_l1=lambda_l1, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
+                 color_space=color_space)
         )
         if gan_mode not in losses.GAN_MODES:
             raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
+        if color_space not in ("rgb", "lab"):
+            raise ValueError(f"color_space must be 'rgb' or 'lab', got {color_space!r}")
+        self.color_space = color_space
+        if color_space == "lab":
+            in_channels, out_channels = 1, 2
         self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {}))
         self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **(discriminator_kwargs or {}))
         for net in (self.generator, self.discriminator):
@@ -59,6 +71,21 @@ class Pix2Pix(Task):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
+        if self.color_space == "rgb":
+            return self.generator(images)
+        lightness = split_lab(images)[0]
+        return join_lab(lightness, self.generator(lightness))
+
+    def io_spec(self) -> dict[str, Any]:
+        spec = super().io_spec()
+        if self.color_space == "lab":
+            spec["input"].update(color_space="lab_l")
+            spec["output"].update(color_space="lab_ab")
+            spec["color"] = {"space": "lab", "ab_scale": AB_SCALE, "resolution": None}
+        return spec
 
     def generators(self) -> dict[str, nn.Module]:
         return {"AtoB": self.generator}
@@ -89,6 +116,8 @@ class Pix2Pix(Task):
 
     def training_step(self, batch: dict[str, torch.Tensor], opt: Optimization, step: int) -> dict[str, float]:
         real_a, real_b = batch["A"], batch["B"]
+        if self.color_space == "lab":  # input: lightness of A; target: colour of B
+            real_a, real_b = split_lab(real_a)[0], split_lab(real_b)[1]
         with opt.autocast():
             fake_b = self.generator(real_a)  # (n, out_channels, h, w)
         # discriminator: real pairs -> real, generated pairs -> fake
