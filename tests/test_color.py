@@ -38,10 +38,11 @@ def test_colorization_keeps_input_lightness_and_colour_resolution():
         seen.append(batch.shape)
         return np.full((batch.shape[0], 2, batch.shape[2], batch.shape[3]), 0.1, np.float32)
 
-    out = run_images(run_batch, [image, image[:, :, :1]], spec)
-    for o in out:
+    gray = image[:, :, :1]  # one-channel input: treated as a gray photo
+    out = run_images(run_batch, [image, gray], spec)
+    for o, source in zip(out, [image, np.repeat(gray, 3, axis=2)]):
         assert o.shape == image.shape
-        l_out, l_in = rgb_to_lab(o / 255.0)[:, :, 0], rgb_to_lab(image / 255.0)[:, :, 0]
+        l_out, l_in = rgb_to_lab(o / 255.0)[:, :, 0], rgb_to_lab(source / 255.0)[:, :, 0]
         assert np.abs(l_out - l_in).max() < 0.6  # only uint8 rounding of the result; no gamut clipping at ab=11
         assert np.median(np.abs(rgb_to_lab(o / 255.0)[:, :, 1:] - 11)) < 0.5  # the predicted colour (dark pixels quantise coarser)
     assert seen[0][1] == 1  # the net sees one lightness channel
