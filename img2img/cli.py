@@ -39,6 +39,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--num-workers", type=int, help="CPU data-loading workers (default 2)")
     g.add_argument("--no-flip", dest="hflip", action="store_false", help="no random horizontal flips")
     g.add_argument("--vflip", action="store_true", help="random vertical flips too")
+    g.add_argument("--crop-scale", type=float, help="random resized crop on the device keeping this..1 of the area (e.g. 0.8)")
+    g.add_argument("--affine-degrees", type=float, help="random rotation up to +- this many degrees")
+    g.add_argument("--affine-translate", type=float, help="random shift up to this fraction of the size")
+    g.add_argument("--affine-scale", type=float, help="random zoom 1 +- this")
+    g.add_argument("--jitter", type=float, help="colour jitter strength on the input only (e.g. 0.2)")
     g.add_argument("--skip-bad", dest="on_bad", action="store_const", const="skip",
                    help="skip unreadable or unmatched files (listed in RUN/skipped.txt) instead of stopping")
     n = p.add_argument_group("networks")

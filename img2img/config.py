@@ -71,6 +71,11 @@ class TrainConfig:
     num_workers: int = 2
     hflip: bool = True
     vflip: bool = False
+    crop_scale: float | None = None
+    affine_degrees: float = 0.0
+    affine_translate: float = 0.0
+    affine_scale: float = 0.0
+    jitter: float = 0.0
     on_bad: str = "error"
     # logging
     log_every: int = 10
@@ -94,6 +99,8 @@ class TrainConfig:
             raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
         if self.color_space == "lab" and self.task != "pix2pix":
             raise ValueError("color_space 'lab' (colorization) is a pix2pix option")
+        if self.task == "srgan" and (self.crop_scale or self.affine_degrees or self.affine_translate or self.affine_scale):
+            raise ValueError("super-resolution pairs differ in size: use flips only (no crop_scale or affine)")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
         for name in ("steps", "batch_size", "size"):

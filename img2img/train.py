@@ -197,7 +197,10 @@ def train(task: str | None = None, *, resume: bool = False, stop_after: int | No
         pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
     )
-    augment = DeviceAugment(hflip=cfg.hflip, vflip=cfg.vflip, paired=cfg.task != "cyclegan").to(device)
+    augment = DeviceAugment(
+        hflip=cfg.hflip, vflip=cfg.vflip, crop_scale=cfg.crop_scale, degrees=cfg.affine_degrees,
+        translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=cfg.task != "cyclegan",
+    ).to(device)
     preview_source = val_set if val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
     preview = prepare_batch(_collate(preview_source, range(min(4, len(preview_source)))), cfg, device, None)
 
