@@ -1,8 +1,10 @@
 """Command line: a thin layer over the Python API. Each subcommand parses flags and calls one function.
 
     img2img demo
+    img2img prepare {sketch,colorize,restore,sr} PHOTOS OUT [--preset ...] [--scale N]
     img2img train {pix2pix,cyclegan,srgan} --data DIR --out RUN [options] [--resume]
-    img2img translate --model RUN_OR_MODEL_DIR --input IMAGE_OR_DIR --output DIR
+    img2img translate --model RUN_OR_MODEL_DIR_OR_ONNX --input IMAGE_OR_DIR --output DIR [--tile 512]
+    img2img export RUN_OR_MODEL_DIR model.onnx [--opset N] [--fp16] [--int8 --calibration DIR]
 """
 
 from __future__ import annotations
@@ -109,30 +111,95 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_translate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("translate", help="translate an image or a folder with a trained model")
-    p.add_argument("--model", required=True, help="run folder, model folder or checkpoint .pt")
-    p.add_argument("--input", required=True, help="an image or a folder (searched recursively)")
-    p.add_argument("--output", required=True, help="output folder (relative paths and formats are kept)")
+    from img2img_runtime.cli import add_run_arguments
+
+    p = sub.add_parser("translate", help="translate an image or a folder with a trained or exported model")
+    p.add_argument("--model", required=True, help="run folder, model folder, checkpoint .pt, or exported .onnx")
+    add_run_arguments(p)
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for two-way models (cyclegan)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist (default: skip them)")
-    p.add_argument("--no-recursive", dest="recursive", action="store_false")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--device", default="auto", help="torch models: auto, cpu, cuda, mps")
     p.set_defaults(func=cmd_translate)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from .infer import Translator
+    if str(args.model).endswith(".onnx"):  # the torch-free runtime: one implementation for .onnx files
+        from img2img_runtime import Model
 
-    translator = Translator.from_pretrained(args.model, device=args.device, direction=args.direction, batch_size=args.batch_size)
-    report = translator.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress)
+        if args.direction:
+            raise ValueError("an exported .onnx file holds one direction; --direction applies to run/model folders")
+        runner = Model(args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+    else:
+        from .infer import Translator
+
+        runner = Translator.from_pretrained(args.model, device=args.device, direction=args.direction,
+                                            batch_size=args.batch_size, tile=args.tile, overlap=args.overlap)
+    report = runner.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress)
     print(report.summary())
     return 0 if report.ok else 1
 
 
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a trained model to a self-describing ONNX file",
+                       description="Export one generator to ONNX (dynamic batch/height/width, metadata for the runtime) and check it.")
+    p.add_argument("model", help="run folder, model folder or checkpoint .pt")
+    p.add_argument("output", help="the .onnx file to write")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which generator of a cyclegan model")
+    p.add_argument("--fp16", action="store_true", help="fp16 weights and arithmetic (for GPU runtimes), float32 input/output")
+    p.add_argument("--int8", action="store_true", help="int8 for CPU runtimes: static with --calibration, else dynamic")
+    p.add_argument("--calibration", help="folder of representative images for static int8 quantization")
+    p.add_argument("--no-check", dest="check", action="store_false", help="skip the onnxruntime-vs-torch check")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    if args.calibration and not args.int8:
+        raise ValueError("--calibration is for --int8")
+    report = export_onnx(args.model, args.output, direction=args.direction, opset=args.opset, fp16=args.fp16,
+                         int8=args.int8, calibration=args.calibration, check=args.check)
+    print(report.summary())
+    return 0
+
+
+def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="build a paired training folder from ordinary photos",
+                       description="Make A/B pairs from photos with a recipe: sketch (A = line drawing), colorize (A = grayscale), "
+                                   "restore (A = aged/damaged), sr (A = low resolution). Writes OUT/{train,val}/{A,B}.")
+    p.add_argument("recipe", choices=["sketch", "colorize", "restore", "sr"])
+    p.add_argument("photos", help="folder of photos (searched recursively)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--preset", choices=["light", "medium", "heavy"], help="restore: how much damage (default medium)")
+    p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr: downscaling factor (default 4)")
+    p.add_argument("--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of photos held out for validation (default 0.1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-size", type=int, help="downscale photos larger than this (longer side) first")
+    p.add_argument("--overwrite", action="store_true", help="rebuild pairs that already exist")
+    p.set_defaults(func=cmd_prepare)
+
+
+def recipe_options(args: argparse.Namespace, recipe: str) -> dict[str, Any]:
+    """Recipe options from the flags that apply to ``recipe``."""
+    if recipe == "restore":
+        return {"preset": args.preset or "medium"}
+    if recipe == "sr":
+        return {"scale": args.scale or 4, "realistic": bool(args.realistic)}
+    return {}
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare
+
+    report = prepare(args.recipe, args.photos, args.out, val_fraction=args.val_fraction, seed=args.seed,
+                     max_size=args.max_size, overwrite=args.overwrite, **recipe_options(args, args.recipe))
+    print(report.summary())
+    return 0 if not report.failed else 1
+
+
 def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train a small restoration model on the bundled photos and show the results")
+    p = sub.add_parser("demo", help="train a small old-photo restoration model on the bundled photos and write an HTML page of results")
     p.add_argument("--out", default="img2img-demo", help="where to write data, run and results (default ./img2img-demo)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: about 3 minutes on 2 CPU cores)")
     p.add_argument("--device", default="auto")
@@ -153,8 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"img2img {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(sub)
+    _add_prepare_parser(sub)
     _add_train_parser(sub)
     _add_translate_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from img2img_runtime.folder import FolderReport, translate_folder
 from img2img_runtime.io import read_image
-from img2img_runtime.processing import ModelSpec, run_images
+from img2img_runtime.processing import ModelSpec, run_images, suggested_tile, tiling_policy
 
 from .checkpoint import load_checkpoint, load_pretrained
 from .devices import pick_device
@@ -39,6 +39,9 @@ class Translator:
         precision: ``"auto"`` (fp16 on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"`` or ``"bf16"``.
         color_resolution: colorization models only: predict colour at most at this size (longer
             side) and join it with the full-resolution lightness (default: the model's setting).
+        tile: ``"auto"`` (images larger than twice the suggested tile are processed in
+            overlapping, blended tiles, so memory stays bounded), a tile size in input pixels, or
+            None (never tile). ``overlap``: tile overlap (default: suggested / tile // 8).
 
     Inputs and outputs (``__call__``):
         * numpy ``H x W x C`` or ``H x W`` uint8 (float arrays in ``[0, 1]`` are accepted) ->
@@ -65,9 +68,12 @@ class Translator:
         batch_size: int = 4,
         precision: str = "auto",
         color_resolution: int | None = None,
+        tile: int | str | None = "auto",
+        overlap: int | None = None,
     ) -> None:
         self.config = config
         self.color_resolution = color_resolution
+        self.tile, self.overlap = tile, overlap
         self.device = pick_device(device) if isinstance(device, str) else device
         self.generators = {name: net.to(self.device).eval() for name, net in generators.items()}
         self.direction = direction or config.get("default_direction", "AtoB")
@@ -135,7 +141,10 @@ class Translator:
 
     def translate_arrays(self, images: Sequence[np.ndarray], direction: str | None = None) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type)."""
-        return run_images(lambda batch: self.run_batch(batch, direction), images, self.spec(direction), batch_size=self.batch_size)
+        spec = self.spec(direction)
+        tile, overlap, threshold = tiling_policy(self.tile, self.overlap, suggested_tile(spec))
+        return run_images(lambda batch: self.run_batch(batch, direction), images, spec, batch_size=self.batch_size,
+                          tile=tile, overlap=overlap, tile_threshold=threshold)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
         if isinstance(images, (list, tuple)):

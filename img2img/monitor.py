@@ -93,8 +93,10 @@ def sample_grid(task: Task, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray,
 class HealthMonitor:
     """Warns once per condition: the discriminator has won, or the outputs have collapsed."""
 
-    def __init__(self, *, d_win_steps: int = 500, d_win_threshold: float = 1e-3, collapse_ratio: float = 0.05) -> None:
+    def __init__(self, *, d_win_steps: int = 500, d_win_threshold: float = 1e-3, collapse_ratio: float = 0.05,
+                 collapse_after: int = 1000) -> None:
         self.d_win_steps = d_win_steps
+        self.collapse_after = collapse_after  # a fresh generator's outputs are nearly constant: not collapse
         self.d_win_threshold = d_win_threshold
         self.collapse_ratio = collapse_ratio
         self._d_small = 0
@@ -119,7 +121,7 @@ class HealthMonitor:
             )
 
     def check_diversity(self, ratio: float, step: int) -> None:
-        if ratio == ratio and ratio < self.collapse_ratio:  # not NaN
+        if step >= self.collapse_after and ratio == ratio and ratio < self.collapse_ratio:  # not NaN
             self._warn(
                 f"step {step}: outputs for different inputs differ {ratio:.1%} as much as the targets do; "
                 "this looks like mode collapse. Try a larger reconstruction weight, --gan-mode lsgan, or a lower --lr."

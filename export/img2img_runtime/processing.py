@@ -134,21 +134,123 @@ def finish(output: np.ndarray, context: Any, spec: ModelSpec) -> np.ndarray:
     return np.rint(lab_to_rgb(lab) * 255.0).astype(np.uint8)
 
 
-def run_images(run_batch: BatchFn, images: Sequence[np.ndarray], spec: ModelSpec, *, batch_size: int = 4) -> list[np.ndarray]:
+def run_padded(run_batch: BatchFn, batch: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Run ``N x C x H x W`` inputs of any size: pad to the net's multiple, run, crop back."""
+    height, width = batch.shape[2:]
+    out = np.asarray(run_batch(np.ascontiguousarray(pad_to_multiple(batch, spec.size_multiple, spec.min_size))))
+    return out[:, :, : height * spec.scale, : width * spec.scale]
+
+
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+def _ramp(length: int, overlap: int, start_fade: bool, end_fade: bool) -> np.ndarray:
+    """1 in the middle, rising linearly over ``overlap`` pixels at the faded ends (never 0)."""
+    weight = np.ones(length, np.float32)
+    n = min(overlap, length // 2)
+    if n > 0:
+        rise = (np.arange(n, dtype=np.float32) + 1.0) / (n + 1.0)
+        if start_fade:
+            weight[:n] = np.minimum(weight[:n], rise)
+        if end_fade:
+            weight[length - n :] = np.minimum(weight[length - n :], rise[::-1])
+    return weight
+
+
+def run_tiled(run_batch: BatchFn, net_input: np.ndarray, spec: ModelSpec, *, tile: int, overlap: int, batch_size: int = 4) -> np.ndarray:
+    """Run one ``C x H x W`` input as overlapping tiles and blend them (feathered seams).
+
+    Tiles of ``tile`` x ``tile`` input pixels step by ``tile - overlap``; the last row/column is
+    moved back to end at the border, so all tiles have one size and are batched. Each output
+    tile is weighted by linear ramps over the overlap (only on sides shared with a neighbour) and
+    the weighted sum is normalised. Only ``batch_size`` tiles are on the device at a time; the
+    result is accumulated in host memory.
+    """
+    if overlap < 0 or overlap >= tile:
+        raise ValueError(f"tile overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
+    _, height, width = net_input.shape
+    s = spec.scale
+    ys, xs = _tile_starts(height, tile, overlap), _tile_starts(width, tile, overlap)
+    th, tw = min(tile, height), min(tile, width)
+    out: np.ndarray | None = None
+    weight_sum = np.zeros((height * s, width * s), np.float32)
+    boxes = [(y, x) for y in ys for x in xs]
+    for start in range(0, len(boxes), batch_size):
+        chunk = boxes[start : start + batch_size]
+        tiles = np.stack([net_input[:, y : y + th, x : x + tw] for y, x in chunk])
+        results = run_padded(run_batch, tiles, spec)  # (n, c', th*s, tw*s)
+        if out is None:
+            out = np.zeros((results.shape[1], height * s, width * s), np.float32)
+        for (y, x), result in zip(chunk, results):
+            wy = _ramp(th * s, overlap * s, y > 0, y + th < height)
+            wx = _ramp(tw * s, overlap * s, x > 0, x + tw < width)
+            w = wy[:, None] * wx[None, :]
+            out[:, y * s : (y + th) * s, x * s : (x + tw) * s] += result * w
+            weight_sum[y * s : (y + th) * s, x * s : (x + tw) * s] += w
+    assert out is not None
+    out /= weight_sum
+    return out
+
+
+def suggested_tile(spec: ModelSpec) -> tuple[int, int]:
+    """(tile size, overlap) in input pixels: 512 (128 for super-resolution) or more, a multiple
+    of the net's size multiple; overlap an eighth of the tile."""
+    multiple = max(spec.size_multiple, 1)
+    tile = max(128 if spec.scale > 1 else 512, 2 * multiple, spec.min_size)
+    tile = -(-tile // multiple) * multiple
+    return tile, max(16, tile // 8)
+
+
+def tiling_policy(tile: int | str | None, overlap: int | None, suggested: tuple[int, int]) -> tuple[int | None, int | None, int | None]:
+    """``(tile, overlap, threshold)`` for :func:`run_images` from a user's choice.
+
+    ``"auto"`` tiles with the suggested size only images larger than twice it; an int tiles
+    every image larger than that int; None never tiles.
+    """
+    if tile == "auto":
+        return suggested[0], suggested[1] if overlap is None else overlap, 2 * suggested[0]
+    if tile is None:
+        return None, None, None
+    if isinstance(tile, int) and tile > 0:
+        return tile, overlap, tile
+    raise ValueError(f"tile must be 'auto', a positive int or None, got {tile!r}")
+
+
+def run_images(
+    run_batch: BatchFn,
+    images: Sequence[np.ndarray],
+    spec: ModelSpec,
+    *,
+    batch_size: int = 4,
+    tile: int | None = None,
+    overlap: int | None = None,
+    tile_threshold: int | None = None,
+) -> list[np.ndarray]:
     """Translate uint8 ``H x W x C`` images of any sizes; returns uint8 ``sH x sW x C'`` images.
 
-    Images whose net inputs have the same size are batched (up to ``batch_size``); order is kept.
+    Images whose net inputs have the same size are batched (up to ``batch_size``); order is
+    kept. With ``tile``, a net input larger than ``tile_threshold`` (default ``tile``) on either
+    side is processed in overlapping tiles (``overlap`` defaults to ``tile // 8``) so memory
+    stays bounded.
     """
     prepared = [prepare(image, spec) for image in images]
     results: list[np.ndarray | None] = [None] * len(prepared)
     by_size: dict[tuple[int, int], list[int]] = {}
-    for i, (net_input, _) in enumerate(prepared):
+    for i, (net_input, context) in enumerate(prepared):
+        if tile and max(net_input.shape[1:]) > (tile_threshold or tile):
+            out = run_tiled(run_batch, net_input, spec, tile=tile, overlap=tile // 8 if overlap is None else overlap, batch_size=batch_size)
+            results[i] = finish(out, context, spec)
+            continue
         by_size.setdefault(net_input.shape[1:], []).append(i)
-    for (height, width), indices in by_size.items():
+    for indices in by_size.values():
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            batch = pad_to_multiple(np.stack([prepared[i][0] for i in chunk]), spec.size_multiple, spec.min_size)
-            out = np.asarray(run_batch(np.ascontiguousarray(batch)))[:, :, : height * spec.scale, : width * spec.scale]
+            out = run_padded(run_batch, np.stack([prepared[i][0] for i in chunk]), spec)
             for i, output in zip(chunk, out):
                 results[i] = finish(output, prepared[i][1], spec)
     return results  # type: ignore[return-value]

@@ -1,0 +1,83 @@
+"""Task recipes: make an (A, B) training pair from one ordinary photo.
+
+=========  ======================================  =================================
+recipe     A (input)                               B (target)
+=========  ======================================  =================================
+sketch     line drawing (XDoG), 1 channel          the photo
+colorize   grayscale (BT.601 luma), 1 channel      the photo (trained in Lab: L -> ab)
+restore    aged/damaged copy (preset light/        the photo
+           medium/heavy, see degrade.py)
+sr         low resolution (bicubic, or blur +      the photo, cropped to a multiple
+           noise + JPEG with ``realistic``)        of the scale
+=========  ======================================  =================================
+
+The same recipes serve ``img2img prepare`` (pairs written to disk once) and training on plain
+photos (``--task restore``: a fresh pair every epoch, made on the CPU workers). All randomness
+comes from the ``rng`` argument, which callers seed per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .degrade import restore_degrader, sr_degrade
+from .sketch import sketch
+
+RECIPE_NAMES = ("sketch", "colorize", "restore", "sr")
+
+
+@dataclass
+class Recipe:
+    """``recipe(photo, rng) -> (A, B)`` for uint8 RGB photos.
+
+    Args:
+        name: one of ``RECIPE_NAMES``.
+        options: ``preset`` (restore), ``scale`` and ``realistic`` (sr), sketch keyword
+            arguments (sketch: ``method``, ``sigma``, ``thickness``, ...).
+    """
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in RECIPE_NAMES:
+            raise ValueError(f"unknown recipe {self.name!r}; available: {', '.join(RECIPE_NAMES)}")
+        allowed = {"sketch": None, "colorize": set(), "restore": {"preset"}, "sr": {"scale", "realistic"}}[self.name]
+        if allowed is not None and set(self.options) - allowed:
+            raise ValueError(f"recipe {self.name!r} takes options {sorted(allowed)}, got {sorted(self.options)}")
+        self._make: Callable[[np.ndarray, np.random.Generator], np.ndarray]
+        if self.name == "restore":
+            degrader = restore_degrader(self.options.get("preset", "medium"))
+            self._make = degrader
+        elif self.name == "sketch":
+            self._make = lambda image, rng: sketch(image, **self.options)
+        elif self.name == "colorize":
+            self._make = lambda image, rng: cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+        else:
+            scale, realistic = int(self.options.get("scale", 4)), bool(self.options.get("realistic", False))
+            self._make = lambda image, rng: sr_degrade(image, scale, rng, realistic=realistic)
+
+    @property
+    def scale(self) -> int:
+        return int(self.options.get("scale", 4)) if self.name == "sr" else 1
+
+    @property
+    def a_channels(self) -> int:
+        return 1 if self.name in ("sketch", "colorize") else 3
+
+    def fit(self, photo: np.ndarray) -> np.ndarray:
+        """Crop ``photo`` (bottom/right) so its sides are multiples of the scale."""
+        s = self.scale
+        h, w = photo.shape[0] // s * s, photo.shape[1] // s * s
+        if h == 0 or w == 0:
+            raise ValueError(f"a {photo.shape[1]}x{photo.shape[0]} image is smaller than the scale {s}")
+        return photo[:h, :w]
+
+    def __call__(self, photo: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        target = self.fit(photo)
+        return self._make(target, rng), target

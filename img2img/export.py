@@ -1,0 +1,176 @@
+"""Export a trained generator to a self-describing ONNX file, and check the export.
+
+``export_onnx("runs/facades", "facades.onnx")`` writes a model whose batch, height and width are
+dynamic and whose metadata (see :mod:`img2img_runtime.metadata`) tells any runtime how to pre-
+and post-process images: task, channels and colour space, value range, scale, size multiple,
+suggested tile size and overlap, img2img version and a training summary. The torch-free runtime
+(``img2img_runtime.Model``, ``img2img-onnx``) needs nothing else.
+
+The export checks itself: ``onnx.checker``, then onnxruntime against torch on a random input of
+a non-square size that is not a multiple of the net's size multiple (padded as the runtime pads
+it); fp32 exports fail when the largest difference exceeds 1e-4.
+
+Exporter: ``torch.onnx.export(dynamo=True)`` (``torch.export``), which keeps H and W symbolic
+for every generator here (the U-Net's skip concatenations included). The TorchScript exporter is
+used only if the dynamo exporter fails for a net, with ``dynamic_axes`` on the same three axes.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from img2img_runtime.metadata import build_metadata, suggested_tile
+from img2img_runtime.processing import ModelSpec, pad_to_multiple
+
+from . import __version__
+from .checkpoint import atomic_write
+from .infer import Translator
+
+log = logging.getLogger(__name__)
+FP32_TOLERANCE = 1e-4
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    exporter: str
+    max_abs_diff: float | None
+    check_size: tuple[int, int]
+    precision: str = "fp32"
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        diff = "not checked" if self.max_abs_diff is None else f"max |onnxruntime - torch| = {self.max_abs_diff:.2e}"
+        return f"wrote {self.path} ({self.precision}, {self.exporter} exporter); {diff} on a {self.check_size[0]}x{self.check_size[1]} input" + "".join(
+            f"\n  {note}" for note in self.notes)
+
+
+class _Fp16Wrapper(nn.Module):
+    """fp16 weights and arithmetic inside, float32 input and output (so callers need no casts)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.half()).float()
+
+
+def _export_graph(net: nn.Module, example: torch.Tensor, path: str, opset: int | None) -> str:
+    kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
+    if opset is not None:
+        kwargs["opset_version"] = opset
+    try:
+        from torch.export import Dim
+
+        dims = {0: Dim.DYNAMIC, 2: Dim.DYNAMIC, 3: Dim.DYNAMIC}
+        program = torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes={"x": dims}, verbose=False, **kwargs)
+        program.save(path)
+        return "dynamo"
+    except Exception as error:  # noqa: BLE001 - fall back to the TorchScript exporter, and say so
+        log.warning("dynamo ONNX export failed (%s); using the TorchScript exporter", error)
+        axes = {0: "batch", 2: "height", 3: "width"}
+        torch.onnx.export(net, (example,), path, dynamo=False, dynamic_axes={"input": axes, "output": axes}, **kwargs)
+        return "torchscript"
+
+
+def export_onnx(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    direction: str | None = None,
+    opset: int | None = None,
+    fp16: bool = False,
+    int8: bool = False,
+    calibration: str | os.PathLike | None = None,
+    check: bool = True,
+) -> ExportReport:
+    """Export one direction of a run/model folder/checkpoint to ``out`` (an ``.onnx`` file).
+
+    Args:
+        direction: which generator of a two-way (CycleGAN) model; default the model's default.
+        opset: ONNX opset (default: the exporter's).
+        fp16: fp16 weights and arithmetic with float32 input/output, for GPU runtimes.
+        int8: quantize for CPU inference with onnxruntime: static (QDQ, calibrated on the images
+            in ``calibration``) or, without ``calibration``, dynamic.
+    """
+    if fp16 and int8:
+        raise ValueError("choose one of fp16 and int8")
+    translator = Translator.from_pretrained(model, device="cpu", direction=direction, precision="fp32")
+    direction = translator.direction
+    net = translator.net().float().eval()
+    spec = translator.spec()
+    multiple = max(spec.size_multiple, 1)
+    side = max(spec.min_size, multiple, 16 if multiple == 1 else multiple)
+    example = torch.zeros(1, spec.in_channels, side, side)
+    # a non-square size that is not a multiple of the net's multiple, padded as the runtime pads it
+    check_size = (side + max(3, multiple // 2 + 3), side + max(5, multiple // 3 + 1)) if multiple > 1 else (side + 13, side + 7)
+    out = Path(out)
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    metadata = build_metadata(translator.config, spec, direction=direction, precision=precision, version=__version__)
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = os.path.join(tmp, "model.onnx")
+        exporter = _export_graph(net, example, fp32_path, opset)
+        graph_path = fp32_path
+        if fp16:
+            graph_path = os.path.join(tmp, "model_fp16.onnx")
+            exporter = _export_graph(_Fp16Wrapper(copy.deepcopy(net)).eval(), example, graph_path, opset)
+        elif int8:
+            from img2img_runtime.quantize import quantize
+
+            graph_path = os.path.join(tmp, "model_int8.onnx")
+            notes.append(quantize(fp32_path, graph_path, spec, calibration=calibration))
+        _finalize(graph_path, metadata)
+        diff = None
+        if check:
+            diff = _check(net, graph_path, spec, check_size, precision)
+            if precision == "fp32" and diff > FP32_TOLERANCE:
+                raise RuntimeError(f"ONNX export check failed: max |onnxruntime - torch| = {diff:.3g} > {FP32_TOLERANCE}")
+        atomic_write(out, lambda target: Path(target).write_bytes(Path(graph_path).read_bytes()))
+    return ExportReport(out, exporter, diff, check_size, precision, notes)
+
+
+def _finalize(path: str, metadata: dict[str, str]) -> None:
+    """Write the metadata into the model and validate it with ``onnx.checker``."""
+    import onnx
+
+    model = onnx.load(path)
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+
+
+def _check(net: nn.Module, path: str, spec: ModelSpec, size: tuple[int, int], precision: str) -> float:
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    x = pad_to_multiple(rng.uniform(-1, 1, (2, spec.in_channels, *size)).astype(np.float32), spec.size_multiple, spec.min_size)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return float(np.abs(got.astype(np.float32) - expected).max())
+
+
+def export_summary_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The img2img metadata of an exported file (for tests and ``img2img export`` output)."""
+    from img2img_runtime.metadata import read_metadata
+
+    return read_metadata(path)
+
+
+__all__ = ["ExportReport", "export_onnx", "export_summary_metadata", "suggested_tile"]
