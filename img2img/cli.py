@@ -46,6 +46,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--affine-translate", type=float, help="random shift up to this fraction of the size")
     g.add_argument("--affine-scale", type=float, help="random zoom 1 +- this")
     g.add_argument("--jitter", type=float, help="colour jitter strength on the input only (e.g. 0.2)")
+    g.add_argument("--task", dest="recipe", choices=["sketch", "colorize", "restore", "sr"],
+                   help="train on plain photos: make inputs on the fly with this recipe (fresh damage every epoch)")
+    g.add_argument("--preset", choices=["light", "medium", "heavy"], help="--task restore: how much damage (default medium)")
+    g.add_argument("--realistic", action="store_true", help="--task sr: blur, noise and JPEG around the downscale")
+    g.add_argument("--color-space", choices=["rgb", "lab"], help="pix2pix: lab = colorization (L in, ab out); --task colorize sets it")
     g.add_argument("--skip-bad", dest="on_bad", action="store_const", const="skip",
                    help="skip unreadable or unmatched files (listed in RUN/skipped.txt) instead of stopping")
     n = p.add_argument_group("networks")
@@ -96,6 +101,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in ("func", "command", "task", "resume")}
     gen = {k: kwargs.pop(k) for k in list(kwargs) if k in GENERATOR_FLAGS}
     disc = {DISCRIMINATOR_FLAGS[k][0]: kwargs.pop(k) for k in list(kwargs) if k in DISCRIMINATOR_FLAGS}
+    recipe_flags = {k: kwargs.pop(k) for k in ("preset", "realistic") if k in kwargs}
+    if recipe_flags:
+        kwargs["recipe_options"] = recipe_flags
     if kwargs.pop("spectral_norm", False):
         disc["spectral_norm"] = True
     if gen:

@@ -41,6 +41,8 @@ class TrainConfig:
     in_channels: int = 3
     out_channels: int = 3
     color_space: str = "rgb"
+    recipe: str | None = None
+    recipe_options: dict[str, Any] = field(default_factory=dict)
     # nets
     generator: str | None = None
     generator_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +97,15 @@ class TrainConfig:
             self.decay_steps = self.steps // 2
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
+        if self.recipe is not None:
+            if self.recipe not in ("sketch", "colorize", "restore", "sr"):
+                raise ValueError(f"unknown --task recipe {self.recipe!r}; available: sketch, colorize, restore, sr")
+            if (self.recipe == "sr") != (self.task == "srgan"):
+                raise ValueError("the sr recipe goes with srgan, and srgan takes only the sr recipe")
+            if self.recipe == "colorize":
+                self.color_space = "lab"
+            if self.recipe == "sr":
+                self.recipe_options = {**self.recipe_options, "scale": self.scale}
         if self.color_space not in ("rgb", "lab"):
             raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
         if self.color_space == "lab" and self.task != "pix2pix":

@@ -37,6 +37,8 @@ from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, sav
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data.augment import DeviceAugment, to_model_range
 from .data.folders import PairedFolder, SRFolder, UnpairedFolder, find_split_root
+from .data.recipe_folder import RecipeFolder
+from .data.recipes import Recipe
 from .data.sampler import ResumableSampler
 from .devices import pick_device
 from .monitor import HealthMonitor, evaluate, sample_grid, selection_metric
@@ -65,6 +67,10 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
         return None
     train = split == "train" if train is None else train
     common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
+    if cfg.recipe is not None:  # plain photos; the recipe makes A on the CPU workers
+        recipe = Recipe(cfg.recipe, dict(cfg.recipe_options))
+        load_size = cfg.size if cfg.task == "srgan" else cfg.load_size
+        return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=load_size, channels_b=cfg.out_channels, **common)
     if cfg.task == "srgan":
         return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, **common)
     channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
