@@ -67,12 +67,11 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
         return None
     train = split == "train" if train is None else train
     common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
+    if cfg.task == "srgan":  # HR photos (LR made on the fly, --task sr --realistic for real-world damage) or prepared pairs
+        return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, realistic=bool(cfg.recipe_options.get("realistic")), **common)
     if cfg.recipe is not None:  # plain photos; the recipe makes A on the CPU workers
         recipe = Recipe(cfg.recipe, dict(cfg.recipe_options))
-        load_size = cfg.size if cfg.task == "srgan" else cfg.load_size
-        return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=load_size, channels_b=cfg.out_channels, **common)
-    if cfg.task == "srgan":
-        return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, **common)
+        return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=cfg.load_size, channels_b=cfg.out_channels, **common)
     channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
     cls = PairedFolder if cfg.task == "pix2pix" else UnpairedFolder
     return cls(cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common)
@@ -202,6 +201,7 @@ def train(task: str | None = None, *, resume: bool = False, stop_after: int | No
         train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
+        worker_init_fn=_worker_init,
     )
     augment = DeviceAugment(
         hflip=cfg.hflip, vflip=cfg.vflip, crop_scale=cfg.crop_scale, degrees=cfg.affine_degrees,
@@ -311,6 +311,14 @@ def train(task: str | None = None, *, resume: bool = False, stop_after: int | No
     if world > 1:
         dist.barrier()
     return TrainResult(run_dir=run_dir, task=net, step=step, metrics={**metrics, **{k: v for k, v in best.items() if isinstance(v, float)}})
+
+
+def _worker_init(worker_id: int) -> None:  # noqa: ARG001
+    """One thread per data worker for OpenCV and torch: the workers are the parallelism."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 @contextlib.contextmanager

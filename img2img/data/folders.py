@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from img2img.data.degrade import sr_degrade
 from img2img.data.io import IMAGE_EXTENSIONS, ImageReadError, list_images, list_non_images, read_image
 
 __all__ = [
@@ -234,6 +235,35 @@ class _FolderDataset(Dataset):
         if not items:
             raise DatasetError(f"no usable images in {folder}: all were skipped as bad (see .skipped)")
 
+    def _match(self, dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
+        """Pairs of files in ``dir_a`` and ``dir_b`` with the same relative path without extension."""
+        keyed = {}
+        for folder in (dir_a, dir_b):
+            by_key: dict[str, list[Path]] = {}
+            for path in self._list(folder):
+                by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
+            clashes = [paths for paths in by_key.values() if len(paths) > 1]
+            self._bad_many([
+                (p, "same name as another file without extension",
+                 f"{p} has the same name without extension as {paths[0] if p != paths[0] else paths[1]}; "
+                 "pairs are matched by that name, so keep only one")
+                for paths in clashes for p in paths
+            ])
+            keyed[folder] = {key: paths[0] for key, paths in by_key.items() if len(paths) == 1}
+        files_a, files_b = keyed[dir_a], keyed[dir_b]
+        unmatched = [(files_a[k], dir_b) for k in files_a if k not in files_b]
+        unmatched += [(files_b[k], dir_a) for k in files_b if k not in files_a]
+        if unmatched:
+            names = [p.relative_to(self.split_root).as_posix() for p, _ in unmatched]
+            first, other = unmatched[0]
+            self._bad(
+                first, f"no partner in {other}/",
+                f"{first} has no partner in {other}/ (pairs are matched by relative path without extension); "
+                f"{len(unmatched)} unmatched file(s): {_names(names)}",
+            )
+            self.skipped.extend((str(p), f"no partner in {o}/") for p, o in unmatched[1:])
+        return [(files_a[k], files_b[k]) for k in sorted(files_a) if k in files_b]
+
     # indexing --------------------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -349,34 +379,6 @@ class PairedFolder(_ResizeCropFolder):
         self._require_some(self.pairs, self.split_root)
         self._report_skipped()
 
-    def _match(self, dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
-        keyed = {}
-        for folder in (dir_a, dir_b):
-            by_key: dict[str, list[Path]] = {}
-            for path in self._list(folder):
-                by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
-            clashes = [paths for paths in by_key.values() if len(paths) > 1]
-            self._bad_many([
-                (p, "same name as another file without extension",
-                 f"{p} has the same name without extension as {paths[0] if p != paths[0] else paths[1]}; "
-                 "pairs are matched by that name, so keep only one")
-                for paths in clashes for p in paths
-            ])
-            keyed[folder] = {key: paths[0] for key, paths in by_key.items() if len(paths) == 1}
-        files_a, files_b = keyed[dir_a], keyed[dir_b]
-        unmatched = [(files_a[k], dir_b) for k in files_a if k not in files_b]
-        unmatched += [(files_b[k], dir_a) for k in files_b if k not in files_a]
-        if unmatched:
-            names = [p.relative_to(self.split_root).as_posix() for p, _ in unmatched]
-            first, other = unmatched[0]
-            self._bad(
-                first, f"no partner in {other}/",
-                f"{first} has no partner in {other}/ (pairs are matched by relative path without extension); "
-                f"{len(unmatched)} unmatched file(s): {_names(names)}",
-            )
-            self.skipped.extend((str(p), f"no partner in {o}/") for p, o in unmatched[1:])
-        return [(files_a[k], files_b[k]) for k in sorted(files_a) if k in files_b]
-
     def _verify_pairs(self) -> None:
         if self.layout == "A/B":
             decoded = self._decode_all([a for a, _ in self.pairs], self.channels_a)
@@ -469,49 +471,92 @@ class UnpairedFolder(_ResizeCropFolder):
 
 
 class SRFolder(_FolderDataset):
-    """High-resolution images for super-resolution; LR inputs are made by bicubic downscaling.
+    """Super-resolution pairs: high-resolution images, low resolution made on the fly or prepared.
 
     Args:
         root: folder of HR images (searched recursively), or a dataset folder with ``train/``/``val/``.
+            A split holding ``A/`` (low resolution) and ``B/`` (high resolution), as written by
+            ``img2img prepare sr``, is read as prepared pairs: B must be exactly ``scale`` times A.
         size: HR patch side; a multiple of ``scale``.
         scale: downscaling factor.
+        realistic: make LR with blur, noise and JPEG around the downscale
+            (:func:`img2img.data.degrade.sr_degrade`) instead of plain antialiased bicubic.
         on_bad, verify, seed, train, split: as in :class:`PairedFolder`.
 
-    Images whose shorter side is below ``size`` are first enlarged (INTER_CUBIC) to ``size``.
-    Train mode takes a random ``size x size`` crop, eval mode the centre one.
+    HR images whose shorter side is below ``size`` are first enlarged (INTER_CUBIC) to ``size``
+    (prepared pairs must be large enough instead). Train mode takes a random ``size x size``
+    crop, eval mode the centre one, at the image's own resolution.
     Items: ``{"A": LR uint8 (3, size/scale, size/scale), "B": HR uint8 (3, size, size), "path": str}``.
     """
 
     def __init__(
-        self, root, *, split: str = "train", size: int = 96, scale: int = 4, on_bad: str = "error",
-        verify: bool = True, seed: int = 0, train: bool = True,
+        self, root, *, split: str = "train", size: int = 96, scale: int = 4, realistic: bool = False,
+        on_bad: str = "error", verify: bool = True, seed: int = 0, train: bool = True,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         if scale < 1 or size % scale:
             raise DatasetError(f"SR patch size {size} must be a multiple of the scale factor {scale}")
         self.scale = int(scale)
-        self.files = self._list(self.split_root)
+        self.realistic = realistic
+        dir_a, dir_b = self.split_root / "A", self.split_root / "B"
+        if dir_a.is_dir() and dir_b.is_dir():
+            self.pairs: list[tuple[Path | None, Path]] = [(a, b) for a, b in self._match(dir_a, dir_b)]
+        else:
+            self.pairs = [(None, p) for p in self._list(self.split_root)]
         if verify:
-            decoded = self._decode_all(self.files, 3)
+            decoded = self._decode_all([p for pair in self.pairs for p in pair if p is not None], 3)
             bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
+            bad += [(b, "size is not scale x A", self._mismatch(a, b, decoded[a], decoded[b])) for a, b in self.pairs
+                    if a is not None and not isinstance(decoded[a], str) and not isinstance(decoded[b], str)
+                    and self._mismatch(a, b, decoded[a], decoded[b])]
             self._bad_many(bad)
-            self.files = [p for p in self.files if not isinstance(decoded[p], str)]
-        self._require_some(self.files, self.split_root)
+            dropped = {p for p, _, _ in bad}
+            self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]
+        self._require_some(self.pairs, self.split_root)
         self._report_skipped()
 
+    @property
+    def files(self) -> list[Path]:
+        """The high-resolution files."""
+        return [b for _, b in self.pairs]
+
+    def _mismatch(self, a: Path, b: Path, shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> str:
+        s = self.scale
+        if shape_b[:2] != (shape_a[0] * s, shape_a[1] * s):
+            return f"{b} is {shape_b[1]}x{shape_b[0]}, but {a} is {shape_a[1]}x{shape_a[0]}: HR must be exactly {s}x LR"
+        if min(shape_b[:2]) < self.size:
+            return f"{b} is smaller than the {self.size}px patch"
+        return ""
+
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.pairs)
 
     def _load(self, index: int, rng: np.random.Generator) -> dict:
-        path = self.files[index]
-        hr = read_image(path, channels=3)
-        height, width = hr.shape[:2]
-        if min(height, width) < self.size:
-            hr = _resize(hr, *_shorter_side_to(height, width, self.size))
-        box = self._box(*hr.shape[:2], min(hr.shape[:2]), rng)  # no resize: crop only
-        hr = np.ascontiguousarray(self._crop(hr, box))
-        return {
-            "A": to_tensor_uint8(bicubic_downscale(hr, self.scale)),
-            "B": to_tensor_uint8(hr),
-            "path": path.relative_to(self.split_root).as_posix(),
-        }
+        path_a, path_b = self.pairs[index]
+        hr = read_image(path_b, channels=3)
+        s, patch = self.scale, self.size // self.scale
+        if path_a is None:
+            height, width = hr.shape[:2]
+            if min(height, width) < self.size:
+                hr = _resize(hr, *_shorter_side_to(height, width, self.size))
+            height, width = hr.shape[:2]
+            top, left = self._corner(height // s, width // s, patch, rng)
+            hr = np.ascontiguousarray(hr[top * s : (top + patch) * s, left * s : (left + patch) * s])
+            lr = sr_degrade(hr, s, rng, realistic=True) if self.realistic else bicubic_downscale(hr, s)
+            name = path_b.relative_to(self.split_root).as_posix()
+        else:
+            lr = read_image(path_a, channels=3)
+            message = self._mismatch(path_a, path_b, lr.shape, hr.shape)
+            if message:
+                raise DatasetError(message)
+            top, left = self._corner(*lr.shape[:2], patch, rng)
+            lr = np.ascontiguousarray(lr[top : top + patch, left : left + patch])
+            hr = np.ascontiguousarray(hr[top * s : (top + patch) * s, left * s : (left + patch) * s])
+            name = path_b.relative_to(self.split_root / "B").as_posix()
+        return {"A": to_tensor_uint8(lr), "B": to_tensor_uint8(hr), "path": name}
+
+    def _corner(self, height: int, width: int, patch: int, rng: np.random.Generator) -> tuple[int, int]:
+        """Top-left of a ``patch`` crop on the LR grid (so HR crops align): random or centred."""
+        if self.train:
+            return int(rng.integers(0, height - patch + 1)), int(rng.integers(0, width - patch + 1))
+        return (height - patch) // 2, (width - patch) // 2

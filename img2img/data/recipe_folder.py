@@ -23,8 +23,8 @@ class RecipeFolder(_ResizeCropFolder):
 
     Args:
         root: folder of photos (with ``train/``/``val/`` or itself the training split).
-        recipe: a :class:`~img2img.data.recipes.Recipe`. For ``sr`` the crop ``size`` is the
-            high-resolution size and must be a multiple of the scale; A is ``size / scale``.
+        recipe: a :class:`~img2img.data.recipes.Recipe` (sketch, colorize or restore; super-
+            resolution crops at the photo's own resolution: :class:`~img2img.data.folders.SRFolder`).
         Other arguments as :class:`~img2img.data.folders.PairedFolder`.
     """
 
@@ -34,8 +34,8 @@ class RecipeFolder(_ResizeCropFolder):
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
-        if size % recipe.scale:
-            raise ValueError(f"size {size} must be a multiple of the recipe's scale {recipe.scale}")
+        if recipe.name == "sr":
+            raise ValueError("super-resolution pairs come from SRFolder (crops at the photo's own resolution)")
         self.recipe = recipe
         self.photos = self._list(self.split_root)
         if verify:
