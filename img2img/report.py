@@ -44,6 +44,9 @@ def plot_curves(series: dict[str, list[tuple[int, float]]], out: str | os.PathLi
         points = np.array([[left + (right - left) * s / max(max_step, 1), bottom - (bottom - top) * (v - lo) / (hi - lo)] for s, v in values])
         color = _COLORS[row % len(_COLORS)]  # the canvas is RGB, as write_image expects
         cv2.polylines(canvas, [points.astype(np.int32).reshape(-1, 1, 2)], False, color, 2, cv2.LINE_AA)
+        if len(points) <= 40:  # sparse series (validation): mark the points
+            for x, y in points.astype(np.int32):
+                cv2.circle(canvas, (int(x), int(y)), 3, color, -1, cv2.LINE_AA)
         cv2.putText(canvas, name, (left + 8, top + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(canvas, f"{hi:.3g}", (4, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (80, 80, 80), 1, cv2.LINE_AA)
         cv2.putText(canvas, f"{lo:.3g}", (4, bottom), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (80, 80, 80), 1, cv2.LINE_AA)
