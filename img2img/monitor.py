@@ -101,9 +101,11 @@ class HealthMonitor:
         self.collapse_ratio = collapse_ratio
         self._d_small = 0
         self.warnings: list[str] = []
+        self._warned: set[str] = set()
 
-    def _warn(self, message: str) -> None:
-        if message not in self.warnings:
+    def _warn(self, condition: str, message: str) -> None:
+        if condition not in self._warned:
+            self._warned.add(condition)
             self.warnings.append(message)
             log.warning(message)
 
@@ -115,6 +117,7 @@ class HealthMonitor:
         self._d_small = self._d_small + 1 if has_d and d_total < self.d_win_threshold else 0
         if self._d_small >= self.d_win_steps:
             self._warn(
+                "discriminator_won",
                 f"step {step}: the discriminator loss has stayed below {self.d_win_threshold} for {self._d_small} steps; "
                 "it has won and the generator gets no useful gradient. Try --gan-mode lsgan or hinge, "
                 "--spectral-norm, or fewer discriminator layers."
@@ -123,6 +126,7 @@ class HealthMonitor:
     def check_diversity(self, ratio: float, step: int) -> None:
         if step >= self.collapse_after and ratio == ratio and ratio < self.collapse_ratio:  # not NaN
             self._warn(
+                "mode_collapse",
                 f"step {step}: outputs for different inputs differ {ratio:.1%} as much as the targets do; "
                 "this looks like mode collapse. Try a larger reconstruction weight, --gan-mode lsgan, or a lower --lr."
             )
