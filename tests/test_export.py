@@ -3,6 +3,12 @@
 Every model is trained (1 step, tiny nets) and exported once per module; the tests compare the
 exported file with the torch generator it came from, on raw net inputs and through the two
 full pipelines (torch ``Translator`` and the torch-free ``img2img_runtime.Model``).
+
+One training step leaves the generators close to their N(0, 0.02) initialisation, whose outputs
+are nearly constant images (std < 1 grey level), which would make every comparison weak. So
+after training, the conv weights of the model folder are redrawn (Xavier, small random biases)
+and saved back with the same config: the nets then produce structured outputs (std 10-70 grey
+levels) and a wrong export cannot hide behind a flat output.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from torch import nn
 
 import img2img
 from conftest import TINY_RESNET, TINY_SR, TINY_UNET, degrade, make_paired, pattern
+from img2img.checkpoint import load_pretrained, save_pretrained
 from img2img.cli import main as cli_main
 from img2img.export import export_onnx
 from img2img.infer import Translator
@@ -52,6 +60,22 @@ EXPORTS = [("pix2pix", None), ("pix2pix_resize", None), ("cyclegan", "AtoB"), ("
 EXPORT_IDS = [f"{name}-{direction or 'default'}" for name, direction in EXPORTS]
 
 
+def liven(run: Path) -> None:
+    """Redraw the conv weights of RUN/model (see the module docstring); config and format unchanged."""
+    config, nets = load_pretrained(run)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for net in nets.values():
+            for module in net.modules():
+                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.xavier_normal_(module.weight, generator=generator)
+                    if module.bias is not None:
+                        module.bias.normal_(0.0, 0.05, generator=generator)
+    io_spec = {key: config[key] for key in ("input", "output", "scale", "size_multiple", "min_size", "color")}
+    save_pretrained(nets, run / "model", task=config["task"], io_spec=io_spec, default_direction=config["default_direction"],
+                    training=config["training"])
+
+
 class Workspace:
     """Trains each run and exports each (run, options) once, on first use."""
 
@@ -74,6 +98,7 @@ class Workspace:
             out = self.root / "runs" / name
             train(task, data=str(self.root / data), out=str(out), steps=1, size=32, num_workers=0, progress=False,
                   log_every=1000, sample_every=1000, val_every=1000, checkpoint_every=1000, **nets, **extra)
+            liven(out)
             self._runs[name] = out
         return self._runs[name]
 
@@ -162,7 +187,7 @@ def test_fp32_parity_on_raw_net_inputs(ws, name, direction):
         n, _, h, w = x.shape
         assert got.shape == expected.shape == (n, spec.out_channels, h * spec.scale, w * spec.scale), label
         assert np.abs(got - expected).max() <= FP32_TOLERANCE, f"{label}: max diff {np.abs(got - expected).max():.3g}"
-        assert np.abs(expected).max() > 1e-3, f"{label}: the net's output is all zeros, the comparison proves nothing"
+        assert expected.std() > 0.02, f"{label}: the net's output is flat, the comparison proves nothing"
 
 
 @pytest.mark.parametrize("name,direction", EXPORTS, ids=EXPORT_IDS)
@@ -175,7 +200,7 @@ def test_full_pipelines_agree(ws, name, direction):
     assert torch_out.shape == onnx_out.shape == (75 * scale, 100 * scale, 3)
     assert torch_out.dtype == onnx_out.dtype == np.uint8
     assert np.abs(torch_out.astype(int) - onnx_out.astype(int)).max() <= 1
-    assert torch_out.std() > 0.5  # a constant output would make the comparison meaningless
+    assert torch_out.std() > 5  # a flat output would make the comparison meaningless
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,11 +362,15 @@ def test_colorization_export_keeps_the_input_lightness(ws):
     for image in (gray, photo):
         out = model(image)
         assert out.shape == image.shape and out.dtype == np.uint8
-        l_out, l_in = rgb_to_lab(out / 255.0)[:, :, 0], rgb_to_lab(image / 255.0)[:, :, 0]
-        assert np.abs(l_out - l_in).max() < 1.5, np.abs(l_out - l_in).max()
+        error = np.abs(rgb_to_lab(out / 255.0)[:, :, 0] - rgb_to_lab(image / 255.0)[:, :, 0])
+        # uint8 rounding moves L by < 0.5; predicted colours outside the sRGB gamut are clipped
+        # (a few pixels of the colourful photo), which moves their L a little more
+        assert np.percentile(error, 99) < 1.0 and error.max() < 2.0, (error.max(), np.percentile(error, 99))
+        if image is gray:
+            assert error.max() < 1.0
         assert np.abs(out.astype(int) - translator(image).astype(int)).max() <= 1
     # the gray input gets colour from the net: a and b are not all zero
-    assert np.abs(rgb_to_lab(model(gray) / 255.0)[:, :, 1:]).max() > 0.5
+    assert np.abs(rgb_to_lab(model(gray) / 255.0)[:, :, 1:]).max() > 5
 
 
 def test_fp16_and_int8_together_are_rejected(ws, tmp_path, capsys):
