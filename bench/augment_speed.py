@@ -13,7 +13,8 @@ Usage::
   +-10 degrees, shift +-10 %, zoom 1 +- 0.1, reflection padding) and colour jitter 0.2 on the
   input only, applied to a uint8 batch of ``--batch`` pairs already on ``--device`` (the
   conversion to ``[-1, 1]`` included). One repeat is one batch; on CUDA the device is
-  synchronised around it.
+  synchronised around it. On the CPU it runs with torch's default thread count and again with
+  one thread.
 * albumentations on the CPU, one pair at a time (as a DataLoader worker would do it), uint8
   numpy ``H x W x 3``: ``HorizontalFlip``, ``RandomResizedCrop`` (scale 0.8..1), ``Affine``
   (same ranges, reflection border) shared by the pair through ``additional_targets``, and
@@ -173,7 +174,8 @@ def bench_recipe(fn: Callable[[np.ndarray, np.random.Generator], np.ndarray], ph
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=Path, default=None, help=f"folder of photos (default {DEFAULT_PHOTOS}, else the bundled samples)")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help=f"folder of photos (default {DEFAULT_PHOTOS}, else the bundled samples)")
     parser.add_argument("--batch", type=int, default=16, help="pairs per augmentation batch (default 16)")
     parser.add_argument("--size", type=int, default=256, help="crop size (default 256)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device of the kornia pipeline")
@@ -203,10 +205,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.skip != "augment":
         pairs = [(photos[i % len(photos)], photos[(i + 1) % len(photos)]) for i in range(args.batch)]
-        kornia_threads = torch.get_num_threads()
+        default_threads = torch.get_num_threads()
         rows = [{"pipeline": "kornia DeviceAugment (batched)", "where": str(device),
-                 "threads": kornia_threads if device.type == "cpu" else None,
+                 "threads": default_threads if device.type == "cpu" else None,
                  "pairs_s": bench_kornia(pairs, device, args.repeats, args.warmup)}]
+        if device.type == "cpu" and default_threads > 1:  # small ops often scale badly with threads
+            torch.set_num_threads(1)
+            try:
+                rows.append({"pipeline": "kornia DeviceAugment (batched)", "where": "cpu", "threads": 1,
+                             "pairs_s": bench_kornia(pairs, device, args.repeats, args.warmup)})
+            finally:
+                torch.set_num_threads(default_threads)
         cv2_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
@@ -224,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.size}x{args.size} per repeat")
         print(format_table(rows, [("pipeline", "pipeline", "s"), ("where", "where", "s"), ("threads", "threads", "d"),
                                   ("pairs/s", "pairs_s", ".1f"), ("images/s", "images_s", ".1f"), ("ms/pair", "ms", ".2f")]))
+        print("images/s counts A and B (2 per pair); kornia threads = torch threads, albumentations runs as one "
+              "single-threaded worker (multiply by the number of DataLoader workers)")
 
     if args.skip != "recipes":
         cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()

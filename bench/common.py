@@ -50,6 +50,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu": cpu_model(),
         "device": str(device),
+        "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,  # other work competing for the CPU
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -105,7 +105,7 @@ def measure(task_name: str, precision: str, steps: int, warmup: int, threads: in
 
 
 COLUMNS = [
-    ("task", "task", "s"), ("precision", "precision", "s"), ("s/step", "s_per_step", ".3f"),
+    ("task", "task", "s"), ("precision", "precision", "s"), ("s/step", "s_per_step", ".3f"), ("min s", "s_min", ".3f"),
     ("images/s", "images_per_s", ".2f"), ("GFLOP/step", "gflop_per_step", ".1f"), ("GFLOP/s", "gflops", ".1f"),
     ("% fp32 peak", "pct_fp32_peak", ".1f"), ("% dtype peak", "pct_dtype_peak", ".1f"),
     ("peak RSS MB", "peak_rss_mb", ".0f"), ("+RSS MB", "rss_increase_mb", ".0f"),
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     env = environment(device)
     print(f"torch {env['torch']} | python {env['python']} | threads {env['threads']} (of {env['cpu_count']} CPUs)")
-    print(f"CPU: {env['cpu']}" + (f" | GPU: {env['gpu']}" if "gpu" in env else ""))
+    print(f"CPU: {env['cpu']}" + (f" | GPU: {env['gpu']}" if "gpu" in env else "") + f" | load average {env['loadavg_1m']:.2f}")
 
     peaks = {p: matmul_peak(DTYPES[p], device) for p in dict.fromkeys(["fp32", *args.precision])}
     for p, peak in peaks.items():
@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows, columns))
     print("\n% dtype peak: achieved FLOP/s relative to the matmul peak in the row's autocast dtype; "
           "+RSS: peak RSS increase from just before building the task.")
+    noisy = [f"{r['task']} {r['precision']}" for r in rows if r["s_max"] > 1.5 * r["s_min"]]
+    if noisy:
+        print(f"note: step times vary by more than 1.5x in {', '.join(noisy)}: other processes competing for "
+              f"the CPU? (load average now {os.getloadavg()[0]:.2f}); see 'times' in --json")
     if any(row["skipped_updates"] for row in rows):
         print("note: some updates were skipped (non-finite losses or gradients); see the warnings above")
     if args.json:

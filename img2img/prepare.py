@@ -83,14 +83,32 @@ def prepare(
     paths = list_images(photos)
     if not paths:
         raise FileNotFoundError(f"no images found in {photos}")
+    settings = {"recipe": recipe, "options": options, "seed": seed, "val_fraction": val_fraction, "max_size": max_size}
+    previous = out / "prepare.json"
+    if previous.is_file() and not overwrite:
+        old = json.loads(previous.read_text())
+        changed = [k for k, v in settings.items() if old.get(k) != json.loads(json.dumps(v))]
+        if changed:
+            raise ValueError(f"{out} was prepared with other settings ({', '.join(changed)} differ); "
+                             "use a new output folder or overwrite=True (--overwrite)")
     val = split_indices(len(paths), val_fraction, seed)
     report = PrepareReport()
+    names: dict[Path, Path] = {}
+    for path in paths:  # x.jpg and x.png would both become x.png
+        name = path.relative_to(photos).with_suffix(".png")
+        if name in names:
+            report.failed.append((path, f"same output name {name} as {names[name]}; rename one of them"))
+        names.setdefault(name, path)
+    clashing = {p for p, _ in report.failed}
 
     def one(index: int) -> tuple[str, str, Path, str | None]:
         path = paths[index]
         split = "val" if index in val else "train"
         name = path.relative_to(photos).with_suffix(".png")
         a_path, b_path = out / split / "A" / name, out / split / "B" / name
+        other = "train" if split == "val" else "val"
+        for stale in (out / other / "A" / name, out / other / "B" / name):  # a rebuilt split never leaks a photo
+            stale.unlink(missing_ok=True)
         if not overwrite and a_path.exists() and b_path.exists():
             return split, "existing", path, None
         try:
@@ -102,15 +120,15 @@ def prepare(
         write_image(a_path, a)  # A last: a pair counts as done when both exist
         return split, "written", path, None
 
+    todo = [i for i, path in enumerate(paths) if path not in clashing]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for split, status, path, error in pool.map(one, range(len(paths))):
+        for split, status, path, error in pool.map(one, todo):
             if status == "failed":
                 report.failed.append((path, error or ""))
                 continue
             report.counts[split] += 1
             report.skipped_existing += status == "existing"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "prepare.json").write_text(json.dumps(
-        {"recipe": recipe, "options": options, "seed": seed, "val_fraction": val_fraction, "max_size": max_size,
-         "counts": report.counts, "failed": [str(p) for p, _ in report.failed]}, indent=2) + "\n")
+    previous.write_text(json.dumps(
+        {**settings, "counts": report.counts, "failed": [str(p) for p, _ in report.failed]}, indent=2) + "\n")
     return report

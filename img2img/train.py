@@ -69,10 +69,11 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
     common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
     if cfg.task == "srgan":  # HR photos (LR made on the fly, --task sr --realistic for real-world damage) or prepared pairs
         return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, realistic=bool(cfg.recipe_options.get("realistic")), **common)
+    channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
     if cfg.recipe is not None:  # plain photos; the recipe makes A on the CPU workers
         recipe = Recipe(cfg.recipe, dict(cfg.recipe_options))
-        return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=cfg.load_size, channels_b=cfg.out_channels, **common)
-    channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
+        return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0],
+                            channels_b=channels[1], **common)
     cls = PairedFolder if cfg.task == "pix2pix" else UnpairedFolder
     return cls(cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common)
 

@@ -1,0 +1,262 @@
+"""``img2img prepare`` and on-the-fly recipe training (``--task``) on tiny folders of photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_UNET, pattern
+from img2img.cli import main
+from img2img.data.folders import PairedFolder, SRFolder
+from img2img.data.recipe_folder import RecipeFolder
+from img2img.data.recipes import Recipe
+from img2img.prepare import prepare, split_indices
+from img2img.train import train
+from img2img_runtime.io import read_image, write_image
+
+TINY = ["--num-workers", "0", "--no-progress", "--base-channels", "8", "--d-channels", "8"]
+FAST = dict(num_workers=0, progress=False, sample_every=1000, val_every=1000, checkpoint_every=1000)
+
+# name -> (height, width): odd sizes, so SR has to crop to a multiple of the scale
+PHOTO_SIZES = {"p0": (50, 45), "p1": (48, 48), "p2": (41, 58), "nested/p3": (64, 52), "p4": (45, 45)}
+
+RECIPES = {
+    "sketch": ("sketch", {}),
+    "colorize": ("colorize", {}),
+    "restore": ("restore", {"preset": "heavy"}),
+    "sr2": ("sr", {"scale": 2}),
+    "sr4-realistic": ("sr", {"scale": 4, "realistic": True}),
+}
+
+
+def make_photos(root: Path) -> Path:
+    """5 small colourful photos (one in a subfolder, one JPEG) under ``root``."""
+    for i, (name, (h, w)) in enumerate(PHOTO_SIZES.items()):
+        suffix = ".jpg" if i == 4 else ".png"
+        write_image(root / f"{name}{suffix}", pattern(i, 64)[:h, :w])
+    return root
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    return make_photos(tmp_path / "photos")
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.png"))
+
+
+def channels(path: Path) -> int:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return 1 if image.ndim == 2 else image.shape[2]
+
+
+@pytest.mark.parametrize("key", list(RECIPES))
+def test_prepare_writes_matching_pairs(tmp_path, photos, key):
+    recipe, options = RECIPES[key]
+    out = tmp_path / "out"
+    report = prepare(recipe, photos, out, val_fraction=0.4, seed=3, **options)
+    assert not report.failed
+    assert report.counts == {"train": 3, "val": 2} and report.skipped_existing == 0
+
+    train_names, val_names = names(out / "train" / "A"), names(out / "val" / "A")
+    assert train_names == names(out / "train" / "B") and val_names == names(out / "val" / "B")
+    assert len(train_names) == 3 and len(val_names) == 2 and not set(train_names) & set(val_names)
+    assert sorted(train_names + val_names) == sorted(PHOTO_SIZES)  # nested folders are kept
+
+    meta = json.loads((out / "prepare.json").read_text())
+    assert meta["recipe"] == recipe and meta["seed"] == 3 and meta["counts"] == {"train": 3, "val": 2}
+
+    scale = options.get("scale", 1)
+    for split, stems in (("train", train_names), ("val", val_names)):
+        for stem in stems:
+            a_path, b_path = out / split / "A" / f"{stem}.png", out / split / "B" / f"{stem}.png"
+            a, b = read_image(a_path), read_image(b_path)
+            h, w = PHOTO_SIZES[stem]
+            assert b.shape == (h // scale * scale, w // scale * scale, 3)  # cropped to a multiple of the scale
+            assert a.shape == (b.shape[0] // scale, b.shape[1] // scale, 3)
+            assert channels(a_path) == (1 if recipe in ("sketch", "colorize") else 3)
+            assert channels(b_path) == 3
+            if recipe == "restore":
+                assert not np.array_equal(a, b), f"{stem}: the heavy preset left the photo untouched"
+            if recipe == "colorize":
+                photo = read_image(next(photos.glob(f"{stem}.*")))
+                np.testing.assert_array_equal(a[:, :, 0], cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY))
+
+
+def test_split_is_seeded_by_image(tmp_path, photos):
+    outs = {}
+    for run, seed in (("a", 0), ("b", 0), ("c", 1)):
+        prepare("colorize", photos, tmp_path / run, val_fraction=0.4, seed=seed)
+        outs[run] = names(tmp_path / run / "val" / "A")
+    assert outs["a"] == outs["b"]  # same seed, same split
+    assert len(outs["a"]) == 2
+    splits = {frozenset(split_indices(5, 0.4, seed)) for seed in range(10)}
+    assert len(splits) > 1  # different seeds give different splits
+    for split in splits:
+        assert len(split) == 2 and split <= set(range(5))
+    assert len(split_indices(5, 0.01, 0)) == 1  # a positive fraction holds out at least one photo
+    assert split_indices(5, 0.0, 0) == set() and split_indices(1, 0.5, 0) == set()
+
+
+def test_rerun_skips_existing_and_overwrite_rebuilds(tmp_path, photos):
+    out = tmp_path / "out"
+    prepare("restore", photos, out, preset="light")
+    files = sorted(out.rglob("*.png"))
+    assert len(files) == 10
+    inodes = {p: p.stat().st_ino for p in files}
+
+    again = prepare("restore", photos, out, preset="light")
+    assert again.skipped_existing == 5 and sum(again.counts.values()) == 5
+    assert all(p.stat().st_ino == inodes[p] for p in files), "existing pairs were rewritten"
+
+    victim = next(p for p in files if "/A/" in p.as_posix())
+    victim.unlink()  # half a pair: rebuilt
+    partial = prepare("restore", photos, out, preset="light")
+    assert partial.skipped_existing == 4 and victim.exists()
+
+    inodes = {p: p.stat().st_ino for p in files}
+    rebuilt = prepare("restore", photos, out, preset="light", overwrite=True)
+    assert rebuilt.skipped_existing == 0 and sum(rebuilt.counts.values()) == 5
+    assert all(p.stat().st_ino != inodes[p] for p in files), "overwrite kept old files"
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_corrupt_photo_is_reported(tmp_path, photos, capsys):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    write_image(photos / "tiny.png", pattern(9, 32)[:3, :3])  # smaller than the scale: reported, not fatal
+    report = prepare("sr", photos, tmp_path / "out", scale=4)
+    failed = {path.name: reason for path, reason in report.failed}
+    assert set(failed) == {"broken.jpg", "tiny.png"}
+    assert "scale" in failed["tiny.png"]
+    assert sum(report.counts.values()) == 5
+    assert "broken.jpg" in report.summary()
+
+    code = main(["prepare", "restore", str(photos), str(tmp_path / "cli"), "--preset", "medium", "--seed", "1"])
+    stdout = capsys.readouterr().out
+    assert code == 1
+    assert "broken.jpg" in stdout and "FAILED" in stdout and "1 failed" in stdout
+    assert len(names(tmp_path / "cli" / "train" / "A")) + len(names(tmp_path / "cli" / "val" / "A")) == 6
+
+
+def test_cli_prepare_options(tmp_path, photos, capsys):
+    assert main(["prepare", "sr", str(photos), str(tmp_path / "out"), "--scale", "2", "--realistic",
+                 "--val-fraction", "0.2", "--max-size", "40"]) == 0
+    assert "4 train pairs, 1 val pairs" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "out" / "prepare.json").read_text())
+    assert meta["options"] == {"scale": 2, "realistic": True} and meta["max_size"] == 40
+    for path in (tmp_path / "out").rglob("B/**/*.png"):
+        assert max(read_image(path).shape[:2]) <= 40
+
+
+def test_prepared_folders_read_as_is(tmp_path, photos):
+    prepare("sketch", photos, tmp_path / "sketch", val_fraction=0.4)
+    train_set = PairedFolder(tmp_path / "sketch", split="train", size=32, channels_a=1)
+    val_set = PairedFolder(tmp_path / "sketch", split="val", size=32, channels_a=1, train=False)
+    assert (len(train_set), len(val_set)) == (3, 2) and train_set.layout == "A/B"
+    item = train_set[0]
+    assert item["A"].shape == (1, 32, 32) and item["B"].shape == (3, 32, 32) and item["A"].dtype == torch.uint8
+
+    prepare("sr", photos, tmp_path / "sr", val_fraction=0.4, scale=4)
+    sr_train = SRFolder(tmp_path / "sr", split="train", size=40, scale=4)
+    sr_val = SRFolder(tmp_path / "sr", split="val", size=40, scale=4, train=False)
+    assert (len(sr_train), len(sr_val)) == (3, 2) and not sr_train.skipped
+    item = sr_val[0]
+    assert item["A"].shape == (3, 10, 10) and item["B"].shape == (3, 40, 40)
+    # prepared pairs are used as written: aligned centre crops of the files A (LR) and B (HR)
+    lr_file = read_image(tmp_path / "sr" / "val" / "A" / item["path"])
+    hr_file = read_image(tmp_path / "sr" / "val" / "B" / item["path"])
+    top, left = (lr_file.shape[0] - 10) // 2, (lr_file.shape[1] - 10) // 2
+    np.testing.assert_array_equal(item["A"].permute(1, 2, 0).numpy(), lr_file[top : top + 10, left : left + 10])
+    np.testing.assert_array_equal(item["B"].permute(1, 2, 0).numpy(), hr_file[4 * top : 4 * top + 40, 4 * left : 4 * left + 40])
+
+
+def test_train_restore_task_on_plain_photos(tmp_path, photos, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "pix2pix", "--data", str(photos), "--task", "restore", "--preset", "heavy", "--out", str(run),
+                 "--steps", "2", "--size", "32", "--num-downs", "4", *TINY])
+    assert code == 0, capsys.readouterr().err
+    assert "trained 2 steps" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"] == "restore" and config["recipe_options"] == {"preset": "heavy"}
+    assert (run / "model" / "AtoB.safetensors").is_file()
+
+
+def test_recipe_folder_fresh_damage_per_epoch(photos):
+    recipe = Recipe("restore", {"preset": "heavy"})
+    data = RecipeFolder(photos, recipe, size=32, train=False, seed=5)
+    again = RecipeFolder(photos, recipe, size=32, train=False, seed=5)
+    assert len(data) == 5
+    first = data[(0, 2)]
+    assert torch.equal(first["A"], data[(0, 2)]["A"]) and torch.equal(first["A"], again[(0, 2)]["A"])
+    assert torch.equal(data[2]["A"], first["A"])  # a plain index means epoch 0
+    later = data[(1, 2)]
+    assert torch.equal(later["B"], first["B"])  # centre crop: the same photo crop ...
+    assert not torch.equal(later["A"], first["A"])  # ... with fresh damage in another epoch
+    assert first["A"].shape == first["B"].shape == (3, 32, 32)
+
+    gray = RecipeFolder(photos, Recipe("colorize"), size=32, channels_a=1)
+    assert gray[0]["A"].shape == (1, 32, 32)
+
+
+def test_colorize_task_trains_a_lab_model(tmp_path, photos, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "pix2pix", "--data", str(photos), "--task", "colorize", "--out", str(run), "--steps", "2",
+                 "--size", "32", "--num-downs", "4", *TINY])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["color_space"] == "lab" and config["recipe"] == "colorize"
+    model = json.loads((run / "model" / "config.json").read_text())
+    net = model["directions"]["AtoB"]["net"]
+    assert (net["in_channels"], net["out_channels"]) == (1, 2)
+    assert (model["input"]["color_space"], model["output"]["color_space"]) == ("lab_l", "lab_ab")
+
+    from img2img.infer import Translator
+
+    colorized = Translator.from_pretrained(run, device="cpu")(pattern(7, 48)[:40])
+    assert colorized.shape == (40, 48, 3) and colorized.dtype == np.uint8
+
+    # the Python API: the generator itself maps L (1 channel) to ab (2 channels)
+    result = train("pix2pix", data=str(photos), out=str(tmp_path / "api"), recipe="colorize", steps=1, size=32,
+                   load_size=36, **TINY_UNET, **FAST)
+    assert (result.task.generator.in_channels, result.task.generator.out_channels) == (1, 2)
+
+
+def test_srgan_task_sr_realistic(tmp_path, photos, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "srgan", "--data", str(photos), "--task", "sr", "--realistic", "--out", str(run), "--steps", "2",
+                 "--size", "32", "--scale", "4", "--batch-size", "2", "--num-blocks", "1", *TINY])
+    assert code == 0, capsys.readouterr().err
+    assert "trained 2 steps" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"] == "sr" and config["recipe_options"] == {"realistic": True, "scale": 4}
+
+
+def test_recipe_task_mismatch_is_an_error(tmp_path, photos, capsys):
+    assert main(["train", "pix2pix", "--data", str(photos), "--task", "sr", "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert "sr recipe" in capsys.readouterr().err
+
+
+def test_prepare_refuses_other_settings_and_reports_name_clashes(tmp_path):
+    from conftest import pattern
+    from img2img.prepare import prepare
+    from img2img_runtime.io import write_image
+
+    photos = tmp_path / "photos"
+    for i in range(4):
+        write_image(photos / f"p{i}.png", pattern(i, 48))
+    write_image(photos / "p0.jpg", pattern(9, 48))  # same output name as p0.png
+    out = tmp_path / "out"
+    report = prepare("restore", photos, out, seed=0, val_fraction=0.25)
+    assert [p.name for p, _ in report.failed] == ["p0.png"] and "same output name" in report.failed[0][1]
+    with pytest.raises(ValueError, match="seed"):
+        prepare("restore", photos, out, seed=1, val_fraction=0.25)
+    prepare("restore", photos, out, seed=1, val_fraction=0.25, overwrite=True)
+    train = {p.name for p in (out / "train" / "A").iterdir()}
+    val = {p.name for p in (out / "val" / "A").iterdir()}
+    assert not train & val and train | val == {"p0.png", "p1.png", "p2.png", "p3.png"}

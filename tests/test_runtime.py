@@ -1,0 +1,183 @@
+"""The torch-free runtime: no torch at all, the ``img2img-onnx`` command, ``img2img translate`` on .onnx files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import img2img_runtime
+from conftest import pattern
+from img2img.checkpoint import save_pretrained
+from img2img.cli import main as img2img_main
+from img2img.export import export_onnx
+from img2img.infer import Translator
+from img2img.nets import create_model
+from img2img_runtime import Model
+from img2img_runtime.cli import main as onnx_main
+from img2img_runtime.io import read_image, write_image
+
+SCALE = 2
+# relative path -> (height, width) of the input; several formats and nesting levels
+INPUTS = {"a.png": (40, 30), "sub/b.jpg": (24, 20), "sub/deeper/c.bmp": (17, 23)}
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8\xff", ".bmp": b"BM"}
+
+
+@pytest.fixture(scope="module")
+def sr_model(tmp_path_factory) -> Path:
+    """A tiny x2 super-resolution generator (PyTorch's default init: structured outputs), exported."""
+    root = tmp_path_factory.mktemp("runtime")
+    torch.manual_seed(0)
+    net = create_model("compact_sr_x2", base_channels=8, num_convs=2).eval()
+    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+               "scale": SCALE, "size_multiple": 1, "min_size": 1, "color": {"space": "rgb"}}
+    save_pretrained({"AtoB": net}, root / "model", task="srgan", io_spec=io_spec)
+    export_onnx(root / "model", root / "sr.onnx")
+    return root / "sr.onnx"
+
+
+@pytest.fixture(scope="module")
+def input_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runtime_inputs") / "in"
+    for i, (rel, (h, w)) in enumerate(INPUTS.items()):
+        write_image(root / rel, pattern(i, 48)[:h, :w])
+    return root
+
+
+def relative_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def assert_sr_outputs(out: Path) -> None:
+    """Relative paths and formats kept; every output is the input size times the scale."""
+    assert relative_files(out) == sorted(INPUTS)
+    for rel, (h, w) in INPUTS.items():
+        assert (out / rel).read_bytes().startswith(MAGIC[Path(rel).suffix])
+        assert read_image(out / rel).shape == (h * SCALE, w * SCALE, 3)
+
+
+# The blocker records every attempt to import torch and makes it fail, as on a machine without torch.
+NO_TORCH = r'''
+import json, sys
+attempts = []
+
+class BlockTorch:
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "torch" or fullname.startswith("torch."):
+            attempts.append(fullname)
+            raise ImportError(f"torch is not installed here ({fullname})")
+        return None
+
+sys.meta_path.insert(0, BlockTorch())
+sys.modules.pop("torch", None)
+try:
+    import torch  # noqa: F401
+    blocker_works = False
+except ImportError:
+    blocker_works = True
+attempts.clear()
+
+model_path, src, out = sys.argv[1:4]
+import numpy as np
+import img2img_runtime
+from img2img_runtime import Model, read_image, translate_folder
+from img2img_runtime.cli import main
+
+model = Model(model_path)
+image = read_image(src + "/a.png")
+single = model(image)
+np.save(out + "/single.npy", single)
+report = translate_folder(model.translate_arrays, src, out + "/api", progress=False)
+code = main(["--model", model_path, "--input", src, "--output", out + "/cli", "--no-progress"])
+print("RESULT " + json.dumps({
+    "blocker_works": blocker_works,
+    "attempts": attempts,
+    "torch_modules": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
+    "img2img_modules": sorted(m for m in sys.modules if m == "img2img" or m.startswith("img2img.")),
+    "runtime_file": img2img_runtime.__file__,
+    "written": len(report.written), "ok": report.ok, "cli_code": code, "shape": list(single.shape),
+}))
+'''
+
+
+def test_runtime_runs_without_torch(sr_model, input_dir, tmp_path):
+    done = subprocess.run([sys.executable, "-c", NO_TORCH, str(sr_model), str(input_dir), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, done.stdout
+    result = json.loads(lines[0][len("RESULT "):])
+    assert result["blocker_works"], "the torch blocker did not block"
+    assert result["attempts"] == [], f"the runtime tried to import torch: {result['attempts']}"
+    assert result["torch_modules"] == [] and result["img2img_modules"] == []
+    assert result["runtime_file"] == img2img_runtime.__file__  # the package under test, not another copy
+    assert result["ok"] and result["written"] == len(INPUTS) and result["cli_code"] == 0
+    assert result["shape"] == [40 * SCALE, 30 * SCALE, 3]
+    # the torch-free run gives what the same runtime gives here (where torch is loaded)
+    model = Model(sr_model)
+    assert np.array_equal(np.load(tmp_path / "single.npy"), model(read_image(input_dir / "a.png")))
+    for folder in ("api", "cli"):
+        assert_sr_outputs(tmp_path / folder)
+    for rel in INPUTS:
+        assert (tmp_path / "api" / rel).read_bytes() == (tmp_path / "cli" / rel).read_bytes()
+    assert np.array_equal(read_image(tmp_path / "cli" / "a.png"), model(read_image(input_dir / "a.png")))
+
+
+def test_console_script_and_module_translate_a_folder(sr_model, input_dir, tmp_path):
+    script = Path(sys.executable).parent / "img2img-onnx"
+    assert script.is_file(), "the img2img-onnx console script is not installed"
+    args = ["--model", str(sr_model), "--input", str(input_dir), "--no-progress"]
+    for name, command in (("script", [str(script)]), ("module", [sys.executable, "-m", "img2img_runtime.cli"])):
+        done = subprocess.run([*command, *args, "--output", str(tmp_path / name)], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"{len(INPUTS)} written" in done.stdout
+        assert_sr_outputs(tmp_path / name)
+    for rel in INPUTS:
+        assert (tmp_path / "script" / rel).read_bytes() == (tmp_path / "module" / rel).read_bytes()
+    # PNG and BMP are lossless: the files hold exactly the model's output
+    model = Model(sr_model)
+    for rel in ("a.png", "sub/deeper/c.bmp"):
+        assert np.array_equal(read_image(tmp_path / "script" / rel), model(read_image(input_dir / rel)))
+    # a single image as --input
+    done = subprocess.run([str(script), "--model", str(sr_model), "--input", str(input_dir / "sub" / "b.jpg"),
+                           "--output", str(tmp_path / "one"), "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert relative_files(tmp_path / "one") == ["b.jpg"] and read_image(tmp_path / "one" / "b.jpg").shape == (48, 40, 3)
+
+
+def test_img2img_translate_uses_the_runtime_for_onnx_files(sr_model, input_dir, tmp_path, monkeypatch, capsys):
+    assert onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "onnx"), "--no-progress"]) == 0
+
+    created = []
+
+    class SpyModel(Model):
+        def __init__(self, *args, **kwargs):
+            created.append((args, kwargs))
+            super().__init__(*args, **kwargs)
+
+    def no_torch_path(*args, **kwargs):
+        raise AssertionError("img2img translate loaded the torch Translator for an .onnx file")
+
+    monkeypatch.setattr(img2img_runtime, "Model", SpyModel)
+    monkeypatch.setattr(Translator, "from_pretrained", no_torch_path)
+    code = img2img_main(["translate", "--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "cli"),
+                         "--no-progress"])
+    assert code == 0
+    assert len(created) == 1 and str(created[0][0][0]) == str(sr_model)
+    assert relative_files(tmp_path / "cli") == relative_files(tmp_path / "onnx") == sorted(INPUTS)
+    for rel in INPUTS:
+        assert (tmp_path / "cli" / rel).read_bytes() == (tmp_path / "onnx" / rel).read_bytes()
+    assert_sr_outputs(tmp_path / "cli")
+    capsys.readouterr()
+    # an .onnx file holds one direction
+    assert img2img_main(["translate", "--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "x"),
+                         "--direction", "BtoA"]) == 2
+    assert "one direction" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
