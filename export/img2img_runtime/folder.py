@@ -90,6 +90,8 @@ def translate_folder(
             report.skipped_existing.append(dst)
         else:
             todo.append((src, dst))
+            for stale in dst.parent.glob(f".{dst.name}.*.tmp"):  # left by a job killed mid-write
+                stale.unlink(missing_ok=True)
     if Path(input_path).is_file() and not is_image_file(input_path):
         report.failed.append((Path(input_path), "not an image file"))
         return report
@@ -118,17 +120,15 @@ def translate_folder(
                     report.failed.extend((src, f"translation failed: {error}") for src, _ in good)
                     outputs = []
                 for (src, dst), out in zip(good, outputs):
-                    writes.append((src, writers.submit(write_image, dst, out, quality=quality)))
-                    report.written.append(dst)
+                    writes.append((src, dst, writers.submit(write_image, dst, out, quality=quality)))
             bar(len(chunk))
-        for src, future in writes:
+        for src, dst, future in writes:
             try:
                 future.result()
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - one bad output does not stop the job
                 report.failed.append((src, f"cannot write output: {error}"))
-    written_failed = {src for src, _ in report.failed}
-    report.written = [dst for dst in report.written if dst.exists()]
-    del written_failed
+            else:
+                report.written.append(dst)
     return report
 
 
