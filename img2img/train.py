@@ -157,161 +157,189 @@ def train(task: str | None = None, *, resume: bool = False, stop_after: int | No
         :class:`TrainResult` with the run folder and the trained task.
     """
     cfg, state = _resolve_config(task, resume, kwargs)
-    rank, world, local_rank = _setup_distributed()
-    device = pick_device(cfg.device, local_rank)
-    run_dir = Path(cfg.out)
-    is_main = rank == 0
+    return Trainer(cfg, state).fit(stop_after=stop_after)
 
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    net = build_task(cfg.task, **cfg.task_kwargs())
-    multiple = max(g.size_multiple for g in net.generators().values())
-    if cfg.size % multiple:
-        raise ValueError(
-            f"--size {cfg.size} is not a multiple of {multiple}, which generator {cfg.generator!r} needs; "
-            f"use --size {max(multiple, cfg.size // multiple * multiple)} or a shallower generator (e.g. --num-downs)"
+
+class Trainer:
+    """One run: builds the task, data and optimizers from a config (and a checkpoint), then
+    :meth:`fit` loops. Only rank 0 writes the run folder."""
+
+    def __init__(self, cfg: TrainConfig, state: dict[str, Any] | None = None) -> None:
+        self.cfg = cfg
+        self.rank, self.world, local_rank = _setup_distributed()
+        self.is_main = self.rank == 0
+        self.device = device = pick_device(cfg.device, local_rank)
+        self.run_dir = Path(cfg.out)
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        net = build_task(cfg.task, **cfg.task_kwargs())
+        multiple = max(g.size_multiple for g in net.generators().values())
+        if cfg.size % multiple:
+            raise ValueError(
+                f"--size {cfg.size} is not a multiple of {multiple}, which generator {cfg.generator!r} needs; "
+                f"use --size {max(multiple, cfg.size // multiple * multiple)} or a shallower generator (e.g. --num-downs)"
+            )
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.net = net = net.to(device, memory_format=memory_format)
+        broadcast_state(net)
+        optimizers = {name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+                      for name, params in net.parameter_groups().items()}
+        self.opt = Optimization(optimizers, device=device, precision=cfg.precision, grad_clip=cfg.grad_clip,
+                                max_bad_steps=cfg.max_bad_steps)
+        self.monitor = HealthMonitor()
+        self.step = 0
+        self.best: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        torch.manual_seed(cfg.seed + 7919 * self.rank)  # augmentation/dropout streams differ per rank
+        if state is not None:
+            self._restore(state)
+
+        self.train_set = build_dataset(cfg, "train")
+        self.val_set = build_dataset(cfg, "val")
+        sampler = ResumableSampler(len(self.train_set), seed=cfg.seed, rank=self.rank, world_size=self.world,
+                                   start=self.step * cfg.batch_size)
+        self.loader = DataLoader(
+            self.train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
+            generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
+            worker_init_fn=_worker_init,
         )
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    net = net.to(device, memory_format=memory_format)
-    broadcast_state(net)
-    groups = net.parameter_groups()
-    optimizers = {name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)) for name, params in groups.items()}
-    opt = Optimization(optimizers, device=device, precision=cfg.precision, grad_clip=cfg.grad_clip, max_bad_steps=cfg.max_bad_steps)
-    monitor = HealthMonitor()
+        self.augment = DeviceAugment(
+            hflip=cfg.hflip, vflip=cfg.vflip, crop_scale=cfg.crop_scale, degrees=cfg.affine_degrees,
+            translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=cfg.task != "cyclegan",
+        ).to(device)
+        source = self.val_set if self.val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
+        self.preview = prepare_batch(_collate(source, range(min(4, len(source)))), cfg, device, None)
+        if self.is_main:
+            self._start_run_folder()
 
-    step = 0
-    best: dict[str, Any] = {}
-    torch.manual_seed(cfg.seed + 7919 * rank)  # augmentation/dropout streams differ per rank
-    if state is not None:
-        net.load_state_dict(state["task"])
-        net.load_extra_state(state.get("task_extra", {}))
-        opt.load_state_dict(state["optimization"])
-        step = int(state["step"])
-        best = dict(state.get("best", {}))
-        if world == 1:
-            _set_rng_state(state["rng"], device)
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["task"])
+        self.net.load_extra_state(state.get("task_extra", {}))
+        self.opt.load_state_dict(state["optimization"])
+        self.step = int(state["step"])
+        self.best = dict(state.get("best", {}))
+        if self.world == 1:
+            _set_rng_state(state["rng"], self.device)
         else:  # only rank 0's stream is saved; other ranks continue on a fresh, step-dependent stream
-            torch.manual_seed(cfg.seed + 7919 * rank + step)
-        if is_main:
-            log.info("resumed %s at step %d", run_dir, step)
+            torch.manual_seed(self.cfg.seed + 7919 * self.rank + self.step)
+        if self.is_main:
+            log.info("resumed %s at step %d", self.run_dir, self.step)
 
-    train_set = build_dataset(cfg, "train")
-    val_set = build_dataset(cfg, "val")
-    skipped = list(getattr(train_set, "skipped", []))
-    sampler = ResumableSampler(len(train_set), seed=cfg.seed, rank=rank, world_size=world, start=step * cfg.batch_size)
-    loader = DataLoader(
-        train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
-        generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
-        worker_init_fn=_worker_init,
-    )
-    augment = DeviceAugment(
-        hflip=cfg.hflip, vflip=cfg.vflip, crop_scale=cfg.crop_scale, degrees=cfg.affine_degrees,
-        translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=cfg.task != "cyclegan",
-    ).to(device)
-    preview_source = val_set if val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
-    preview = prepare_batch(_collate(preview_source, range(min(4, len(preview_source)))), cfg, device, None)
-
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", cfg.to_dict())
-        _truncate_log(run_dir / "log.jsonl", step)
+    def _start_run_folder(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.run_dir / "config.json", self.cfg.to_dict())
+        _truncate_log(self.run_dir / "log.jsonl", self.step)
+        skipped = list(getattr(self.train_set, "skipped", []))
         if skipped:
-            log.warning("skipped %d bad training files (listed in %s)", len(skipped), run_dir / "skipped.txt")
-            (run_dir / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
+            log.warning("skipped %d bad training files (listed in %s)", len(skipped), self.run_dir / "skipped.txt")
+            (self.run_dir / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
 
-    def save(final: bool = False) -> None:
-        if not is_main:
+    # ------------------------------------------------------------------ the loop
+    def fit(self, *, stop_after: int | None = None) -> TrainResult:
+        cfg = self.cfg
+        end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+        progress = None
+        if self.is_main and cfg.progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=cfg.steps, initial=self.step, desc=cfg.task, dynamic_ncols=True)
+        self.net.train()
+        batches = iter(self.loader)
+        started, started_step = time.perf_counter(), self.step
+        with _interrupt_at_step_boundary() as interrupted:
+            while self.step < end:
+                losses = self.train_step(next(batches))
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                last = self.step == end
+                if self.is_main and (self.step % cfg.log_every == 0 or last):
+                    elapsed = time.perf_counter() - started
+                    self._log({"step": self.step, "lr": self.opt.learning_rates()["G"], **losses,
+                               "s_per_step": elapsed / max(1, self.step - started_step)})
+                if self.step % cfg.sample_every == 0 or last:
+                    self.write_samples()
+                if self.step % cfg.val_every == 0 or last:
+                    self.validate()
+                if self.step % cfg.checkpoint_every == 0 or last:
+                    self.save()
+                if interrupted():
+                    log.warning("interrupted at step %d: saving a checkpoint; continue with --resume", self.step)
+                    self.save()
+                    raise KeyboardInterrupt
+        if progress is not None:
+            progress.close()
+        if self.world > 1:
+            broadcast_state(self.net, buffers_only=True)
+        if self.step == started_step:  # nothing to do (already complete): make sure outputs exist
+            self.save()
+        if self.opt.skipped_total and self.is_main:
+            log.warning("%d updates were skipped because of non-finite losses or gradients", self.opt.skipped_total)
+        if self.world > 1:
+            dist.barrier()
+        best = {k: v for k, v in self.best.items() if isinstance(v, float)}
+        return TrainResult(run_dir=self.run_dir, task=self.net, step=self.step, metrics={**self.metrics, **best})
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimisation step on a CPU batch; returns the losses."""
+        cfg = self.cfg
+        self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.decay_steps))
+        batch = prepare_batch(batch, cfg, self.device, self.augment)
+        if self.world > 1:  # like DDP: every rank starts the step with rank 0's BN statistics
+            broadcast_state(self.net, buffers_only=True)
+        losses = self.net.training_step(batch, self.opt, self.step)
+        self.opt.end_iteration()
+        self.step += 1
+        self.monitor.check_losses(losses, self.step, cfg.gan_mode)
+        return losses
+
+    # ------------------------------------------------------------------ outputs
+    def _save_model(self, folder: str, training: dict[str, Any]) -> None:
+        save_pretrained(self.net.generators(), self.run_dir / folder, task=self.cfg.task, io_spec=self.net.io_spec(),
+                        default_direction=self.net.default_direction, training=training)
+
+    def save(self) -> None:
+        """The model folder and the resumable checkpoint (rank 0)."""
+        if not self.is_main:
             return
-        summary = {"steps": step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **{k: v for k, v in best.items()}}
-        save_pretrained(net.generators(), run_dir / "model", task=cfg.task, io_spec=net.io_spec(), default_direction=net.default_direction, training=summary)
-        save_checkpoint(run_dir / "checkpoints" / "last.pt", {
-            "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": step, "task": net.state_dict(),
-            "task_extra": net.extra_state(), "optimization": opt.state_dict(), "rng": _rng_state(device), "best": best,
+        cfg = self.cfg
+        self._save_model("model", {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **self.best})
+        save_checkpoint(self.run_dir / "checkpoints" / "last.pt", {
+            "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": self.step, "task": self.net.state_dict(),
+            "task_extra": self.net.extra_state(), "optimization": self.opt.state_dict(),
+            "rng": _rng_state(self.device), "best": self.best,
         })
 
-    def validate() -> dict[str, float]:
-        metrics: dict[str, float] = {}
-        if is_main:
-            net.eval()
-            if val_set is not None:
-                metrics = evaluate(net, _val_batches(val_set, cfg, device))
-                key = selection_metric(cfg.task)
-                if metrics.get(key, float("-inf")) > best.get(key, float("-inf")):
-                    best.update(metrics, best_step=step)
-                    save_pretrained(net.generators(), run_dir / "best", task=cfg.task, io_spec=net.io_spec(),
-                                    default_direction=net.default_direction, training={"steps": step, "task": cfg.task, **metrics})
-            net.train()
-            _append_log(run_dir / "log.jsonl", {"step": step, **metrics})
-        return metrics
+    def validate(self) -> dict[str, float]:
+        """PSNR/SSIM on the val split; keeps the best model in ``RUN/best`` (rank 0)."""
+        if not self.is_main or self.val_set is None:
+            return {}
+        self.net.eval()
+        self.metrics = evaluate(self.net, _val_batches(self.val_set, self.cfg, self.device))
+        self.net.train()
+        key = selection_metric(self.cfg.task)
+        if self.metrics.get(key, float("-inf")) > self.best.get(key, float("-inf")):
+            self.best.update(self.metrics, best_step=self.step)
+            self._save_model("best", {"steps": self.step, "task": self.cfg.task, **self.metrics})
+        self._log({"step": self.step, **self.metrics})
+        return self.metrics
 
-    def write_samples() -> None:
-        if is_main:
-            net.eval()
-            rows, diversity = sample_grid(net, preview)
-            net.train()
-            from img2img_runtime.io import write_image
+    def write_samples(self) -> None:
+        """``RUN/samples/step_N.png`` from the fixed preview batch; checks output diversity (rank 0)."""
+        if not self.is_main:
+            return
+        from img2img_runtime.io import write_image
 
-            write_image(run_dir / "samples" / f"step_{step:06d}.png", rows)
-            monitor.check_diversity(diversity, step)
+        self.net.eval()
+        rows, diversity = sample_grid(self.net, self.preview)
+        self.net.train()
+        write_image(self.run_dir / "samples" / f"step_{self.step:06d}.png", rows)
+        self.monitor.check_diversity(diversity, self.step)
 
-    net.train()
-    metrics: dict[str, float] = {}
-    progress = None
-    if is_main and cfg.progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.task}", dynamic_ncols=True)
-
-    def one_step() -> int:
-        opt.set_lr_factor(lr_factor(step, cfg.steps, cfg.decay_steps))
-        batch = prepare_batch(next(batches), cfg, device, augment)
-        if world > 1:  # like DDP: every rank starts the step with rank 0's BN statistics
-            broadcast_state(net, buffers_only=True)
-        losses = net.training_step(batch, opt, step)
-        opt.end_iteration()
-        done = step + 1
-        monitor.check_losses(losses, done, cfg.gan_mode)
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-        if is_main and (done % cfg.log_every == 0 or done == end):
-            elapsed = time.perf_counter() - started
-            _append_log(run_dir / "log.jsonl", {"step": done, "lr": opt.learning_rates()["G"], **losses,
-                                                  "s_per_step": elapsed / max(1, done - started_step)})
-        return done
-
-    def after_step() -> None:
-        nonlocal metrics
-        last = step == end
-        if step % cfg.sample_every == 0 or last:
-            write_samples()
-        if step % cfg.val_every == 0 or last:
-            metrics = validate()
-        if step % cfg.checkpoint_every == 0 or last:
-            save()
-
-    batches = iter(loader)
-    started, started_step = time.perf_counter(), step
-    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    with _interrupt_at_step_boundary() as interrupted:
-        while step < end:
-            step = one_step()
-            after_step()
-            if interrupted():
-                log.warning("interrupted at step %d: saving a checkpoint; continue with --resume", step)
-                save()
-                raise KeyboardInterrupt
-    if progress is not None:
-        progress.close()
-    if world > 1:
-        broadcast_state(net, buffers_only=True)
-    if step == started_step and is_main:  # nothing to do (already complete): make sure outputs exist
-        save()
-    if opt.skipped_total and is_main:
-        log.warning("%d updates were skipped because of non-finite losses or gradients", opt.skipped_total)
-    if world > 1:
-        dist.barrier()
-    return TrainResult(run_dir=run_dir, task=net, step=step, metrics={**metrics, **{k: v for k, v in best.items() if isinstance(v, float)}})
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def _worker_init(worker_id: int) -> None:  # noqa: ARG001
@@ -346,11 +374,6 @@ def _val_batches(dataset: Dataset, cfg: TrainConfig, device: torch.device):
     count = min(len(dataset), cfg.val_max_images)
     for start in range(0, count, cfg.batch_size):
         yield prepare_batch(_collate(dataset, range(start, min(start + cfg.batch_size, count))), cfg, device, None)
-
-
-def _append_log(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def _truncate_log(path: Path, step: int) -> None:
