@@ -133,3 +133,12 @@ def test_bf16_autocast_on_cpu_trains(tmp_path, paired_dir):
     assert all(torch.isfinite(v).all() for v in result.task.state_dict().values() if v.is_floating_point())
     with pytest.raises(ValueError, match="fp16"):
         train("pix2pix", data=str(paired_dir), out=str(tmp_path / "fp16"), steps=1, size=32, precision="fp16", device="cpu", **TINY_UNET, **FAST)
+
+
+def test_channels_last_trains_to_the_same_weights(tmp_path, paired_dir):
+    """channels_last is a memory layout only: on the CPU it must give (nearly) the same weights."""
+    kw = dict(data=str(paired_dir), steps=2, size=32, **TINY_UNET, **FAST)
+    a = train("pix2pix", out=str(tmp_path / "a"), **kw).task.state_dict()
+    b = train("pix2pix", out=str(tmp_path / "b"), channels_last=True, **kw).task.state_dict()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4), key
