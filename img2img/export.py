@@ -55,6 +55,17 @@ class ExportReport:
             f"\n  {note}" for note in self.notes)
 
 
+def _prelu_as_leaky_relu(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` whose single-slope PReLUs are LeakyReLUs with that slope: the same
+    function, but one that onnxruntime can run in int8 (it has no quantized PReLU)."""
+    net = copy.deepcopy(net)
+    for parent in net.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.PReLU) and child.weight.numel() == 1:
+                setattr(parent, name, nn.LeakyReLU(float(child.weight.detach())))
+    return net
+
+
 class _Fp16Wrapper(nn.Module):
     """fp16 weights and arithmetic inside, float32 input and output (so callers need no casts)."""
 
@@ -121,7 +132,7 @@ def export_onnx(
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = os.path.join(tmp, "model.onnx")
-        exporter = _export_graph(net, example, fp32_path, opset)
+        exporter = _export_graph(_prelu_as_leaky_relu(net) if int8 else net, example, fp32_path, opset)
         graph_path = fp32_path
         if fp16:
             graph_path = os.path.join(tmp, "model_fp16.onnx")
