@@ -77,14 +77,25 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def normalize(image: np.ndarray) -> np.ndarray:
-    """uint8 ``H x W x C`` -> float32 ``C x H x W`` in ``[-1, 1]``."""
-    return image.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    """uint8 ``H x W x C`` -> float32 ``C x H x W`` in ``[-1, 1]`` (one float buffer: large photos)."""
+    x = image.astype(np.float32)
+    x *= 1.0 / 127.5
+    x -= 1.0
+    return x.transpose(2, 0, 1)
 
 
 def denormalize(output: np.ndarray) -> np.ndarray:
-    """float ``C x H x W`` in ``[-1, 1]`` -> uint8 ``H x W x C`` (rounded, clipped)."""
-    out = np.clip((output.astype(np.float32) + 1.0) * 127.5, 0, 255)
-    return np.rint(out).astype(np.uint8).transpose(1, 2, 0)
+    """float ``C x H x W`` in ``[-1, 1]`` -> uint8 ``H x W x C`` (rounded, clipped).
+
+    Works in place on float32 input (the caller's buffer is consumed), so a large photo needs no
+    second float copy.
+    """
+    out = output if output.dtype == np.float32 else output.astype(np.float32)
+    out += 1.0
+    out *= 127.5
+    np.clip(out, 0, 255, out=out)
+    np.rint(out, out=out)
+    return np.ascontiguousarray(out.astype(np.uint8).transpose(1, 2, 0))
 
 
 def padding_for(height: int, width: int, multiple: int, min_size: int = 1) -> tuple[int, int]:
@@ -243,7 +254,9 @@ def run_images(
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, (net_input, context) in enumerate(prepared):
         if tile and max(net_input.shape[1:]) > (tile_threshold or tile):
+            prepared[i] = (np.empty(0), context)  # keep only what finish() needs: bounded memory
             out = run_tiled(run_batch, net_input, spec, tile=tile, overlap=tile // 8 if overlap is None else overlap, batch_size=batch_size)
+            del net_input
             results[i] = finish(out, context, spec)
             continue
         by_size.setdefault(net_input.shape[1:], []).append(i)
