@@ -33,7 +33,7 @@ from img2img_runtime.metadata import build_metadata, suggested_tile
 from img2img_runtime.processing import ModelSpec, pad_to_multiple
 
 from . import __version__
-from .checkpoint import atomic_write
+from img2img_runtime.io import atomic_write
 from .infer import Translator
 
 log = logging.getLogger(__name__)

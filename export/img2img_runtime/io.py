@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -45,6 +46,7 @@ __all__ = [
     "ImageNotFoundError",
     "ImageReadError",
     "apply_orientation",
+    "atomic_write",
     "exif_orientation",
     "is_image_file",
     "list_images",
@@ -331,13 +333,19 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode the image as {suffix}")
 
+    atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()))
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Create ``path`` all at once: ``write(temp)`` fills a hidden ``.<name>.<random>.tmp`` next to
+    it, which is fsync'ed and renamed over ``path``; on any failure the temporary file is removed.
+    Every file img2img writes (images, checkpoints, model folders) goes through here."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(encoded.tobytes())
-            file.flush()
+        write(str(temp))
+        with open(temp, "rb") as file:
             os.fsync(file.fileno())
         os.replace(temp, path)
     except BaseException:
