@@ -3,7 +3,8 @@
 1. ``prepare restore`` on the photos bundled with the package (``img2img/assets/samples``, see
    ATTRIBUTION.md there): B is the clean photo, A an aged copy (blur, noise, fading, colour
    cast, scratches, dust, JPEG: the ``medium`` preset). Two photos are held back for validation.
-2. Trains pix2pix (a U-Net with 6 levels and 32 base channels) on 64 x 64 crops.
+2. Trains pix2pix (a U-Net with 6 levels, 32 base channels and resize + conv upsampling, which
+   avoids checkerboard artefacts) on 64 x 64 crops.
 3. Restores the held-back photos at full size and writes ``index.html`` with
    ``input | output | target`` rows and the loss curves (``losses.png``).
 """
@@ -33,7 +34,7 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, devi
     started = time.perf_counter()
     result = train(
         "pix2pix", data=str(data), out=str(run), steps=steps or 1500, size=64, batch_size=4,
-        generator="unet_256", generator_kwargs={"num_downs": 6, "base_channels": 32},
+        generator="unet_256", generator_kwargs={"num_downs": 6, "base_channels": 32, "upsample": "resize"},
         discriminator_kwargs={"base_channels": 32}, num_workers=0, lr=5e-4,
         sample_every=250, checkpoint_every=500, val_every=250, device=device,
         resume=(run / "checkpoints" / "last.pt").exists(),
