@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from img2img_runtime.metadata import build_metadata, suggested_tile
+from img2img_runtime.metadata import build_metadata
 from img2img_runtime.processing import ModelSpec, pad_to_multiple
 
 from . import __version__
@@ -177,11 +177,4 @@ def _check(net: nn.Module, path: str, spec: ModelSpec, size: tuple[int, int], pr
     return float(np.abs(got.astype(np.float32) - expected).max())
 
 
-def export_summary_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The img2img metadata of an exported file (for tests and ``img2img export`` output)."""
-    from img2img_runtime.metadata import read_metadata
-
-    return read_metadata(path)
-
-
-__all__ = ["ExportReport", "export_onnx", "export_summary_metadata", "suggested_tile"]
+__all__ = ["ExportReport", "export_onnx"]

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from img2img_runtime.processing import to_channels
+
 from img2img.data.degrade import sr_degrade
 from img2img.data.io import IMAGE_EXTENSIONS, ImageReadError, list_images, list_non_images, read_image
 
@@ -127,14 +129,6 @@ def _shorter_side_to(height: int, width: int, short: int) -> tuple[int, int]:
     return max(short, round(height * short / width)), short
 
 
-def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    if image.shape[2] == channels:
-        return image
-    if channels == 1:
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
-    return np.repeat(image, 3, axis=2)
-
-
 def _names(paths: list[str]) -> str:
     shown = ", ".join(paths[:_MAX_LISTED])
     return shown + (f", ... ({len(paths) - _MAX_LISTED} more)" if len(paths) > _MAX_LISTED else "")
@@ -230,6 +224,13 @@ class _FolderDataset(Dataset):
         workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return dict(zip(paths, pool.map(check, paths)))
+
+    def _verified(self, paths: list[Path], channels: int) -> list[Path]:
+        """``paths`` without the files that do not decode (reported by ``on_bad``)."""
+        decoded = self._decode_all(paths, channels)
+        bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
+        self._bad_many(bad)
+        return [p for p in paths if not isinstance(decoded[p], str)]
 
     def _require_some(self, items: list, folder: Path) -> None:
         if not items:
@@ -411,8 +412,8 @@ class PairedFolder(_ResizeCropFolder):
             width = image.shape[1]
             if width % 2:
                 raise DatasetError(self._odd_width_message(path_a, width))
-            image_a = _to_channels(image[:, : width // 2], self.channels_a)
-            image_b = _to_channels(image[:, width // 2 :], self.channels_b)
+            image_a = to_channels(image[:, : width // 2], self.channels_a)
+            image_b = to_channels(image[:, width // 2 :], self.channels_b)
             name = path_a.relative_to(self.split_root).as_posix()
         else:
             image_a = read_image(path_a, channels=self.channels_a)
@@ -450,12 +451,6 @@ class UnpairedFolder(_ResizeCropFolder):
         self._require_some(self.files_a, self.dir_a)
         self._require_some(self.files_b, self.dir_b)
         self._report_skipped()
-
-    def _verified(self, paths: list[Path], channels: int) -> list[Path]:
-        decoded = self._decode_all(paths, channels)
-        bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
-        self._bad_many(bad)
-        return [p for p in paths if not isinstance(decoded[p], str)]
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))

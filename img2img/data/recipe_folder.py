@@ -39,11 +39,7 @@ class RecipeFolder(_ResizeCropFolder):
         self.recipe = recipe
         self.photos = self._list(self.split_root)
         if verify:
-            decoded = self._decode_all(self.photos, 3)
-            bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
-            self._bad_many(bad)
-            dropped = {p for p, _, _ in bad}
-            self.photos = [p for p in self.photos if p not in dropped]
+            self.photos = self._verified(self.photos, 3)
         self._require_some(self.photos, self.split_root)
         self._report_skipped()
 
