@@ -35,6 +35,7 @@ from img2img_runtime.processing import ModelSpec, pad_to_multiple
 from . import __version__
 from img2img_runtime.io import atomic_write
 from .infer import Translator
+from .nets.rewrite import for_export
 
 log = logging.getLogger(__name__)
 FP32_TOLERANCE = 1e-4
@@ -53,17 +54,6 @@ class ExportReport:
         diff = "not checked" if self.max_abs_diff is None else f"max |onnxruntime - torch| = {self.max_abs_diff:.2e}"
         return f"wrote {self.path} ({self.precision}, {self.exporter} exporter); {diff} on a {self.check_size[0]}x{self.check_size[1]} input" + "".join(
             f"\n  {note}" for note in self.notes)
-
-
-def _prelu_as_leaky_relu(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` whose single-slope PReLUs are LeakyReLUs with that slope: the same
-    function, but one that onnxruntime can run in int8 (it has no quantized PReLU)."""
-    net = copy.deepcopy(net)
-    for parent in net.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.PReLU) and child.weight.numel() == 1:
-                setattr(parent, name, nn.LeakyReLU(float(child.weight.detach())))
-    return net
 
 
 class _Fp16Wrapper(nn.Module):
@@ -132,7 +122,7 @@ def export_onnx(
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = os.path.join(tmp, "model.onnx")
-        exporter = _export_graph(_prelu_as_leaky_relu(net) if int8 else net, example, fp32_path, opset)
+        exporter = _export_graph(for_export(net) if int8 else net, example, fp32_path, opset)
         graph_path = fp32_path
         if fp16:
             graph_path = os.path.join(tmp, "model_fp16.onnx")

@@ -245,7 +245,8 @@ class Trainer:
 
             progress = tqdm(total=cfg.steps, initial=self.step, desc=cfg.task, dynamic_ncols=True)
         self.net.train()
-        batches = iter(self.loader)
+        with _opencv_threads_stopped():  # the persistent workers are forked here
+            batches = iter(self.loader)
         started, started_step = time.perf_counter(), self.step
         with _interrupt_at_step_boundary() as interrupted:
             while self.step < end:
@@ -340,6 +341,24 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+@contextlib.contextmanager
+def _opencv_threads_stopped():
+    """Stop OpenCV's worker threads while the data workers are forked, then restore them.
+
+    OpenCV's thread pool does not survive ``fork``: a worker that inherits a started pool (the
+    parent's OpenCV calls start it, e.g. when the image files are verified) hangs for ever the
+    first time it touches the pool, inside ``cv2.setNumThreads``. With one thread there is no pool.
+    """
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def _worker_init(worker_id: int) -> None:  # noqa: ARG001

@@ -142,3 +142,26 @@ def test_channels_last_trains_to_the_same_weights(tmp_path, paired_dir):
     b = train("pix2pix", out=str(tmp_path / "b"), channels_last=True, **kw).task.state_dict()
     for key in a:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4), key
+
+
+def test_data_workers_start_after_opencv_threads_were_used(tmp_path, paired_dir):
+    """OpenCV's thread pool, once started in the parent, hung forked data workers for ever."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import cv2, numpy as np
+        cv2.setNumThreads(max(2, cv2.getNumThreads()))
+        for _ in range(3):  # start OpenCV's worker threads in the parent
+            cv2.GaussianBlur(np.random.rand(2000, 2000).astype(np.float32), (31, 31), 5)
+        from conftest import TINY_UNET
+        from img2img.train import train
+        result = train("pix2pix", data={str(paired_dir)!r}, out={str(tmp_path / "run")!r}, steps=2, size=32,
+                       num_workers=2, progress=False, val_every=1000, sample_every=1000, **TINY_UNET)
+        print("steps", result.step)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "steps 2" in done.stdout
