@@ -98,6 +98,14 @@ NETS: dict[str, tuple[str, dict[str, Any], str, str]] = {  # key -> (preset, ove
     "srresnet_x4": ("srresnet_x4", {}, "srgan", "SRResNet x4, 16 blocks, 64 ch, batch norm (input = size / 4)"),
     "compact_sr_x4": ("compact_sr_x4", {}, "srgan", "CompactSR x4, 5 convs, 64 ch (input = size / 4)"),
 }
+# how --weights trained makes each net's weights: (task, recipe, training crop size, extra train() options)
+TRAINING: dict[str, tuple[str, str, int, dict[str, Any]]] = {
+    "unet_256": ("pix2pix", "restore", 256, {}),
+    "unet_256_resize": ("pix2pix", "restore", 256, {}),
+    "resnet_9blocks": ("pix2pix", "restore", 128, {}),
+    "srresnet_x4": ("srgan", "sr", 96, {"batch_size": 8}),
+    "compact_sr_x4": ("srgan", "sr", 96, {"batch_size": 8}),
+}
 BACKENDS = ("torch", "ort_fp32", "ort_int8", "ort_int8_dyn")
 BACKEND_LABELS = {"torch": "torch eager fp32", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8 static",
                   "ort_int8_dyn": "ORT int8 dynamic"}
@@ -156,6 +164,30 @@ def build_net(key: str, seed: int, calibration: list[np.ndarray]) -> torch.nn.Mo
         for m in norms:
             m.momentum = 0.1
     return net.eval()
+
+
+def train_net(key: str, photos: str, run_dir: str, steps: int, seed: int, threads: int) -> str:
+    """Train ``key`` for ``steps`` on the photos with its recipe (runs in its own process); returns the run folder."""
+    from img2img.train import train
+
+    torch.set_num_threads(threads)
+    preset, overrides, _, _ = NETS[key]
+    task, recipe, size, extra = TRAINING[key]
+    train(task, data=photos, out=run_dir, recipe=recipe, steps=steps, size=size, generator=preset,
+          generator_kwargs=dict(overrides), precision="bf16", seed=seed, on_bad="skip", progress=False,
+          sample_every=10**9, val_every=10**9, checkpoint_every=10**9, **extra)
+    return run_dir
+
+
+def trained_model_dir(key: str, args: argparse.Namespace, threads: int) -> Path:
+    """RUN/model of ``key`` trained ``--train-steps`` on ``--photos``: from ``--cache`` when there, else trained now."""
+    tag = f"{key}_{args.train_steps}steps_seed{args.seed}_{args.photos.resolve().name}"
+    run = args.cache / tag
+    if not (run / "model" / "config.json").exists():
+        if run.exists():
+            shutil.rmtree(run)
+        run_isolated(train_net, key, str(args.photos), str(run), args.train_steps, args.seed, threads)
+    return run / "model"
 
 
 def io_spec(net: torch.nn.Module) -> dict[str, Any]:
@@ -273,6 +305,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-dynamic", action="store_true", help="skip int8 dynamic quantization")
     parser.add_argument("--calib-images", type=int, default=8, help="photos used for int8 calibration and BN statistics")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights", choices=("trained", "random"), default="trained",
+                        help="trained: each net trained --train-steps on --photos first (cached); random: seeded init")
+    parser.add_argument("--train-steps", type=int, default=300, help="training steps per net for --weights trained")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "img2img" / "bench_infer",
+                        help="where --weights trained keeps its runs (reused when the settings match)")
+    parser.add_argument("--calibration-method", default="minmax", help="static int8 calibration (minmax, percentile, entropy)")
     args = parser.parse_args(argv)
     args.nets = [n.strip() for n in args.nets.split(",") if n.strip()]
     for name in args.nets:
@@ -391,16 +429,25 @@ def main(argv: list[str] | None = None) -> int:
                 probe = build_net(name, args.seed, calibration=[])  # shape facts only; BN stats next
                 spec = ModelSpec(in_channels=probe.in_channels, out_channels=probe.out_channels, scale=probe.scale,
                                  size_multiple=probe.size_multiple, min_size=probe.min_size)
-                net = build_net(name, args.seed, calibration_batches(calib_dir, spec))
-                model_dir = tmp / name / "model"
-                save_pretrained({"AtoB": net}, model_dir, task=task, io_spec=io_spec(net))
+                if args.weights == "trained":
+                    print(f"[{time.perf_counter() - t_start:6.0f} s] {name}: weights: {args.train_steps} training steps "
+                          f"({TRAINING[name][0]}, {TRAINING[name][1]} recipe) ...", file=sys.stderr, flush=True)
+                    model_dir = trained_model_dir(name, args, threads)
+                    from img2img.checkpoint import load_pretrained
+
+                    net = next(iter(load_pretrained(model_dir)[1].values())).eval()
+                else:
+                    net = build_net(name, args.seed, calibration_batches(calib_dir, spec))
+                    model_dir = tmp / name / "model"
+                    save_pretrained({"AtoB": net}, model_dir, task=task, io_spec=io_spec(net))
                 paths: dict[str, str] = {}
                 info: dict[str, Any] = {"params_m": sum(p.numel() for p in net.parameters()) / 1e6, "exports": {}}
                 for backend in backends[1:]:
                     out = tmp / name / f"{backend}.onnx"
                     t0 = time.perf_counter()
                     report = export_onnx(model_dir, out, int8=backend.startswith("ort_int8"),
-                                         calibration=calib_dir if backend == "ort_int8" else None, check=True)
+                                         calibration=calib_dir if backend == "ort_int8" else None, check=True,
+                                         calibration_method=args.calibration_method)
                     info["exports"][backend] = {"seconds": time.perf_counter() - t0, "exporter": report.exporter,
                                                 "max_abs_diff": report.max_abs_diff, "notes": report.notes,
                                                 "mb": out.stat().st_size / 2**20}

@@ -156,6 +156,10 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="fp16 weights and arithmetic (for GPU runtimes), float32 input/output")
     p.add_argument("--int8", action="store_true", help="int8 for CPU runtimes: static with --calibration, else dynamic")
     p.add_argument("--calibration", help="folder of representative images for static int8 quantization")
+    from img2img_runtime.quantize import CALIBRATION_METHODS
+
+    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax",
+                   help="how static int8 picks activation ranges (default minmax)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the onnxruntime-vs-torch check")
     p.set_defaults(func=cmd_export)
 
@@ -166,7 +170,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.calibration and not args.int8:
         raise ValueError("--calibration is for --int8")
     report = export_onnx(args.model, args.output, direction=args.direction, opset=args.opset, fp16=args.fp16,
-                         int8=args.int8, calibration=args.calibration, check=args.check)
+                         int8=args.int8, calibration=args.calibration, calibration_method=args.calibration_method,
+                         check=args.check)
     print(report.summary())
     return 0
 

@@ -337,6 +337,52 @@ def test_int8_export_runs_and_stays_close_to_fp32(ws, calibration):
     assert psnr(int8_out, fp32_out) > 20
 
 
+@pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])
+def test_static_int8_runs_every_conv_but_the_last_in_int8(ws, name):
+    """Transposed convs (U-Net, ResNet) are exported as sub-pixel convs so that they quantize."""
+    fp32_path, _ = ws.export(name)
+    path, report = ws.export(name, int8=True, calibration="folder")
+    graph = onnx.load(str(path)).graph
+    ops = [node.op_type for node in graph.node]
+    assert "ConvTranspose" not in ops and "BatchNormalization" not in ops, sorted(set(ops))
+    # QDQ: every weight is int8 behind a DequantizeLinear, except the float output conv's
+    int8_weights = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.INT8}
+    dq_outputs = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in int8_weights}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    quantized = [node.name for node in convs if node.input[1] in dq_outputs]
+    assert len(quantized) == len(convs) - 1 and convs[-1].name not in quantized, (quantized, [c.name for c in convs])
+    # the measured PSNR is reported, stored, and agrees with a run of both models
+    psnr_db = float(session_for(path).get_modelmeta().custom_metadata_map["img2img.int8_psnr_db"])
+    assert f"{psnr_db:.1f} dB" in " ".join(report.notes)
+    assert 15 < psnr_db < 100
+    image = smooth_image(32, 48, seed=2)
+    assert psnr(Model(path, tile=None)(image), Model(fp32_path, tile=None)(image)) > 15
+
+
+def test_calibration_methods(ws, tmp_path):
+    path, report = ws.export("srgan", int8=True, calibration="folder", calibration_method="percentile")
+    assert "percentile calibration" in " ".join(report.notes)
+    with pytest.raises(ValueError, match="minmax, percentile, entropy"):
+        export_onnx(ws.run("srgan"), tmp_path / "x.onnx", int8=True, calibration=ws.root / "calibration",
+                    calibration_method="kl")
+
+
+def test_psnr_against_itself_is_infinite_and_drops_with_noise(ws, tmp_path):
+    from img2img_runtime.quantize import psnr_against
+
+    fp32_path, _ = ws.export("srgan")
+    x = [np.random.default_rng(0).uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)]
+    assert psnr_against(fp32_path, fp32_path, x) == float("inf")
+    noisy = onnx.load(str(fp32_path))
+    for init in noisy.graph.initializer:  # perturb the weights a little
+        if init.data_type == onnx.TensorProto.FLOAT and len(init.dims) == 4:
+            array = onnx.numpy_helper.to_array(init).copy()
+            array += np.random.default_rng(1).normal(0, 0.05 * array.std(), array.shape).astype(np.float32)
+            init.CopyFrom(onnx.numpy_helper.from_array(array, init.name))
+    onnx.save(noisy, str(tmp_path / "noisy.onnx"))
+    assert 10 < psnr_against(fp32_path, tmp_path / "noisy.onnx", x) < 80
+
+
 # ---------------------------------------------------------------------------------------------
 # colorization, errors, CLI
 # ---------------------------------------------------------------------------------------------

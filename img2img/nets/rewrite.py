@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .layers import ResidualBlock
+
 def _phase_taps(kernel: int, stride: int, padding: int) -> list[dict[int, int]]:
     """For each output phase ``a`` (outputs ``stride * m + a``): ``{input offset d: kernel tap k}``,
     i.e. the phase receives ``sum x[m + d] * w[k]``. From ``y[stride * i - padding + k] += x[i] * w[k]``."""
@@ -129,19 +131,29 @@ def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> nn
     return conv
 
 
+def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
+    return isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.groups == 1 \
+        and type(norm) is nn.BatchNorm2d and norm.track_running_stats
+
+
 def fold_batch_norm(net: nn.Module) -> nn.Module:
-    """Fold every ``BatchNorm2d`` that directly follows a conv inside an ``nn.Sequential`` (in place;
-    the norm becomes ``Identity``). Only for eval mode: running statistics are used."""
-    for seq in net.modules():
-        if not isinstance(seq, nn.Sequential):
+    """Fold every ``BatchNorm2d`` that directly follows a conv (in place; the norm becomes
+    ``Identity``): consecutive children of an ``nn.Sequential``, and ``conv1``/``norm1``,
+    ``conv2``/``norm2`` of a :class:`~img2img.nets.layers.ResidualBlock`. Only for eval mode:
+    the running statistics are used."""
+    for module in net.modules():
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            pairs = list(zip(names, names[1:]))
+        elif isinstance(module, ResidualBlock):
+            pairs = [("conv1", "norm1"), ("conv2", "norm2")]
+        else:
             continue
-        names = list(seq._modules)
-        for first, second in zip(names, names[1:]):
-            conv, norm = seq._modules[first], seq._modules[second]
-            if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and type(norm) is nn.BatchNorm2d \
-                    and norm.track_running_stats and conv.groups == 1:
-                seq._modules[first] = _fold_into(conv, norm)
-                seq._modules[second] = nn.Identity()
+        for first, second in pairs:
+            conv, norm = module._modules[first], module._modules[second]
+            if _foldable(conv, norm):
+                module._modules[first] = _fold_into(conv, norm)
+                module._modules[second] = nn.Identity()
     return net
 
 
