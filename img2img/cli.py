@@ -4,7 +4,7 @@
     img2img prepare {sketch,colorize,restore,sr} PHOTOS OUT [--preset ...] [--scale N]
     img2img train {pix2pix,cyclegan,srgan} --data DIR --out RUN [options] [--resume]
     img2img translate --model RUN_OR_MODEL_DIR_OR_ONNX --input IMAGE_OR_DIR --output DIR [--tile 512]
-    img2img export RUN_OR_MODEL_DIR model.onnx [--opset N] [--fp16] [--int8 --calibration DIR]
+    img2img export RUN_OR_MODEL_DIR model.onnx [--opset N] [--fp16] [--int8 --calibration DIR [--calibration-method M]]
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", help="folder of representative images for static int8 quantization")
     from img2img_runtime.quantize import CALIBRATION_METHODS
 
-    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax",
-                   help="how static int8 picks activation ranges (default minmax)")
+    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="percentile",
+                   help="how static int8 picks activation ranges (default percentile)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the onnxruntime-vs-torch check")
     p.set_defaults(func=cmd_export)
 

@@ -351,6 +351,10 @@ def test_static_int8_runs_every_conv_but_the_last_in_int8(ws, name):
     convs = [node for node in graph.node if node.op_type == "Conv"]
     quantized = [node.name for node in convs if node.input[1] in dq_outputs]
     assert len(quantized) == len(convs) - 1 and convs[-1].name not in quantized, (quantized, [c.name for c in convs])
+    # additions and concatenations stay float: none of their inputs comes out of a DequantizeLinear
+    dq_any = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear"}
+    merges = [node for node in graph.node if node.op_type in ("Add", "Concat") and node.input[0] not in {i.name for i in graph.initializer}]
+    assert not [node.name for node in merges if set(node.input) <= dq_any], "an Add/Concat of quantized tensors"
     # the measured PSNR is reported, stored, and agrees with a run of both models
     psnr_db = float(session_for(path).get_modelmeta().custom_metadata_map["img2img.int8_psnr_db"])
     assert f"{psnr_db:.1f} dB" in " ".join(report.notes)
@@ -360,9 +364,10 @@ def test_static_int8_runs_every_conv_but_the_last_in_int8(ws, name):
 
 
 def test_calibration_methods(ws, tmp_path):
-    path, report = ws.export("srgan", int8=True, calibration="folder", calibration_method="percentile")
-    assert "percentile calibration" in " ".join(report.notes)
-    with pytest.raises(ValueError, match="minmax, percentile, entropy"):
+    for method in ("percentile", "minmax", "entropy"):
+        path, report = ws.export("srgan", int8=True, calibration="folder", calibration_method=method)
+        assert f"{method} calibration" in " ".join(report.notes)
+    with pytest.raises(ValueError, match="percentile, minmax, entropy"):
         export_onnx(ws.run("srgan"), tmp_path / "x.onnx", int8=True, calibration=ws.root / "calibration",
                     calibration_method="kl")
 
