@@ -316,7 +316,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-steps", type=int, default=300, help="training steps per net for --weights trained")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "img2img" / "bench_infer",
                         help="where --weights trained keeps its runs (reused when the settings match)")
-    parser.add_argument("--calibration-method", default="percentile", help="static int8 calibration (percentile, minmax, entropy)")
+    parser.add_argument("--calibration-method", default="auto", help="static int8 calibration (auto, percentile, minmax, entropy)")
     args = parser.parse_args(argv)
     args.nets = [n.strip() for n in args.nets.split(",") if n.strip()]
     for name in args.nets:

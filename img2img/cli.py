@@ -158,8 +158,8 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", help="folder of representative images for static int8 quantization")
     from img2img_runtime.quantize import CALIBRATION_METHODS
 
-    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="percentile",
-                   help="how static int8 picks activation ranges (default percentile)")
+    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="auto",
+                   help="how static int8 picks activation ranges (default auto: the best of several percentiles)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the onnxruntime-vs-torch check")
     p.set_defaults(func=cmd_export)
 

@@ -94,7 +94,7 @@ def export_onnx(
     fp16: bool = False,
     int8: bool = False,
     calibration: str | os.PathLike | None = None,
-    calibration_method: str = "percentile",
+    calibration_method: str = "auto",
     check: bool = True,
 ) -> ExportReport:
     """Export one direction of a run/model folder/checkpoint to ``out`` (an ``.onnx`` file).
@@ -109,7 +109,8 @@ def export_onnx(
             sub-pixel convs, PReLU as LeakyReLU) so that every convolution but the last runs in
             int8; the static report gives the int8 model's PSNR against fp32 on the calibration
             crops, also stored as the ``img2img.int8_psnr_db`` metadata key.
-        calibration_method: ``"percentile"`` (default), ``"minmax"`` or ``"entropy"`` (static int8).
+        calibration_method: ``"auto"`` (default: the best of several percentiles), ``"percentile"``,
+            ``"minmax"`` or ``"entropy"`` (static int8); see :mod:`img2img_runtime.quantize`.
     """
     if fp16 and int8:
         raise ValueError("choose one of fp16 and int8")

@@ -366,8 +366,15 @@ def test_static_int8_runs_every_conv_but_the_last_in_int8(ws, name):
 def test_calibration_methods(ws, tmp_path):
     for method in ("percentile", "minmax", "entropy"):
         path, report = ws.export("srgan", int8=True, calibration="folder", calibration_method=method)
-        assert f"{method} calibration" in " ".join(report.notes)
-    with pytest.raises(ValueError, match="percentile, minmax, entropy"):
+        assert f"{method}" in " ".join(report.notes) and "best of" not in " ".join(report.notes)
+    # auto: one candidate per percentile, the best kept (its PSNR is the highest tried), no leftovers
+    path, report = ws.export("srgan", int8=True, calibration="folder")
+    note = " ".join(report.notes)
+    tried = dict((float(p), float(db)) for p, db in re.findall(r"percentile ([0-9.]+): ([0-9.]+) dB", note))
+    assert len(tried) == 5, note
+    assert float(session_for(path).get_modelmeta().custom_metadata_map["img2img.int8_psnr_db"]) >= max(tried.values()) - 0.05
+    assert not list(path.parent.glob("*candidate*")) and not list(path.parent.glob("*.pre.onnx"))
+    with pytest.raises(ValueError, match="auto, percentile, minmax, entropy"):
         export_onnx(ws.run("srgan"), tmp_path / "x.onnx", int8=True, calibration=ws.root / "calibration",
                     calibration_method="kl")
 

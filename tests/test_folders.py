@@ -17,6 +17,7 @@ from img2img.data.folders import (
     find_split_root,
     to_tensor_uint8,
 )
+from conftest import pattern
 from img2img_runtime.io import write_image
 
 
@@ -450,3 +451,37 @@ def test_sr_split_root_layout(tmp_path):
     write_image(tmp_path / "val" / "b.png", noise(32, 32))
     assert SRFolder(tmp_path, size=16, scale=4)[0]["path"] == "a.png"
     assert SRFolder(tmp_path, split="val", size=16, scale=4, train=False)[0]["path"] == "b.png"
+
+
+def test_cyclegan_dataset_layout_trainA_trainB_testA_testB(tmp_path):
+    """The published CycleGAN datasets ship as trainA/ trainB/ testA/ testB/: read them as they are."""
+    from img2img.data.folders import UnpairedFolder, find_split_root, split_dirs
+
+    for folder, seed in (("trainA", 0), ("trainB", 10), ("testA", 20), ("testB", 30)):
+        count = 3 if folder.startswith("train") else 2
+        for i in range(count + (folder == "trainB")):
+            write_image(tmp_path / folder / f"{folder}_{i}.png", pattern(seed + i, 24))
+    assert find_split_root(tmp_path, "val") == tmp_path
+    assert split_dirs(tmp_path, "val") == (tmp_path / "testA", tmp_path / "testB")
+    train = UnpairedFolder(tmp_path, split="train", size=16)
+    val = UnpairedFolder(tmp_path, split="val", size=16, train=False)
+    assert (train.dir_a, train.dir_b) == (tmp_path / "trainA", tmp_path / "trainB")
+    assert len(train) == 4 and len(val) == 2
+    assert train[0]["path"] == "trainA_0.png" and val[1]["path"] == "testA_1.png"
+    assert train[0]["A"].shape == (3, 16, 16)
+    # valA/ valB/ win over testA/ testB/
+    for folder in ("valA", "valB"):
+        write_image(tmp_path / folder / "v.png", pattern(40, 24))
+    assert len(UnpairedFolder(tmp_path, split="val", size=16, train=False)) == 1
+    # a half layout is not mistaken for one
+    (tmp_path / "other").mkdir()
+    write_image(tmp_path / "other" / "trainA" / "x.png", pattern(1, 24))
+    assert split_dirs(tmp_path / "other", "train") is None
+
+
+def test_paired_folder_reads_the_trainA_trainB_layout(tmp_path):
+    for i in range(2):
+        write_image(tmp_path / "trainA" / f"{i}.png", pattern(i, 24))
+        write_image(tmp_path / "trainB" / f"{i}.png", pattern(i + 5, 24))
+    data = PairedFolder(tmp_path, size=16, train=False)
+    assert data.layout == "A/B" and len(data) == 2 and data[1]["path"] == "1.png"

@@ -2,9 +2,12 @@
 
 Static quantization needs representative inputs: the images of a calibration folder go through
 the same pre-processing as inference (:func:`img2img_runtime.processing.prepare`), are centre-
-cropped to one calibration size and fed to onnxruntime's calibrator (``percentile`` by default:
-activation ranges clip the rarest 0.01 % of values; ``minmax`` keeps the full range; ``entropy``
-minimises the KL divergence). The int8 graph is QDQ with per-channel weights. Only convolutions
+cropped to one calibration size and fed to onnxruntime's calibrator. ``percentile`` clips the
+rarest 0.01 % of activation values; ``minmax`` keeps the full range; ``entropy`` minimises the KL
+divergence; ``auto`` (the default) tries the percentiles of :data:`AUTO_PERCENTILES` and keeps the
+model closest to the float one on the calibration crops: the best clipping differs between nets
+(for a trained CycleGAN ResNet 99.98 beat 99.99 by 0.4 dB and minmax by 3.6 dB), and the PSNR on
+the calibration crops ranked the candidates as a held-out photo did. The int8 graph is QDQ with per-channel weights. Only convolutions
 and LeakyReLUs are quantized: additions (residual streams), concatenations (U-Net skips) and
 normalisations stay float, between the int8 convolutions, and the last convolution (few output
 channels at full resolution: slower in int8, and the most sensitive) stays float too. Measured
@@ -30,7 +33,8 @@ from .io import ImageReadError, list_images, read_image
 from .processing import ModelSpec, prepare, suggested_tile, denormalize
 
 MAX_CALIBRATION_IMAGES = 32
-CALIBRATION_METHODS = ("percentile", "minmax", "entropy")
+CALIBRATION_METHODS = ("auto", "percentile", "minmax", "entropy")
+AUTO_PERCENTILES = (99.9, 99.95, 99.98, 99.99, 99.995)
 QUANTIZED_OPS = ["Conv", "LeakyRelu"]
 PERCENTILE = 99.99
 
@@ -66,30 +70,39 @@ class QuantizeReport:
     """What :func:`quantize` did, and the int8 model's PSNR against the float one on the calibration crops."""
 
     mode: str  # "static" or "dynamic"
-    method: str | None = None
+    method: str | None = None  # e.g. "percentile 99.98", "minmax"
     images: int = 0
     kept_float: list[str] = field(default_factory=list)
     psnr_db: float | None = None
+    tried: dict[str, float] = field(default_factory=dict)  # method -> PSNR, when several were tried ("auto")
 
     def summary(self) -> str:
         if self.mode == "dynamic":
             return ("int8: dynamic quantization (weights int8, activations quantized at run time); on CPUs this is "
                     "usually slower than fp32 for convolutional nets: pass --calibration DIR for static int8")
         psnr = "" if self.psnr_db is None else f"; PSNR of int8 against fp32 on those crops: {self.psnr_db:.1f} dB"
-        return (f"int8: static quantization (QDQ, per-channel weights, {self.method} calibration) on {self.images} "
-                f"images; int8: {', '.join(QUANTIZED_OPS)}, except the output convolution {self.kept_float}{psnr}")
+        tried = "" if len(self.tried) < 2 else " (best of " + ", ".join(f"{m}: {v:.1f} dB" for m, v in self.tried.items()) + ")"
+        return (f"int8: static quantization (QDQ, per-channel weights, {self.method} calibration{tried}) on "
+                f"{self.images} images; int8: {', '.join(QUANTIZED_OPS)}, except the output convolution "
+                f"{self.kept_float}{psnr}")
 
 
 def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: ModelSpec, *,
-             calibration: str | os.PathLike | None = None, method: str = "percentile") -> QuantizeReport:
-    """Write an int8 model: static (calibrated on the images in ``calibration``) or dynamic."""
+             calibration: str | os.PathLike | None = None, method: str = "auto") -> QuantizeReport:
+    """Write an int8 model: static (calibrated on the images in ``calibration``) or dynamic.
+
+    ``method="auto"`` quantizes once per percentile of :data:`AUTO_PERCENTILES` and keeps the
+    model whose outputs on the calibration crops are closest to the float model's (highest PSNR);
+    the others are single runs (``"percentile"`` at :data:`PERCENTILE`).
+    """
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_dynamic, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
-    pre = str(Path(out_path).with_suffix(".pre.onnx"))
+    out_path = Path(out_path)
+    pre = str(out_path.with_suffix(".pre.onnx"))
     quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
     if calibration is None:
         quantize_dynamic(pre, str(out_path), weight_type=QuantType.QInt8)
@@ -105,28 +118,49 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
             return None if batch is None else {"input": batch}
 
     keep_float = _output_convs(pre)
-    calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                        "entropy": CalibrationMethod.Entropy}[method]
-    quantize_static(pre, str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
-                    op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
-                    extra_options={"CalibPercentile": PERCENTILE} if method == "percentile" else {})
-    return QuantizeReport("static", method, len(batches), keep_float, psnr_against(fp32_path, out_path, batches))
+    reference = _outputs(fp32_path, batches)
+    candidates = [("percentile", p) for p in AUTO_PERCENTILES] if method == "auto" else [(method, PERCENTILE)]
+    tried: dict[str, float] = {}
+    best: tuple[float, str, Path] | None = None
+    for index, (name, percentile) in enumerate(candidates):
+        label = f"percentile {percentile:g}" if name == "percentile" else name
+        path = out_path.with_suffix(f".candidate{index}.onnx")
+        calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                            "entropy": CalibrationMethod.Entropy}[name]
+        quantize_static(pre, str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
+                        op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
+                        extra_options={"CalibPercentile": percentile} if name == "percentile" else {})
+        tried[label] = _psnr(reference, _outputs(path, batches))
+        if best is None or tried[label] > best[0]:
+            if best is not None:
+                best[2].unlink()
+            best = (tried[label], label, path)
+        else:
+            path.unlink()
+    assert best is not None
+    os.replace(best[2], out_path)
+    return QuantizeReport("static", best[1], len(batches), keep_float, best[0], tried)
+
+
+def _outputs(path: str | os.PathLike, inputs: list[np.ndarray]) -> np.ndarray:
+    """The model's outputs for ``inputs`` (batch 1 each), mapped from [-1, 1] to 0..255 as images are."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([denormalize(session.run(None, {name: x})[0][0]).ravel() for x in inputs])
+
+
+def _psnr(reference: np.ndarray, candidate: np.ndarray) -> float:
+    mse = float(np.mean((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def psnr_against(reference: str | os.PathLike, candidate: str | os.PathLike, inputs: list[np.ndarray]) -> float:
     """PSNR (dB, peak 255) of ``candidate``'s outputs against ``reference``'s, both mapped from
     [-1, 1] to 0..255 as images are (for colorization: the ab channels), over all ``inputs`` (batch 1 each)."""
-    import onnxruntime as ort
-
-    def outputs(path: str | os.PathLike) -> np.ndarray:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return np.concatenate([denormalize(session.run(None, {name: x})[0][0]).ravel() for x in inputs])
-
-    diff = outputs(reference).astype(np.float64) - outputs(candidate).astype(np.float64)
-    mse = float(np.mean(diff**2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return _psnr(_outputs(reference, inputs), _outputs(candidate, inputs))
 
 
 def _output_convs(path: str) -> list[str]:

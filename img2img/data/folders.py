@@ -42,6 +42,7 @@ __all__ = [
     "UnpairedFolder",
     "bicubic_downscale",
     "find_split_root",
+    "split_dirs",
     "to_tensor_uint8",
 ]
 
@@ -61,11 +62,18 @@ class DatasetError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
+def _cyclegan_prefixes(split: str) -> tuple[str, ...]:
+    """Folder-name prefixes of a split in the CycleGAN datasets' layout (``trainA/``, ``testA/``, ...)."""
+    return (split,) if split == "train" else (split, "test")
+
+
 def find_split_root(root: str | os.PathLike, split: str) -> Path | None:
     """The folder that holds one split of a dataset.
 
-    ``root/split`` when it exists; for ``"train"`` without ``root/train``, ``root`` itself;
-    otherwise (e.g. ``"val"`` without ``root/val``) None.
+    ``root/split`` when it exists; ``root`` when it has the CycleGAN datasets' ``trainA/`` +
+    ``trainB/`` folders for that split (``valA/`` + ``valB/`` or ``testA/`` + ``testB/`` for
+    ``"val"``); for ``"train"`` otherwise ``root`` itself; otherwise (e.g. ``"val"`` without
+    ``root/val``) None.
 
     Raises:
         DatasetError: ``root`` does not exist or is not a folder.
@@ -75,7 +83,18 @@ def find_split_root(root: str | os.PathLike, split: str) -> Path | None:
         raise DatasetError(f"dataset folder {root} does not exist" if not root.exists() else f"{root} is not a folder")
     if (root / split).is_dir():
         return root / split
+    if split_dirs(root, split) is not None:
+        return root
     return root if split == "train" else None
+
+
+def split_dirs(root: Path, split: str) -> tuple[Path, Path] | None:
+    """``(root/trainA, root/trainB)`` (``val``/``test`` prefixes for ``"val"``) when both exist, else None."""
+    for prefix in _cyclegan_prefixes(split):
+        dir_a, dir_b = root / f"{prefix}A", root / f"{prefix}B"
+        if dir_a.is_dir() and dir_b.is_dir():
+            return dir_a, dir_b
+    return None
 
 
 def to_tensor_uint8(image: np.ndarray) -> torch.Tensor:
@@ -163,6 +182,9 @@ class _FolderDataset(Dataset):
         if split_root is None:
             raise DatasetError(f"no {split!r} split in {self.root} (expected a folder {self.root / split})")
         self.split_root = split_root
+        # A/ and B/ of two-sided data: under the split root, or the CycleGAN layout's trainA/, trainB/ ...
+        cyclegan = split_dirs(self.root, split) if split_root == self.root and not (split_root / "A").is_dir() else None
+        self.dir_a, self.dir_b = cyclegan or (split_root / "A", split_root / "B")
         # When the root doubles as the training split, its val/ and test/ folders are not training data.
         self._excluded = _OTHER_SPLITS if split_root == self.root and split == "train" else ()
 
@@ -367,7 +389,7 @@ class PairedFolder(_ResizeCropFolder):
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
-        dir_a, dir_b = self.split_root / "A", self.split_root / "B"
+        dir_a, dir_b = self.dir_a, self.dir_b
         if dir_a.is_dir() != dir_b.is_dir():
             present, missing = (dir_a, dir_b) if dir_a.is_dir() else (dir_b, dir_a)
             raise DatasetError(f"found {present} but not {missing}: paired data needs both A/ and B/")
@@ -419,7 +441,7 @@ class PairedFolder(_ResizeCropFolder):
             image_a = read_image(path_a, channels=self.channels_a)
             image_b = read_image(path_b, channels=self.channels_b)
             image_b = _resize(image_b, *image_a.shape[:2])
-            name = path_a.relative_to(self.split_root / "A").as_posix()
+            name = path_a.relative_to(self.dir_a).as_posix()
         box = self._box(*image_a.shape[:2], self._short, rng)
         return {"A": to_tensor_uint8(self._crop(image_a, box)), "B": to_tensor_uint8(self._crop(image_b, box)), "path": name}
 
@@ -439,7 +461,6 @@ class UnpairedFolder(_ResizeCropFolder):
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
-        self.dir_a, self.dir_b = self.split_root / "A", self.split_root / "B"
         for folder in (self.dir_a, self.dir_b):
             if not folder.is_dir():
                 raise DatasetError(f"unpaired data needs {self.dir_a} and {self.dir_b}; {folder} does not exist")
@@ -493,7 +514,7 @@ class SRFolder(_FolderDataset):
             raise DatasetError(f"SR patch size {size} must be a multiple of the scale factor {scale}")
         self.scale = int(scale)
         self.realistic = realistic
-        dir_a, dir_b = self.split_root / "A", self.split_root / "B"
+        dir_a, dir_b = self.dir_a, self.dir_b
         if dir_a.is_dir() and dir_b.is_dir():
             self.pairs: list[tuple[Path | None, Path]] = [(a, b) for a, b in self._match(dir_a, dir_b)]
         else:
@@ -547,7 +568,7 @@ class SRFolder(_FolderDataset):
             top, left = self._corner(*lr.shape[:2], patch, rng)
             lr = np.ascontiguousarray(lr[top : top + patch, left : left + patch])
             hr = np.ascontiguousarray(hr[top * s : (top + patch) * s, left * s : (left + patch) * s])
-            name = path_b.relative_to(self.split_root / "B").as_posix()
+            name = path_b.relative_to(self.dir_b).as_posix()
         return {"A": to_tensor_uint8(lr), "B": to_tensor_uint8(hr), "path": name}
 
     def _corner(self, height: int, width: int, patch: int, rng: np.random.Generator) -> tuple[int, int]:

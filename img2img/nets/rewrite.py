@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from .layers import ResidualBlock
 
+
 def _phase_taps(kernel: int, stride: int, padding: int) -> list[dict[int, int]]:
     """For each output phase ``a`` (outputs ``stride * m + a``): ``{input offset d: kernel tap k}``,
     i.e. the phase receives ``sum x[m + d] * w[k]``. From ``y[stride * i - padding + k] += x[i] * w[k]``."""
