@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import math
 import os
@@ -187,7 +188,9 @@ def train_net(key: str, photos: str, run_dir: str, steps: int, seed: int, thread
 
 def trained_model_dir(key: str, args: argparse.Namespace, threads: int) -> Path:
     """RUN/model of ``key`` trained ``--train-steps`` on ``--photos``: from ``--cache`` when there, else trained now."""
-    tag = f"{key}_{args.train_steps}steps_seed{args.seed}_{args.photos.resolve().name}"
+    photos = args.photos.resolve()
+    where = hashlib.sha1(str(photos).encode()).hexdigest()[:8]  # two folders of the same name do not share runs
+    tag = f"{key}_{args.train_steps}steps_seed{args.seed}_{photos.name}-{where}_{TRAINING[key][2]}px"
     run = args.cache / tag
     if not (run / "model" / "config.json").exists():
         if run.exists():

@@ -5,17 +5,18 @@ the same pre-processing as inference (:func:`img2img_runtime.processing.prepare`
 cropped to one calibration size and fed to onnxruntime's calibrator. ``percentile`` clips the
 rarest 0.01 % of activation values; ``minmax`` keeps the full range; ``entropy`` minimises the KL
 divergence; ``auto`` (the default) tries the percentiles of :data:`AUTO_PERCENTILES` and keeps the
-model closest to the float one on the calibration crops: the best clipping differs between nets
+model closest to the float one on the calibration crops. The best clipping differs between nets
 (for a trained CycleGAN ResNet 99.98 beat 99.99 by 0.4 dB and minmax by 3.6 dB), and the PSNR on
-the calibration crops ranked the candidates as a held-out photo did. The int8 graph is QDQ with per-channel weights. Only convolutions
-and LeakyReLUs are quantized: additions (residual streams), concatenations (U-Net skips) and
-normalisations stay float, between the int8 convolutions, and the last convolution (few output
-channels at full resolution: slower in int8, and the most sensitive) stays float too. Measured
-on nets trained 300 steps (bench/infer_speed.py), quantizing the additions and concatenations
-as well cost 2 to 4 dB of PSNR and bought no speed.
-The int8 model is then run on the calibration crops and its PSNR against the float model is
-measured and reported, so the quality cost is a figure, not a guess. Without a folder, weights
-are quantized and activations quantized dynamically at run time.
+the calibration crops ranked the candidates as a held-out photo did.
+
+The int8 graph is QDQ with per-channel weights. Only convolutions and LeakyReLUs are quantized:
+additions (residual streams), concatenations (U-Net skips) and normalisations stay float between
+the int8 convolutions, and the last convolution (few output channels at full resolution: slower
+in int8, and the most sensitive) stays float too. Measured on nets trained 300 steps
+(bench/infer_speed.py), quantizing the additions and concatenations as well cost 2 to 4 dB of
+PSNR and bought no speed. The int8 model's PSNR against the float model on the calibration crops
+is measured and reported, so the quality cost is a figure, not a guess. Without a folder,
+weights are quantized and activations quantized dynamically at run time.
 
 Exporters should hand in a graph whose transposed convolutions are already rewritten as
 convolutions (``img2img.nets.rewrite``): onnxruntime has no int8 ``ConvTranspose``.
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import ImageReadError, list_images, read_image
-from .processing import ModelSpec, prepare, suggested_tile, denormalize
+from .processing import ModelSpec, denormalize, prepare, suggested_tile
 
 MAX_CALIBRATION_IMAGES = 32
 CALIBRATION_METHODS = ("auto", "percentile", "minmax", "entropy")
@@ -121,25 +122,25 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
     reference = _outputs(fp32_path, batches)
     candidates = [("percentile", p) for p in AUTO_PERCENTILES] if method == "auto" else [(method, PERCENTILE)]
     tried: dict[str, float] = {}
+    paths = [out_path.with_suffix(f".candidate{index}.onnx") for index in range(len(candidates))]
     best: tuple[float, str, Path] | None = None
-    for index, (name, percentile) in enumerate(candidates):
-        label = f"percentile {percentile:g}" if name == "percentile" else name
-        path = out_path.with_suffix(f".candidate{index}.onnx")
-        calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                            "entropy": CalibrationMethod.Entropy}[name]
-        quantize_static(pre, str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
-                        op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
-                        extra_options={"CalibPercentile": percentile} if name == "percentile" else {})
-        tried[label] = _psnr(reference, _outputs(path, batches))
-        if best is None or tried[label] > best[0]:
-            if best is not None:
-                best[2].unlink()
-            best = (tried[label], label, path)
-        else:
-            path.unlink()
-    assert best is not None
-    os.replace(best[2], out_path)
+    try:
+        for (name, percentile), path in zip(candidates, paths):
+            label = f"percentile {percentile:g}" if name == "percentile" else name
+            calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                                "entropy": CalibrationMethod.Entropy}[name]
+            quantize_static(pre, str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
+                            op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
+                            extra_options={"CalibPercentile": percentile} if name == "percentile" else {})
+            tried[label] = _psnr(reference, _outputs(path, batches))
+            if best is None or tried[label] > best[0]:
+                best = (tried[label], label, path)
+        assert best is not None
+        os.replace(best[2], out_path)
+    finally:  # the losing candidates, or all of them after an error
+        for path in paths:
+            path.unlink(missing_ok=True)
     return QuantizeReport("static", best[1], len(batches), keep_float, best[0], tried)
 
 
