@@ -5,6 +5,7 @@
     img2img train {pix2pix,cyclegan,srgan} --data DIR --out RUN [options] [--resume]
     img2img translate --model RUN_OR_MODEL_DIR_OR_ONNX --input IMAGE_OR_DIR --output DIR [--tile 512]
     img2img export RUN_OR_MODEL_DIR model.onnx [--opset N] [--fp16] [--int8 --calibration DIR [--calibration-method M]]
+    img2img eval --model RUN_OR_MODEL_DIR_OR_ONNX --data PHOTOS --task restore|colorize|sketch|sr [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples, logs and the model")
     p.add_argument("--resume", action="store_true", default=False, help="continue the run in --out exactly where it stopped")
     g = p.add_argument_group("data")
-    g.add_argument("--steps", type=int, help="total optimisation steps (default 10000)")
+    g.add_argument("--steps", type=int, help="total optimisation steps (default 10000, or planned from --minutes)")
+    g.add_argument("--minutes", type=float, help="time budget: plan the steps from the measured speed, then stop, "
+                                                 "validate and save when the time is spent (resumable)")
+    g.add_argument("--profile", choices=["cpu", "gpu"], help="--task recipes: default settings for this kind of "
+                                                             "device (default: from the training device)")
     g.add_argument("--size", type=int, help="training crop size (pix2pix/cyclegan 256, srgan 96 = HR crop)")
     g.add_argument("--load-size", type=int, help="shorter side is resized to this before the random crop")
     g.add_argument("--batch-size", type=int, help="images per step (pix2pix/cyclegan 1, srgan 16)")
@@ -74,13 +79,17 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lo.add_argument("--lambda-gp", type=float, help="gradient penalty weight for wgangp (10)")
     lo.add_argument("--pool-size", type=int, help="cyclegan image pool (50)")
     lo.add_argument("--adv-weight", type=float, help="srgan adversarial weight (1e-3)")
-    lo.add_argument("--warmup-steps", type=int, help="srgan pixel-loss-only steps before the GAN starts")
-    lo.add_argument("--vgg-weights", help="local VGG19 weights file for the srgan perceptual loss")
+    lo.add_argument("--warmup-steps", type=int, help="srgan pixel-loss-only steps before the GAN starts (default steps/2; 0 = none)")
+    lo.add_argument("--vgg-weights", help="local VGG19 weights file: srgan content loss = VGG19 relu5_4 MSE / 12.75^2 "
+                    "(else $IMG2IMG_VGG19_WEIGHTS; without either: L1 + discriminator feature matching)")
+    lo.add_argument("--content-loss", choices=["vgg", "l1+fm"], help="srgan content loss (default: vgg when VGG19 weights are given)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--lr", type=float, help="Adam learning rate (2e-4)")
-    o.add_argument("--beta1", type=float)
+    o.add_argument("--lr", type=float, help="Adam learning rate (2e-4; srgan 1e-4)")
+    o.add_argument("--beta1", type=float, help="Adam beta1 (0.5; srgan 0.9)")
     o.add_argument("--beta2", type=float)
-    o.add_argument("--decay-steps", type=int, help="linear LR decay over the last N steps (default steps/2)")
+    o.add_argument("--decay-steps", type=int, help="LR decay over the last N steps (default: half of the steps after the warm-up)")
+    o.add_argument("--lr-schedule", choices=["linear", "step"],
+                   help="after steps - decay-steps: linear decay to 0 (pix2pix, cyclegan) or x0.1 (srgan)")
     o.add_argument("--grad-clip", type=float, help="clip gradient norm")
     o.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="fp16 needs CUDA; bf16 autocast works on CPU")
     o.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on recent GPUs)")
@@ -91,6 +100,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lg.add_argument("--sample-every", type=int)
     lg.add_argument("--checkpoint-every", type=int)
     lg.add_argument("--val-every", type=int)
+    lg.add_argument("--best-metric", choices=["psnr", "ssim", "sharpness", "cycle_psnr", "last"],
+                    help="what picks RUN/best on the val split (default psnr; cyclegan cycle_psnr); "
+                         "GAN warm-up steps are never picked")
     lg.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_train)
 
@@ -113,9 +125,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and "data" not in kwargs:
         raise SystemExit("img2img train: --data is required (unless --resume)")
     result = train(args.task, resume=args.resume, **kwargs)
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
-    print(f"trained {result.step} steps; model in {result.run_dir / 'model'}" + (f" ({metrics})" if metrics else ""))
+    print(train_summary(result))
     return 0
+
+
+def train_summary(result: Any) -> str:
+    """The final line of ``img2img train``: the latest model and the best one, with their scores."""
+    def scores(metrics: dict[str, Any]) -> str:
+        return ", ".join(f"{k[4:]}={v:.4g}" for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float))
+
+    latest = scores(result.metrics)
+    line = f"trained {result.step} steps; latest model in {result.run_dir / 'model'}" + (f" ({latest})" if latest else "")
+    if result.best:
+        line += (f"; best by {result.best['best_metric']} in {result.run_dir / 'best'} "
+                 f"(step {result.best['best_step']}: {scores(result.best)})")
+    return line
 
 
 def _add_translate_parser(sub: argparse._SubParsersAction) -> None:
@@ -211,10 +235,49 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0 if not report.failed else 1
 
 
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a model beside simple baselines (PSNR, SSIM, colourfulness, sharpness, speed)",
+                       description="Make inputs from photos with a task's recipe (or take the pairs of an A/B folder), run the "
+                                   "model, and print its PSNR (RGB and luma), SSIM, colourfulness, sharpness and seconds per "
+                                   "megapixel beside the baselines (bicubic for sr, the input itself otherwise).")
+    p.add_argument("--model", required=True, help="run folder, model folder, checkpoint .pt, or exported .onnx")
+    p.add_argument("--data", required=True, help="folder of photos (with --task), or a paired folder with A/ and B/ (val/ preferred)")
+    p.add_argument("--task", choices=["restore", "colorize", "sketch", "sr"],
+                   help="make the inputs from photos with this recipe; omit for a paired A/B folder")
+    p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr: downscaling factor (default 4)")
+    p.add_argument("--preset", choices=["light", "medium", "heavy"], help="restore: how much damage (default medium)")
+    p.add_argument("--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale")
+    p.add_argument("--seed", type=int, default=0, help="seed of the inputs' randomness (default 0)")
+    p.add_argument("--max-images", type=int, help="evaluate at most this many images")
+    p.add_argument("--max-size", type=int, help="downscale photos whose longer side exceeds this first (INTER_AREA)")
+    p.add_argument("--device", default="auto", help="torch models: auto, cpu, cuda, mps")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for two-way models (cyclegan run folders)")
+    p.add_argument("--json", help="also write the report (rows, per-image values, skipped files) to this JSON file")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_model
+
+    if args.preset and args.task != "restore":
+        raise ValueError("--preset is for --task restore")
+    if (args.scale or args.realistic) and args.task != "sr":
+        raise ValueError("--scale and --realistic are for --task sr")
+    report = evaluate_model(args.model, args.data, task=args.task, scale=args.scale or 4, preset=args.preset or "medium",
+                            realistic=args.realistic, seed=args.seed, max_images=args.max_images, max_size=args.max_size,
+                            device=args.device, direction=args.direction)
+    print(report.table())
+    if args.json:
+        report.to_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train a small old-photo restoration model on the bundled photos and write an HTML page of results")
     p.add_argument("--out", default="img2img-demo", help="where to write data, run and results (default ./img2img-demo)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: about 3 minutes on 2 CPU cores)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: as many as --minutes allows)")
+    p.add_argument("--minutes", type=float, default=None, help="training time budget (default 3)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_demo)
 
@@ -222,7 +285,7 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, steps=args.steps, device=args.device)
+    run_demo(args.out, steps=args.steps, minutes=args.minutes, device=args.device)
     return 0
 
 
@@ -237,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_translate_parser(sub)
     _add_export_parser(sub)
+    _add_eval_parser(sub)
     return parser
 
 

@@ -8,14 +8,31 @@ from typing import Any
 
 # Per-task defaults that differ from the dataclass defaults (the papers' settings).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pix2pix": {"generator": "unet_256", "gan_mode": "vanilla", "size": 256, "batch_size": 1},
-    "cyclegan": {"generator": "resnet_9blocks", "gan_mode": "lsgan", "size": 256, "batch_size": 1},
-    "srgan": {"generator": "srresnet_x4", "gan_mode": "vanilla", "size": 96, "batch_size": 16},
+    "pix2pix": {"generator": "unet_256", "gan_mode": "vanilla", "size": 256, "batch_size": 1,
+                "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0},
+    "cyclegan": {"generator": "resnet_9blocks", "gan_mode": "lsgan", "size": 256, "batch_size": 1,
+                 "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0},
+    # SRGAN (Ledig et al. 2017): Adam(1e-4, beta1 0.9), x0.1 for the second half of the adversarial stage;
+    # its warm-up (the PSNR-oriented SRResNet stage) is half the steps, see STEP_FRACTIONS
+    "srgan": {"generator": "srresnet_x4", "gan_mode": "vanilla", "size": 96, "batch_size": 16,
+              "lr": 1e-4, "beta1": 0.9, "lr_schedule": "step"},
 }
+
+# ``steps`` while a run with a time budget (``minutes``) has not yet measured its speed.
+PLANNED_STEPS = 10**9
+
+# Step counts that default to a fraction of ``steps`` (re-derived when a time budget plans the steps).
+# Derived in this order: ``warmup_steps`` is a fraction of the steps (srgan only: the other tasks'
+# TASK_DEFAULTS say 0), ``decay_steps`` a fraction of the steps after the warm-up.
+STEP_FRACTIONS: dict[str, float] = {"warmup_steps": 0.5, "decay_steps": 0.5}
+
+# What decides RUN/best (higher is better): validation PSNR, SSIM, the sharpness ratio's closeness
+# to 1 (texture like the target's), CycleGAN's round-trip PSNR, or "last" (best = the latest model).
+BEST_METRICS = ("psnr", "ssim", "sharpness", "cycle_psnr", "last")
 
 # Options that may change when a run is resumed; every other option comes from the saved run.
 RESUMABLE_OVERRIDES = frozenset(
-    {"steps", "num_workers", "device", "log_every", "sample_every", "checkpoint_every", "val_every", "on_bad", "progress"}
+    {"steps", "minutes", "num_workers", "device", "log_every", "sample_every", "checkpoint_every", "val_every", "on_bad", "progress"}
 )
 
 
@@ -26,13 +43,16 @@ class TrainConfig:
     Data: ``data`` is a folder (see README "Folder formats"); ``size`` is the training crop
     (the HR crop for SRGAN), ``load_size`` the size the shorter side is resized to before the
     random crop (default ``size * 286 / 256``). Schedule: Adam(``lr``, ``beta1``, ``beta2``),
-    constant for ``steps - decay_steps`` steps then linear to 0 (``decay_steps`` defaults to half).
+    constant for ``steps - decay_steps`` steps, then (``lr_schedule``) linear to 0 (pix2pix,
+    CycleGAN: 2e-4, beta1 0.5) or x0.1 (SRGAN: 1e-4, beta1 0.9); ``decay_steps`` defaults to half
+    of the steps after the warm-up (``warmup_steps``: SRGAN's pixel-loss stage, half the steps).
     """
 
     task: str = "pix2pix"
     data: str = ""
     out: str = ""
-    steps: int = 10_000
+    steps: int | None = None
+    minutes: float | None = None
     batch_size: int | None = None
     size: int | None = None
     load_size: int | None = None
@@ -43,6 +63,7 @@ class TrainConfig:
     color_space: str = "rgb"
     recipe: str | None = None
     recipe_options: dict[str, Any] = field(default_factory=dict)
+    profile: str | None = None
     # nets
     generator: str | None = None
     generator_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -55,14 +76,16 @@ class TrainConfig:
     lambda_gp: float = 10.0
     pool_size: int = 50
     adv_weight: float = 1e-3
-    warmup_steps: int = 0
+    warmup_steps: int | None = None  # srgan: steps // 2 (0 = no warm-up); other tasks: 0
     feature_matching_weight: float = 1.0
-    vgg_weights: str | None = None
+    vgg_weights: str | None = None  # srgan; else $IMG2IMG_VGG19_WEIGHTS (never the torch cache)
+    content_loss: str | None = None  # srgan: "vgg" (with VGG19 weights) or "l1+fm"; resolved and recorded
     # optimisation
-    lr: float = 2e-4
-    beta1: float = 0.5
+    lr: float | None = None
+    beta1: float | None = None
     beta2: float = 0.999
     decay_steps: int | None = None
+    lr_schedule: str | None = None  # "linear" (pix2pix, cyclegan) or "step" (srgan), see optimization.lr_factor
     grad_clip: float | None = None
     max_bad_steps: int = 20
     precision: str = "fp32"
@@ -85,16 +108,27 @@ class TrainConfig:
     checkpoint_every: int = 1000
     val_every: int = 1000
     val_max_images: int = 50
+    best_metric: str | None = None
+    auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in TASK_DEFAULTS:
             raise ValueError(f"unknown task {self.task!r}; available: {', '.join(TASK_DEFAULTS)}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
+            self.steps = PLANNED_STEPS if self.minutes is not None else 10_000
+        from .presets import apply_recipe_profile
+
+        apply_recipe_profile(self)
         for key, value in TASK_DEFAULTS[self.task].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        if self.decay_steps is None:
-            self.decay_steps = self.steps // 2
+        for name in STEP_FRACTIONS:  # unset step counts derive from steps (see plan_steps)
+            if getattr(self, name) is None:
+                self.auto_steps = sorted({*self.auto_steps, name})
+                setattr(self, name, self._derived_step_count(name))
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
         if self.recipe is not None:
@@ -114,9 +148,62 @@ class TrainConfig:
             raise ValueError("super-resolution pairs differ in size: use flips only (no crop_scale or affine)")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
+        self._resolve_losses()
+        if self.best_metric is None:
+            self.best_metric = "cycle_psnr" if self.task == "cyclegan" else "psnr"
+        if self.best_metric not in BEST_METRICS:
+            raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         for name in ("steps", "batch_size", "size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def _resolve_losses(self) -> None:
+        """Resolve the schedule, discriminator norm and SRGAN content loss, so that RUN/config.json
+        records what the run uses (the task checks the combinations again when it is built)."""
+        import os
+
+        from .losses import VGG19_WEIGHTS_ENV
+        from .nets.patchgan import patchgan_kwargs
+        from .optimization import LR_SCHEDULES
+
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        for name in ("warmup_steps", "decay_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        # the PatchGAN's norm: instance for CycleGAN (the paper), batch for pix2pix and SRGAN; a WGAN-GP
+        # critic defaults to instance norm and refuses batch norm
+        self.discriminator_kwargs = patchgan_kwargs(
+            self.discriminator_kwargs, gan_mode=self.gan_mode, default_norm="instance" if self.task == "cyclegan" else "batch")
+        if self.task != "srgan":
+            if self.content_loss is not None:
+                raise ValueError(f"content_loss is an srgan option, not a {self.task} one")
+            return
+        # VGG only when asked for: --vgg-weights, else $IMG2IMG_VGG19_WEIGHTS (recorded as vgg_weights)
+        if self.content_loss != "l1+fm" and not self.vgg_weights:
+            self.vgg_weights = os.environ.get(VGG19_WEIGHTS_ENV) or None
+        if self.content_loss is None:
+            self.content_loss = "vgg" if self.vgg_weights else "l1+fm"
+
+    @property
+    def steps_planned(self) -> bool:
+        """False while a time-budget run still has to measure its speed and plan its steps."""
+        return self.steps != PLANNED_STEPS
+
+    def plan_steps(self, steps: int) -> None:
+        """Set the total steps (from a time budget) and re-derive the step counts that follow it."""
+        if steps <= 0:
+            raise ValueError(f"steps must be positive, got {steps}")
+        self.steps = int(steps)
+        for name in STEP_FRACTIONS:  # in derivation order: decay_steps follows warmup_steps
+            if name in self.auto_steps:
+                setattr(self, name, self._derived_step_count(name))
+
+    def _derived_step_count(self, name: str) -> int:
+        """The default of a step count: ``STEP_FRACTIONS[name]`` of the steps (for ``decay_steps``,
+        of the steps after the warm-up: SRGAN's x0.1 covers the second half of its adversarial stage)."""
+        base = max(0, self.steps - self.warmup_steps) if name == "decay_steps" else self.steps
+        return int(base * STEP_FRACTIONS[name])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +214,8 @@ class TrainConfig:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
+        if "lr_schedule" not in data:  # saved before per-task schedules and D norms: keep what the run used
+            data = {**data, "lr_schedule": "linear", "discriminator_kwargs": {"norm": "batch", **data.get("discriminator_kwargs", {})}}
         return cls(**data)
 
     def task_kwargs(self) -> dict[str, Any]:
@@ -141,4 +230,5 @@ class TrainConfig:
         if self.task == "cyclegan":
             return {**common, "lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity, "pool_size": self.pool_size}
         return {**common, "scale": self.scale, "adv_weight": self.adv_weight, "warmup_steps": self.warmup_steps,
-                "feature_matching_weight": self.feature_matching_weight, "vgg_weights": self.vgg_weights}
+                "feature_matching_weight": self.feature_matching_weight, "vgg_weights": self.vgg_weights,
+                "content_loss": self.content_loss}

@@ -48,6 +48,7 @@ __all__ = [
     "find_vgg19_weights",
     "VGG19_LAYERS",
     "VGG19_WEIGHTS_ENV",
+    "SRGAN_VGG_FEATURE_SCALE",
     "VGG19_CACHE_FILENAME",
 ]
 
@@ -471,6 +472,12 @@ class TotalVariationLoss(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 VGG19_WEIGHTS_ENV = "IMG2IMG_VGG19_WEIGHTS"
+#: SRGAN's rescaling of the VGG feature maps (Ledig et al. 2017, training details): features are divided by
+#: 12.75 before the MSE, so the content loss is ``MSE(phi(x), phi(y)) / 12.75^2``. The paper used
+#: Caffe's VGG19 (inputs in [0, 255]); with torchvision's ImageNet-normalised VGG19 the feature
+#: magnitudes differ, so the factor is the paper's, not a re-derived one (tune the content weight
+#: against the adversarial weight if needed).
+SRGAN_VGG_FEATURE_SCALE = 1.0 / 12.75
 #: torchvision's file name for ``vgg19(weights="IMAGENET1K_V1")``
 VGG19_CACHE_FILENAME = "vgg19-dcbb9e9d.pth"
 
@@ -604,7 +611,8 @@ def _features_state_dict(state: dict[str, Tensor], path: Path) -> dict[str, Tens
 class PerceptualLoss(nn.Module):
     """VGG19 feature (content) loss, as in SRGAN: distance between frozen VGG19 activations.
 
-    ``loss = sum_l layer_weight_l * criterion(phi_l(x), phi_l(y))``. Inputs are in ``[-1, 1]``;
+    ``loss = sum_l layer_weight_l * criterion(s * phi_l(x), s * phi_l(y))`` with ``s`` the
+    ``feature_scale`` (1 by default). Inputs are in ``[-1, 1]``;
     they are mapped to ``[0, 1]`` and ImageNet-normalised inside. One-channel inputs are
     repeated to three. The target's features are computed without gradient; gradients flow to
     ``x``. The VGG parameters are frozen and the network stays in eval mode whatever the parent
@@ -622,7 +630,13 @@ class PerceptualLoss(nn.Module):
         weights_path: explicit weights file (the CLI's ``--vgg-weights``).
         layers: names from :data:`VGG19_LAYERS`, e.g. ``("relu2_2", "relu5_4")``.
         layer_weights: one weight per layer; all 1.0 when ``None``.
-        criterion: ``"l1"``, ``"l2"`` or ``"charbonnier"``.
+        criterion: ``"l1"``, ``"l2"`` (mean squared error) or ``"charbonnier"``.
+        feature_scale: every feature map is multiplied by this before the criterion. SRGAN's
+            content loss is ``PerceptualLoss(layers=("relu5_4",), criterion="l2",
+            feature_scale=SRGAN_VGG_FEATURE_SCALE)``: the MSE between relu5_4 activations
+            (the paper's phi_5,4, the 4th convolution after its ReLU, before the 5th max-pool)
+            rescaled by 1/12.75, i.e. ``MSE / 12.75^2`` (about 0.006 times the plain MSE), which
+            Ledig et al. (2017) chose to bring the VGG loss to the scale of the pixel MSE.
 
     Raises:
         FileNotFoundError: no weights file; the message says how to provide one.
@@ -649,6 +663,7 @@ class PerceptualLoss(nn.Module):
         layers: Sequence[str] = ("relu5_4",),
         layer_weights: Sequence[float] | None = None,
         criterion: str = "l1",
+        feature_scale: float = 1.0,
     ) -> None:
         super().__init__()
         layers = (layers,) if isinstance(layers, str) else tuple(layers)
@@ -664,6 +679,9 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"got {len(layer_weights)} layer_weights for {len(layers)} layers")
         if criterion not in self._CRITERIA:
             raise ValueError(f"unknown criterion {criterion!r}; valid: {', '.join(self._CRITERIA)}")
+        feature_scale = float(feature_scale)
+        if not feature_scale > 0 or feature_scale == float("inf"):
+            raise ValueError(f"feature_scale must be a positive finite number, got {feature_scale}")
 
         path = find_vgg19_weights(weights_path)
         if path is None:
@@ -672,6 +690,7 @@ class PerceptualLoss(nn.Module):
         self.layers = layers
         self.layer_weights = layer_weights
         self.criterion = criterion
+        self.feature_scale = feature_scale
         self.weights_path = str(path)
         self._indices = tuple(VGG19_LAYERS[name] for name in layers)
 
@@ -718,10 +737,12 @@ class PerceptualLoss(nn.Module):
             fy = self._extract(y)
         crit = self._CRITERIA[self.criterion]
         total = None
+        s = self.feature_scale
         for w, a, b in zip(self.layer_weights, fx, fy):
-            term = w * crit(a, b)
+            term = w * (crit(a, b) if s == 1.0 else crit(a.float() * s, b.float() * s))
             total = term if total is None else total + term
         return total
 
     def extra_repr(self) -> str:
-        return f"layers={self.layers}, layer_weights={self.layer_weights}, criterion={self.criterion!r}"
+        return (f"layers={self.layers}, layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
+                f"feature_scale={self.feature_scale:g}")

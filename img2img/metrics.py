@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["psnr", "ssim", "psnr_uint8"]
+__all__ = ["psnr", "ssim", "psnr_uint8", "rgb_to_y", "psnr_y", "ssim_y", "colorfulness", "laplacian_variance",
+           "sharpness_ratio"]
 
 _REDUCTIONS = ("mean", "none")
 
@@ -159,3 +160,134 @@ def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
     if mse == 0.0:
         return math.inf
     return 10.0 * math.log10(255.0**2 / mse)
+
+
+# ------------------------------------------------------------------ evaluation metrics on uint8 images
+# (img2img eval): luma PSNR/SSIM as in published super-resolution tables, colourfulness, sharpness.
+
+# ITU-R BT.601 luma for [0, 1] RGB, giving Y in 16..235 (the coefficients sum to 219).
+_Y_WEIGHTS = (65.481, 128.553, 24.966)
+
+
+def rgb_to_y(image: np.ndarray | Tensor, *, data_range: float = 255.0) -> np.ndarray | Tensor:
+    """ITU-R BT.601 luma as published SR tables use it: ``Y = 16 + 65.481 R + 128.553 G + 24.966 B``
+    for R, G, B in ``[0, 1]``, so black is 16 and white 235.
+
+    Args:
+        image: RGB values in ``[0, data_range]``: a numpy array ``... x 3`` (channels last, e.g. a
+            uint8 ``H x W x 3`` photo) or a tensor ``... x 3 x H x W`` (channels first).
+        data_range: the value of full intensity (255 for uint8 values, 1.0 for ``[0, 1]``).
+
+    Returns:
+        Y, not rounded: float64 ``...`` (numpy, channel axis removed) or a float tensor
+        ``... x H x W``, in ``[16, 235]``.
+
+    Example:
+        >>> rgb_to_y(np.array([[[255, 255, 255], [0, 0, 0]]], np.uint8))
+        array([[235.,  16.]])
+    """
+    wr, wg, wb = (w / data_range for w in _Y_WEIGHTS)
+    if isinstance(image, Tensor):
+        if image.dim() < 3 or image.shape[-3] != 3:
+            raise ValueError(f"rgb_to_y: expected a ... x 3 x H x W tensor, got shape {tuple(image.shape)}")
+        x = image if image.is_floating_point() else image.float()
+        return 16.0 + wr * x[..., 0, :, :] + wg * x[..., 1, :, :] + wb * x[..., 2, :, :]
+    x = np.asarray(image)
+    if x.ndim < 1 or x.shape[-1] != 3:
+        raise ValueError(f"rgb_to_y: expected a ... x 3 array (channels last), got shape {x.shape}")
+    x = x.astype(np.float64, copy=False)
+    return 16.0 + wr * x[..., 0] + wg * x[..., 1] + wb * x[..., 2]
+
+
+def _rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
+    """uint8 ``H x W x 3`` (gray ``H x W`` or ``H x W x 1`` replicated); anything else is an error."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name}: expected uint8 images, got {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ValueError(f"{name}: expected H x W x 3 (or gray H x W x 1) images, got shape {image.shape}")
+    return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+
+
+def _y_pair(x: np.ndarray, y: np.ndarray, border: int, name: str) -> tuple[Tensor, Tensor]:
+    x, y = _rgb_uint8(x, name), _rgb_uint8(y, name)
+    if x.shape != y.shape:
+        raise ValueError(f"{name}: shapes differ, {x.shape} and {y.shape}")
+    if border:
+        x, y = x[border:-border, border:-border], y[border:-border, border:-border]
+    return (torch.from_numpy(np.ascontiguousarray(rgb_to_y(x)))[None, None],
+            torch.from_numpy(np.ascontiguousarray(rgb_to_y(y)))[None, None])
+
+
+def psnr_y(x: np.ndarray, y: np.ndarray, *, border: int = 0) -> float:
+    """PSNR in dB on the BT.601 luma (:func:`rgb_to_y`, not rounded) of two uint8 RGB images,
+    peak 255, as super-resolution papers report it.
+
+    Args:
+        x: image, uint8 ``H x W x 3`` (gray ``H x W x 1`` is replicated to RGB first).
+        y: reference image, same shape.
+        border: pixels cropped off every side first (SR tables crop ``scale`` pixels).
+
+    Returns:
+        ``10 * log10(255^2 / MSE_Y)`` from :func:`psnr`; ``inf`` for identical lumas.
+    """
+    a, b = _y_pair(x, y, border, "psnr_y")
+    return float(psnr(a, b, data_range=255.0))
+
+
+def ssim_y(x: np.ndarray, y: np.ndarray, *, border: int = 0) -> float:
+    """SSIM (:func:`ssim`: Gaussian window 11, sigma 1.5, data range 255) on the BT.601 luma of two
+    uint8 RGB images, after cropping ``border`` pixels off every side. 1.0 for identical images."""
+    a, b = _y_pair(x, y, border, "ssim_y")
+    return float(ssim(a, b, data_range=255.0))
+
+
+def colorfulness(image: np.ndarray) -> float:
+    """Colourfulness of Hasler & Suesstrunk (2003), in 0-255 units.
+
+    With ``rg = R - G`` and ``yb = (R + G) / 2 - B`` over the pixels:
+    ``sqrt(std_rg^2 + std_yb^2) + 0.3 * sqrt(mean_rg^2 + mean_yb^2)`` (population standard
+    deviations). 0 for any gray image; roughly 15 for muted photos, 45 for ordinary ones, 100+ for
+    very vivid ones. A colorization model that plays safe with sepia or gray scores low.
+
+    Args:
+        image: uint8 RGB ``H x W x 3`` (a gray ``H x W x 1`` image gives 0).
+    """
+    rgb = _rgb_uint8(image, "colorfulness").astype(np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    spread = math.sqrt(float(rg.std()) ** 2 + float(yb.std()) ** 2)
+    mean = math.sqrt(float(rg.mean()) ** 2 + float(yb.mean()) ** 2)
+    return spread + 0.3 * mean
+
+
+def laplacian_variance(image: np.ndarray) -> float:
+    """Variance of the Laplacian of the luma: a measure of fine texture and sharpness.
+
+    The luma is :func:`rgb_to_y` (float64); the Laplacian is OpenCV's 3x3 kernel
+    ``[[0, 1, 0], [1, -4, 1], [0, 1, 0]]`` (``cv2.Laplacian(..., cv2.CV_64F, ksize=1)``, reflected
+    borders). Blurred images score low, noisy or detailed ones high.
+
+    Args:
+        image: uint8 RGB ``H x W x 3`` (gray ``H x W x 1`` is replicated to RGB first).
+    """
+    import cv2
+
+    luma = rgb_to_y(_rgb_uint8(image, "laplacian_variance"))
+    return float(cv2.Laplacian(luma, cv2.CV_64F, ksize=1).var())
+
+
+def sharpness_ratio(output: np.ndarray, target: np.ndarray) -> float:
+    """``laplacian_variance(output) / laplacian_variance(target)``.
+
+    1.0: the output has the target's amount of fine texture; well below 1: blurrier (bicubic
+    x4 upscaling of photos gives a few hundredths); above 1: noisier or over-sharpened. Two flat images give 1.0, a
+    textured output of a flat target ``inf``.
+    """
+    num, den = laplacian_variance(output), laplacian_variance(target)
+    if den == 0.0:
+        return 1.0 if num == 0.0 else math.inf
+    return num / den

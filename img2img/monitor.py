@@ -9,6 +9,7 @@ identical (mode collapse). Non-finite losses are handled by :mod:`img2img.optimi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -16,15 +17,26 @@ import torch
 import torch.nn.functional as F
 
 from .data.augment import to_uint8
-from .metrics import psnr, ssim
+from .metrics import psnr, sharpness_ratio, ssim
 from .tasks import Task
 
 log = logging.getLogger(__name__)
 
 
-def selection_metric(task_name: str) -> str:
-    """The validation metric that decides the best model (higher is better)."""
-    return "val_cycle_psnr" if task_name == "cyclegan" else "val_psnr"
+def selection_score(metrics: dict[str, float], best_metric: str) -> float | None:
+    """How good a validation result is for choosing ``RUN/best`` (higher is better; None: not scored).
+
+    ``psnr``, ``ssim`` and ``cycle_psnr`` are the metrics themselves; ``sharpness`` prefers the
+    sharpness ratio closest to 1 (``-|log ratio|``: an output with the target's amount of texture,
+    neither blurrier nor noisier), which suits GAN models that PSNR would rank below blurry ones;
+    ``last`` scores every validation by its step, so the latest model is kept.
+    """
+    if best_metric == "last":
+        return float(metrics.get("step", 0))
+    if best_metric == "sharpness":
+        ratio = metrics.get("val_sharpness")
+        return None if ratio is None or not ratio > 0 or math.isinf(ratio) else -abs(math.log(ratio))
+    return metrics.get(f"val_{best_metric}")
 
 
 @torch.no_grad()
@@ -46,11 +58,18 @@ def evaluate(task: Task, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str
             }
         else:
             out = task.translate(a).float()
-            scores = {"val_psnr": psnr(out, b, reduction="none"), "val_ssim": ssim(out, b, reduction="none")}
+            scores = {"val_psnr": psnr(out, b, reduction="none"), "val_ssim": ssim(out, b, reduction="none"),
+                      "val_sharpness": _sharpness_ratios(out, b)}
         for key, values in scores.items():
             sums[key] = sums.get(key, 0.0) + float(values.sum())
         count += a.shape[0]
     return {key: value / max(count, 1) for key, value in sums.items()}
+
+
+def _sharpness_ratios(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image :func:`~img2img.metrics.sharpness_ratio` of outputs and targets in ``[-1, 1]``."""
+    outs, targets = (to_uint8(t[:, :3]).permute(0, 2, 3, 1).cpu().numpy() for t in (out, target))
+    return torch.tensor([min(sharpness_ratio(o, t), 1e6) for o, t in zip(outs, targets)], dtype=torch.float64)
 
 
 def _to_rgb_uint8(images: torch.Tensor, height: int) -> np.ndarray:

@@ -188,9 +188,29 @@ def broadcast_state(module: nn.Module, *, buffers_only: bool = False) -> None:
             dist.broadcast(t.data, src=0)
 
 
-def lr_factor(step: int, total_steps: int, decay_steps: int) -> float:
-    """Constant learning rate, then linear decay to zero over the last ``decay_steps`` steps."""
+#: learning-rate schedules of :func:`lr_factor`
+LR_SCHEDULES = ("linear", "step")
+#: the ``"step"`` schedule's factor after the drop (SRGAN: 1e-4, then 1e-5)
+STEP_DECAY_FACTOR = 0.1
+
+
+def lr_factor(step: int, total_steps: int, decay_steps: int, schedule: str = "linear") -> float:
+    """Multiplier of the initial learning rate at (0-based) ``step`` of ``total_steps``.
+
+    Both schedules keep the rate constant for the first ``total_steps - decay_steps`` steps; then
+
+    * ``"linear"`` (pix2pix, CycleGAN): decays it linearly to zero over the last ``decay_steps``
+      steps: ``1 - (step - decay_start) / decay_steps``;
+    * ``"step"`` (SRGAN): multiplies it by :data:`STEP_DECAY_FACTOR` (0.1) for the last
+      ``decay_steps`` steps.
+
+    ``decay_steps <= 0`` keeps the rate constant throughout.
+    """
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr schedule {schedule!r}; available: {', '.join(LR_SCHEDULES)}")
     decay_start = total_steps - decay_steps
     if decay_steps <= 0 or step < decay_start:
         return 1.0
+    if schedule == "step":
+        return STEP_DECAY_FACTOR
     return max(0.0, 1.0 - (step - decay_start) / float(decay_steps))

@@ -11,7 +11,8 @@ Run folder::
     RUN/config.json              the TrainConfig (human readable)
     RUN/checkpoints/last.pt      everything needed to resume (torch.load(weights_only=True))
     RUN/model/                   exportable model folder of the latest weights
-    RUN/best/                    model folder with the best validation PSNR (when there is a val split)
+    RUN/best/                    model folder that scored best on the val split by ``best_metric``
+                                 (when there is a val split; GAN warm-up steps are not candidates)
     RUN/samples/step_000500.png  input | output | target rows
     RUN/log.jsonl                losses, learning rate and validation metrics
 """
@@ -41,7 +42,7 @@ from .data.recipe_folder import RecipeFolder
 from .data.recipes import Recipe
 from .data.sampler import ResumableSampler
 from .devices import pick_device
-from .monitor import HealthMonitor, evaluate, sample_grid, selection_metric
+from .monitor import HealthMonitor, evaluate, sample_grid, selection_score
 from .optimization import Optimization, broadcast_state, distributed_world, lr_factor
 from .tasks import Task, build_task
 
@@ -50,12 +51,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the run folder, the trained task (on its device) and figures."""
+    """What :func:`train` returns: the run folder, the trained task (on its device) and figures.
+
+    ``metrics`` are the latest validation's (the model in ``RUN/model``); ``best`` describes
+    ``RUN/best`` (its metrics, ``best_step``, ``best_metric`` and ``best_score``), empty when
+    there is no val split or no candidate yet.
+    """
 
     run_dir: Path
     task: Task
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
+    best: dict[str, Any] = field(default_factory=dict)
 
 
 def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, verify: bool = True) -> Dataset | None:
@@ -188,6 +195,7 @@ class Trainer:
                                 max_bad_steps=cfg.max_bad_steps)
         self.monitor = HealthMonitor()
         self.step = 0
+        self.train_seconds = 0.0  # wall time spent in fit() over the whole run (for --minutes)
         self.best: dict[str, Any] = {}
         self.metrics: dict[str, float] = {}
         torch.manual_seed(cfg.seed + 7919 * self.rank)  # augmentation/dropout streams differ per rank
@@ -218,6 +226,7 @@ class Trainer:
         self.net.load_extra_state(state.get("task_extra", {}))
         self.opt.load_state_dict(state["optimization"])
         self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.best = dict(state.get("best", {}))
         if self.world == 1:
             _set_rng_state(state["rng"], self.device)
@@ -238,23 +247,29 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, *, stop_after: int | None = None) -> TrainResult:
         cfg = self.cfg
-        end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+        budget = TimeBudget(cfg.minutes, self.train_seconds)
         progress = None
         if self.is_main and cfg.progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=cfg.steps, initial=self.step, desc=cfg.task, dynamic_ncols=True)
+            progress = tqdm(total=cfg.steps if cfg.steps_planned else None, initial=self.step, desc=cfg.task, dynamic_ncols=True)
         self.net.train()
         with _opencv_threads_stopped():  # the persistent workers are forked here
             batches = iter(self.loader)
         started, started_step = time.perf_counter(), self.step
         with _interrupt_at_step_boundary() as interrupted:
-            while self.step < end:
+            while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not budget.spent():
                 losses = self.train_step(next(batches))
+                self.train_seconds = budget.elapsed()
+                if not cfg.steps_planned and budget.speed_known(self.step - started_step):
+                    self._plan_steps(budget, self.step - started_step)
+                    if progress is not None:
+                        progress.total = cfg.steps
                 if progress is not None:
                     progress.update(1)
                     progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-                last = self.step == end
+                end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+                last = self.step >= end or budget.spent()
                 if self.is_main and (self.step % cfg.log_every == 0 or last):
                     elapsed = time.perf_counter() - started
                     self._log({"step": self.step, "lr": self.opt.learning_rates()["G"], **losses,
@@ -271,6 +286,9 @@ class Trainer:
                     raise KeyboardInterrupt
         if progress is not None:
             progress.close()
+        if budget.spent() and self.step < cfg.steps and self.is_main:
+            log.info("the %.4g-minute budget is spent at step %d of %d; continue with --resume --minutes M (a larger budget)",
+                     cfg.minutes, self.step, cfg.steps)
         if self.world > 1:
             broadcast_state(self.net, buffers_only=True)
         if self.step == started_step:  # nothing to do (already complete): make sure outputs exist
@@ -279,13 +297,28 @@ class Trainer:
             log.warning("%d updates were skipped because of non-finite losses or gradients", self.opt.skipped_total)
         if self.world > 1:
             dist.barrier()
-        best = {k: v for k, v in self.best.items() if isinstance(v, float)}
-        return TrainResult(run_dir=self.run_dir, task=self.net, step=self.step, metrics={**self.metrics, **best})
+        return TrainResult(run_dir=self.run_dir, task=self.net, step=self.step, metrics=dict(self.metrics), best=dict(self.best))
+
+    def _plan_steps(self, budget: "TimeBudget", measured_steps: int) -> None:
+        """A time-budget run has measured its speed: fix the total steps so the schedule fits the budget."""
+        cfg = self.cfg
+        steps = self.step + max(1, int(budget.remaining() * budget.usable / budget.seconds_per_step()))
+        if self.world > 1:  # every rank must agree on the schedule
+            planned = torch.tensor([steps], device=self.device)
+            dist.broadcast(planned, 0)
+            steps = int(planned.item())
+        cfg.plan_steps(steps)
+        if hasattr(self.net, "warmup_steps"):  # the task copied the placeholder at construction
+            self.net.warmup_steps = cfg.warmup_steps
+        if self.is_main:
+            log.info("time budget %.4g min: %.3g s/step over %d steps -> %d steps in all", cfg.minutes,
+                     budget.seconds_per_step(), measured_steps, cfg.steps)
+            write_json(self.run_dir / "config.json", cfg.to_dict())
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One optimisation step on a CPU batch; returns the losses."""
         cfg = self.cfg
-        self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.decay_steps))
+        self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.decay_steps, cfg.lr_schedule))
         batch = prepare_batch(batch, cfg, self.device, self.augment)
         if self.world > 1:  # like DDP: every rank starts the step with rank 0's BN statistics
             broadcast_state(self.net, buffers_only=True)
@@ -309,7 +342,7 @@ class Trainer:
         save_checkpoint(self.run_dir / "checkpoints" / "last.pt", {
             "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": self.step, "task": self.net.state_dict(),
             "task_extra": self.net.extra_state(), "optimization": self.opt.state_dict(),
-            "rng": _rng_state(self.device), "best": self.best,
+            "rng": _rng_state(self.device), "best": self.best, "train_seconds": self.train_seconds,
         })
 
     def validate(self) -> dict[str, float]:
@@ -319,12 +352,19 @@ class Trainer:
         self.net.eval()
         self.metrics = evaluate(self.net, _val_batches(self.val_set, self.cfg, self.device))
         self.net.train()
-        key = selection_metric(self.cfg.task)
-        if self.metrics.get(key, float("-inf")) > self.best.get(key, float("-inf")):
-            self.best.update(self.metrics, best_step=self.step)
-            self._save_model("best", {"steps": self.step, "task": self.cfg.task, **self.metrics})
+        score = selection_score({"step": self.step, **self.metrics}, self.cfg.best_metric)
+        if score is not None and self._may_be_best() and score > self.best.get("best_score", float("-inf")):
+            self.best = {**self.metrics, "best_step": self.step, "best_metric": self.cfg.best_metric, "best_score": score}
+            self._save_model("best", {"steps": self.step, "task": self.cfg.task, **self.best})
         self._log({"step": self.step, **self.metrics})
         return self.metrics
+
+    def _may_be_best(self) -> bool:
+        """A GAN run's pixel-loss warm-up is not a candidate for ``best/`` (it would win on PSNR and
+        silently serve the pixel-loss model from a "GAN" run)."""
+        warmup = getattr(self.net, "warmup_steps", 0)
+        adversarial = getattr(self.net, "adv_weight", 0) > 0
+        return not (adversarial and self.step <= warmup)
 
     def write_samples(self) -> None:
         """``RUN/samples/step_N.png`` from the fixed preview batch; checks output diversity (rank 0)."""
@@ -341,6 +381,47 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+class TimeBudget:
+    """The ``--minutes`` budget of a run: wall time of ``fit`` summed over resumes.
+
+    The first steps measure the speed (after ``skip`` warm-up steps, until ``probe_steps`` steps
+    or ``probe_seconds`` have passed); the loop then plans the run's total steps so that the
+    learning-rate schedule and the warm-up fit ``usable`` of the remaining time, and stops, saves
+    and validates when the time is spent.
+    """
+
+    skip, probe_steps, probe_seconds, usable = 2, 12, 20.0, 0.9
+
+    def __init__(self, minutes: float | None, already: float = 0.0) -> None:
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.already = already
+        self.started = time.perf_counter()
+        self._probe_start: float | None = None
+        self._probe_steps = 0
+
+    def elapsed(self) -> float:
+        return self.already + time.perf_counter() - self.started
+
+    def remaining(self) -> float:
+        return float("inf") if self.seconds is None else max(0.0, self.seconds - self.elapsed())
+
+    def spent(self) -> bool:
+        return self.seconds is not None and self.elapsed() >= self.seconds
+
+    def speed_known(self, steps_done: int) -> bool:
+        """Called after every step of this ``fit``; True once the probe is long enough."""
+        if steps_done == self.skip:
+            self._probe_start = time.perf_counter()
+        if self._probe_start is None or steps_done <= self.skip:
+            return False
+        self._probe_steps = steps_done - self.skip
+        waited = time.perf_counter() - self._probe_start
+        return self._probe_steps >= self.probe_steps or (waited >= self.probe_seconds and self._probe_steps >= 2)
+
+    def seconds_per_step(self) -> float:
+        return (time.perf_counter() - self._probe_start) / max(1, self._probe_steps)
 
 
 @contextlib.contextmanager

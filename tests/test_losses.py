@@ -365,6 +365,29 @@ def test_perceptual_value_matches_manual(no_weights_env, vgg_file, vgg_state):
     torch.testing.assert_close(loss(g, h), loss(g.expand(-1, 3, -1, -1), h.expand(-1, 3, -1, -1)))
 
 
+def test_perceptual_feature_scale_mse_exact(no_weights_env, vgg_file, vgg_state):
+    """SRGAN's VGG loss: MSE between features divided by 12.75, i.e. MSE / 12.75^2."""
+    assert L.SRGAN_VGG_FEATURE_SCALE == 1 / 12.75
+    loss = L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1",), criterion="l2", feature_scale=L.SRGAN_VGG_FEATURE_SCALE)
+    plain = L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1",), criterion="l2")
+    torch.manual_seed(2)
+    x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def phi(t):
+        t = ((t + 1) / 2 - mean) / std
+        return torch.relu(nn.functional.conv2d(t, vgg_state["0.weight"], vgg_state["0.bias"], padding=1))
+
+    expected = ((phi(x) / 12.75 - phi(y) / 12.75) ** 2).mean()
+    torch.testing.assert_close(loss(x, y), expected)
+    torch.testing.assert_close(loss(x, y), plain(x, y) / 12.75**2)
+    assert "feature_scale=0.0784" in repr(loss)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="feature_scale"):
+            L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1",), feature_scale=bad)
+
+
 # --------------------------------------------------------------------------- gradient to output
 
 

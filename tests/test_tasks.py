@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import copy
+import json
+import logging
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from img2img import losses
-from img2img.optimization import Optimization
+from img2img.config import TrainConfig
+from img2img.optimization import Optimization, lr_factor
 from img2img.tasks import CycleGAN, ImagePool, Pix2Pix, SRGAN, build_task
 
 TINY_D = {"base_channels": 8, "n_layers": 2}
 
 
 def tiny(name: str, **kw) -> torch.nn.Module:
-    if name == "pix2pix":
-        return Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8}, discriminator_kwargs=TINY_D, **kw)
+    dkw = kw.pop("discriminator_kwargs", TINY_D)
+    if name == "pix2pix":  # Pix2Pix keeps the PatchGAN's batch norm, which a WGAN-GP critic refuses
+        if kw.get("gan_mode") == "wgangp":
+            dkw = {"norm": "instance", **dkw}
+        return Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8}, discriminator_kwargs=dkw, **kw)
     if name == "cyclegan":
-        return CycleGAN(generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=TINY_D, **kw)
-    return SRGAN(generator="srresnet_x4", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=TINY_D, **kw)
+        return CycleGAN(generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=dkw, **kw)
+    return SRGAN(generator="srresnet_x4", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=dkw, **kw)
 
 
 def batch_for(task, n: int = 2, size: int = 32) -> dict[str, torch.Tensor]:
@@ -65,12 +73,22 @@ def test_every_generator_loss_term_has_gradient(task_name, gan_mode):
         assert_term_trains_generators(task, name, term)
 
 
-def test_srgan_perceptual_content_loss_has_gradient(tmp_path):
-    from torchvision.models import vgg19
+@pytest.fixture(scope="module")
+def vgg54_state() -> dict[str, torch.Tensor]:
+    """A random VGG19 ``features`` state dict up to relu5_4 (what SRGAN's content loss needs)."""
+    torch.manual_seed(0)
+    return {k: v.clone() for k, v in losses._vgg19_features(losses.VGG19_LAYERS["relu5_4"] + 1).state_dict().items()}
 
-    weights = tmp_path / "vgg19.pth"
-    torch.save(vgg19(weights=None).features.state_dict(), weights)
-    task = tiny("srgan", vgg_weights=str(weights))
+
+@pytest.fixture
+def vgg54_file(tmp_path, vgg54_state):
+    path = tmp_path / "vgg19_random.pth"
+    torch.save(vgg54_state, path)
+    return path
+
+
+def test_srgan_perceptual_content_loss_has_gradient(vgg54_file):
+    task = tiny("srgan", vgg_weights=str(vgg54_file))
     terms = generator_terms(task, batch_for(task))
     assert set(terms) == {"G_content", "G_gan"}
     for name, term in terms.items():
@@ -168,3 +186,250 @@ def test_build_task_rejects_unknown():
         build_task("nope")
     with pytest.raises(ValueError, match="gan_mode"):
         tiny("pix2pix", gan_mode="bogus")
+
+
+# ------------------------------------------------------------------ schedules and per-task defaults
+
+
+def test_lr_factor_linear_and_step_exact():
+    assert [lr_factor(s, 10, 4) for s in (0, 5, 6, 7, 8, 9, 10)] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [lr_factor(s, 10, 4, "linear") for s in (6, 8)] == [1.0, 0.5]
+    assert [lr_factor(s, 10, 4, "step") for s in (0, 5, 6, 7, 9, 10)] == [1.0, 1.0, 0.1, 0.1, 0.1, 0.1]
+    assert lr_factor(9, 10, 0, "step") == lr_factor(9, 10, 0, "linear") == 1.0
+    with pytest.raises(ValueError, match="linear, step"):
+        lr_factor(0, 10, 4, "cosine")
+
+
+def test_optimisation_defaults_per_task():
+    p2p, cyc, sr = (TrainConfig(task=t, steps=100) for t in ("pix2pix", "cyclegan", "srgan"))
+    for cfg in (p2p, cyc):
+        assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.lr_schedule, cfg.warmup_steps, cfg.decay_steps) == (2e-4, 0.5, 0.999, "linear", 0, 50)
+    # SRGAN (Ledig et al.): Adam(1e-4, 0.9, 0.999); a PSNR warm-up of half the steps; x0.1 for the second
+    # half of the adversarial stage
+    assert (sr.lr, sr.beta1, sr.beta2, sr.lr_schedule, sr.warmup_steps, sr.decay_steps) == (1e-4, 0.9, 0.999, "step", 50, 25)
+    assert [lr_factor(s, sr.steps, sr.decay_steps, sr.lr_schedule) for s in (0, 49, 50, 74, 75, 99)] == [1, 1, 1, 1, 0.1, 0.1]
+    saved = sr.to_dict()
+    assert (saved["lr"], saved["beta1"], saved["lr_schedule"], saved["warmup_steps"], saved["decay_steps"]) == (1e-4, 0.9, "step", 50, 25)
+    assert TrainConfig.from_dict(saved) == sr
+    assert sr.task_kwargs()["warmup_steps"] == 50
+    # explicit values win; an explicit 0 means no warm-up (then the drop is at half the steps)
+    own = TrainConfig(task="srgan", steps=100, lr=3e-4, beta1=0.5, lr_schedule="linear", warmup_steps=0)
+    assert (own.lr, own.beta1, own.lr_schedule, own.warmup_steps, own.decay_steps) == (3e-4, 0.5, "linear", 0, 50)
+    assert TrainConfig(task="srgan", steps=100, warmup_steps=20).decay_steps == 40
+    assert TrainConfig(task="srgan", steps=100, decay_steps=10).decay_steps == 10
+    assert TrainConfig(task="pix2pix", steps=100, lr_schedule="step").lr_schedule == "step"
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(task="pix2pix", lr_schedule="cosine")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(task="srgan", warmup_steps=-1)
+
+
+def test_time_budget_rederives_the_srgan_warmup_and_decay():
+    cfg = TrainConfig(task="srgan", minutes=1.0)
+    cfg.plan_steps(200)
+    assert (cfg.warmup_steps, cfg.decay_steps) == (100, 50)
+    own = TrainConfig(task="srgan", minutes=1.0, warmup_steps=40)
+    own.plan_steps(200)
+    assert (own.warmup_steps, own.decay_steps) == (40, 80)
+
+
+def test_legacy_run_config_keeps_its_schedule_and_discriminator_norm():
+    old = TrainConfig(task="cyclegan", steps=100).to_dict()
+    for key in ("lr_schedule", "content_loss"):
+        old.pop(key)
+    old["discriminator_kwargs"] = {"base_channels": 8}
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.lr_schedule == "linear" and cfg.discriminator_kwargs == {"base_channels": 8, "norm": "batch"}
+
+
+# ------------------------------------------------------------------ SRGAN content loss
+
+
+@pytest.fixture
+def no_vgg_env(tmp_path, monkeypatch):
+    monkeypatch.delenv(losses.VGG19_WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    return tmp_path
+
+
+def test_srgan_content_loss_is_resolved_and_never_from_the_torch_cache(no_vgg_env, vgg54_file, monkeypatch):
+    cache = no_vgg_env / "torch_home" / "hub" / "checkpoints" / losses.VGG19_CACHE_FILENAME
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(vgg54_file.read_bytes())
+    assert losses.find_vgg19_weights() == cache  # the library still finds it for PerceptualLoss ...
+    cfg = TrainConfig(task="srgan")
+    assert (cfg.content_loss, cfg.vgg_weights) == ("l1+fm", None)  # ... but SRGAN does not use it silently
+    task = tiny("srgan")
+    assert task.content_loss == "l1+fm" and task.config["content_loss"] == "l1+fm"
+    assert set(generator_terms(task, batch_for(task))) == {"G_pixel", "G_fm", "G_gan"} and task.perceptual is None
+
+    cfg = TrainConfig(task="srgan", vgg_weights=str(vgg54_file))
+    assert (cfg.content_loss, cfg.vgg_weights) == ("vgg", str(vgg54_file))
+    assert cfg.to_dict()["content_loss"] == "vgg" and cfg.task_kwargs()["content_loss"] == "vgg"
+    monkeypatch.setenv(losses.VGG19_WEIGHTS_ENV, str(vgg54_file))  # the environment variable is recorded as the path
+    assert (TrainConfig(task="srgan").content_loss, TrainConfig(task="srgan").vgg_weights) == ("vgg", str(vgg54_file))
+    assert TrainConfig(task="srgan", content_loss="l1+fm").vgg_weights is None
+    assert TrainConfig(task="pix2pix").content_loss is None
+    with pytest.raises(ValueError, match="srgan option"):
+        TrainConfig(task="pix2pix", content_loss="vgg")
+    with pytest.raises(ValueError, match="needs a local VGG19"):
+        tiny("srgan", content_loss="vgg")
+    with pytest.raises(ValueError, match="does not use VGG"):
+        tiny("srgan", content_loss="l1+fm", vgg_weights=str(vgg54_file))
+    with pytest.raises(ValueError, match="content_loss must be"):
+        tiny("srgan", content_loss="lpips")
+
+
+def test_srgan_vgg_content_loss_is_the_papers(vgg54_file, vgg54_state):
+    """relu5_4 (phi_5,4) features of SR and HR, each divided by 12.75, then the MSE."""
+    task = tiny("srgan", vgg_weights=str(vgg54_file))
+    torch.manual_seed(3)
+    hr = torch.rand(2, 3, 32, 32) * 2 - 1
+    sr = torch.rand(2, 3, 32, 32) * 2 - 1
+    terms = task.generator_losses(hr, sr)
+    vgg = losses._vgg19_features(losses.VGG19_LAYERS["relu5_4"] + 1)
+    vgg.load_state_dict(vgg54_state)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def phi(t):
+        return vgg(((t + 1) / 2 - mean) / std)  # the last module is relu5_4
+
+    with torch.no_grad():
+        expected = F.mse_loss(phi(sr) / 12.75, phi(hr) / 12.75)
+    torch.testing.assert_close(terms["G_content"].detach(), expected)
+    assert task.perceptual.layers == ("relu5_4",) and task.perceptual.criterion == "l2"
+
+
+def test_srgan_vgg_is_never_needed_for_inference(tmp_path, sr_dir, vgg54_file, no_vgg_env, caplog):
+    from conftest import TINY_SR
+
+    import img2img
+    from img2img.train import train
+
+    run = tmp_path / "run"
+    fast = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=1000)
+    with caplog.at_level(logging.INFO, logger="img2img"):
+        train("srgan", data=str(sr_dir), out=str(run), steps=2, size=32, batch_size=2, vgg_weights=str(vgg54_file), **TINY_SR, **fast)
+    assert f"srgan content loss: vgg19 relu5_4 MSE on features / 12.75 ({vgg54_file})" in caplog.text
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["content_loss"], saved["vgg_weights"], saved["warmup_steps"]) == ("vgg", str(vgg54_file), 1)
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    for group in (g for opt in ckpt["optimization"]["optimizers"].values() for g in opt["param_groups"]):
+        assert group["initial_lr"] == 1e-4 and tuple(group["betas"]) == (0.9, 0.999)
+
+    vgg54_file.unlink()  # the VGG file moved away after training
+    lr_image = torch.rand(3, 8, 8)
+    for source in (run / "checkpoints" / "last.pt", run / "model", run):
+        translator = img2img.Translator.from_pretrained(source, device="cpu")
+        assert translator(lr_image).shape == (3, 32, 32)
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # training with it fails at once, loudly
+        train(out=str(run), resume=True, steps=3)
+
+
+# ------------------------------------------------------------------ discriminator norms and WGAN-GP
+
+
+def norm_layers(net: nn.Module) -> set[type]:
+    return {type(m) for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))}
+
+
+def test_discriminator_norms_follow_the_papers():
+    cyc = tiny("cyclegan")
+    assert norm_layers(cyc.D_A) == norm_layers(cyc.D_B) == {nn.InstanceNorm2d}
+    assert cyc.config["discriminator_kwargs"]["norm"] == "instance"
+    assert norm_layers(tiny("pix2pix").discriminator) == {nn.BatchNorm2d}
+    assert norm_layers(tiny("srgan").discriminator) == {nn.BatchNorm2d}
+    own = CycleGAN(generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8},
+                   discriminator_kwargs={**TINY_D, "norm": "batch"})
+    assert norm_layers(own.D_A) == {nn.BatchNorm2d}
+    # what the training loop builds, recorded in the run's config
+    cfg = TrainConfig(task="cyclegan", generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8},
+                      discriminator_kwargs=dict(TINY_D))
+    assert cfg.discriminator_kwargs == {**TINY_D, "norm": "instance"}
+    task = build_task(cfg.task, **cfg.task_kwargs())
+    assert norm_layers(task.D_A) == {nn.InstanceNorm2d}
+    assert TrainConfig(task="pix2pix").discriminator_kwargs == {"norm": "batch"}
+
+
+def test_wgangp_critic_defaults_to_instance_norm_and_refuses_batch_norm():
+    for name in ("cyclegan", "srgan"):
+        task = tiny(name, gan_mode="wgangp")
+        assert all(norm_layers(d) == {nn.InstanceNorm2d} for d in task.discriminators())
+        with pytest.raises(ValueError, match="--d-norm instance or --d-norm none"):
+            tiny(name, gan_mode="wgangp", discriminator_kwargs={**TINY_D, "norm": "batch"})
+    for task_name in ("pix2pix", "cyclegan", "srgan"):
+        assert TrainConfig(task=task_name, gan_mode="wgangp").discriminator_kwargs["norm"] == "instance"
+        assert TrainConfig(task=task_name, gan_mode="wgangp", discriminator_kwargs={"norm": "none"}).discriminator_kwargs["norm"] == "none"
+        with pytest.raises(ValueError, match="--d-norm instance or --d-norm none"):
+            TrainConfig(task=task_name, gan_mode="wgangp", discriminator_kwargs={"norm": "batch"})
+    # Pix2Pix built directly (not through TrainConfig) defaults its critic to instance norm too
+    task = Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8}, discriminator_kwargs=TINY_D,
+                   gan_mode="wgangp")
+    assert norm_layers(task.discriminator) == {nn.InstanceNorm2d}
+    with pytest.raises(ValueError, match="--d-norm instance or --d-norm none"):
+        Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8},
+                discriminator_kwargs={**TINY_D, "norm": "batch"}, gan_mode="wgangp")
+
+
+class LinearCritic(nn.Module):
+    """``D(x) = c * mean over channels of x``: a logit map whose per-sample mean is ``c * mean(x)``."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c * x.mean(1, keepdim=True)
+
+
+def critic_losses(task, gan_mode: str, c: float) -> tuple[dict[str, torch.Tensor], float]:
+    """The task's D terms with linear critics, and the expected WGAN-GP critic loss.
+
+    The per-sample critic value is ``c * mean(x)``, so its gradient is ``c / numel`` everywhere and
+    the penalty ``lambda_gp * (|grad| - 1)^2`` is known whatever the interpolation."""
+    batch = batch_for(task)
+    a, b = batch["A"], batch["B"]
+    if task.name == "cyclegan":
+        task.D_A, task.D_B = LinearCritic(c), LinearCritic(c)
+        out = task.forward_cycle(a, b)
+        terms = task.discriminator_losses(a, b, out["fake_A"], out["fake_B"])  # an empty pool returns its input
+        n = a[0].numel()
+        gp = task.lambda_gp * (abs(c) / n**0.5 - 1) ** 2
+        pairs = ((a, out["fake_A"].detach()), (b, out["fake_B"].detach()))
+        expected = sum(c * float(fake.mean()) - c * float(real.mean()) + gp for real, fake in pairs)
+        return terms, expected
+    task.discriminator = LinearCritic(c)
+    fake = task.generator(a).detach()
+    if task.name == "pix2pix":  # the conditional critic sees cat(A, B); the penalty differentiates w.r.t. B only
+        terms = task.discriminator_losses(a, b, fake)
+        real_in, fake_in = torch.cat([a, b], 1), torch.cat([a, fake], 1)
+        grad_norm = abs(c) * b[0].numel() ** 0.5 / real_in[0].numel()
+    else:
+        terms = task.discriminator_losses(b, fake)
+        real_in, fake_in = b, fake
+        grad_norm = abs(c) / b[0].numel() ** 0.5
+    expected = c * float(fake_in.mean()) - c * float(real_in.mean()) + task.lambda_gp * (grad_norm - 1) ** 2
+    return terms, expected
+
+
+@pytest.mark.parametrize("task_name", ["pix2pix", "cyclegan", "srgan"])
+def test_wgangp_critic_loss_is_exactly_the_formula(task_name):
+    """E[D(fake)] - E[D(real)] + lambda_gp * GP, with no 0.5 on the Wasserstein terms."""
+    torch.manual_seed(0)
+    terms, expected = critic_losses(tiny(task_name, gan_mode="wgangp", lambda_gp=7.0), "wgangp", c=300.0)
+    assert abs(float(sum(terms.values())) - expected) < 1e-4 * max(1.0, abs(expected))
+    gp_keys = [k for k in terms if k.endswith("gp")]
+    assert len(gp_keys) == (2 if task_name == "cyclegan" else 1)
+
+
+@pytest.mark.parametrize("task_name", ["pix2pix", "cyclegan", "srgan"])
+def test_other_gan_modes_keep_half_discriminator_terms(task_name):
+    torch.manual_seed(0)
+    task = tiny(task_name, gan_mode="vanilla")
+    terms, _ = critic_losses(task, "vanilla", c=2.0)
+    batch = batch_for(task)
+    a, b = batch["A"], batch["B"]
+    real_in = torch.cat([a, b], 1) if task_name == "pix2pix" else a if task_name == "cyclegan" else b
+    key = {"pix2pix": "D_real", "cyclegan": "D_A_real", "srgan": "D_real"}[task_name]
+    torch.testing.assert_close(terms[key], 0.5 * losses.gan_loss(LinearCritic(2.0)(real_in), True, "vanilla"))

@@ -30,6 +30,23 @@ from .sketch import sketch
 
 RECIPE_NAMES = ("sketch", "colorize", "restore", "sr")
 
+# A photo "has colour" when its mean chroma (distance of R, G, B from their mean, 0-255) is above this.
+COLOR_CHROMA_THRESHOLD = 4.0
+
+
+def has_color(image: np.ndarray, threshold: float = COLOR_CHROMA_THRESHOLD) -> bool:
+    """True if a uint8 RGB image carries colour (not grayscale, not a near-monochrome scan).
+
+    The measure is the mean over pixels of ``max(R, G, B) - min(R, G, B)``: 0 for a gray image
+    stored as RGB, a few levels for JPEG-tinted grayscale, tens for ordinary colour photos.
+    Colorization needs colour targets: the recipe and ``img2img eval`` skip photos without.
+    """
+    if image.ndim == 2 or image.shape[-1] == 1:
+        return False
+    rgb = image[..., :3]
+    chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1).astype(np.int16)
+    return float(chroma.mean()) > threshold
+
 
 @dataclass
 class Recipe:

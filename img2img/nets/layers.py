@@ -243,4 +243,22 @@ def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02) 
         elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
+    for module in net.modules():  # residual heads keep starting at zero whatever the scheme
+        if getattr(module, "zero_init", False):
+            zero_init_(module)
     return net
+
+
+def zero_init_(conv: nn.Module) -> nn.Module:
+    """Zero a conv's weight and bias and mark it ``zero_init`` so :func:`init_weights` keeps it at zero.
+
+    Used for the last conv of a net that predicts a correction to its input (a global residual):
+    the net starts as exactly its baseline (identity, or bicubic upscaling) and learns from there.
+    """
+    weight = conv.parametrizations.weight.original if hasattr(conv, "parametrizations") else conv.weight
+    with torch.no_grad():
+        weight.zero_()
+        if conv.bias is not None:
+            conv.bias.zero_()
+    conv.zero_init = True
+    return conv

@@ -12,6 +12,43 @@ from .registry import register_arch, register_model
 
 Logits = Union[torch.Tensor, list[torch.Tensor]]
 
+WGANGP_BATCH_NORM_ERROR = (
+    "gan_mode 'wgangp' needs a critic without batch norm: the gradient penalty constrains each "
+    "sample's gradient, and batch norm makes every critic output depend on the whole batch "
+    "(Gulrajani et al. 2017). Use --d-norm instance or --d-norm none "
+    "(discriminator_kwargs={'norm': 'instance'}), or another --gan-mode."
+)
+
+
+def is_batch_norm(norm: Any) -> bool:
+    """Whether a PatchGAN ``norm`` spec builds batch norm: ``"batch"``, a ``_BatchNorm`` class, or a
+    ``functools.partial`` of one."""
+    if isinstance(norm, str):
+        return norm == "batch"
+    target = getattr(norm, "func", norm)
+    return isinstance(target, type) and issubclass(target, nn.modules.batchnorm._BatchNorm)
+
+
+def patchgan_kwargs(kwargs: dict[str, Any] | None, *, gan_mode: str, default_norm: NormSpec = "batch") -> dict[str, Any]:
+    """``PatchGAN`` keyword arguments with the norm resolved for the GAN objective.
+
+    An unset (or ``None``) ``norm`` becomes ``default_norm`` (the task's: batch for pix2pix and
+    SRGAN, instance for CycleGAN), except that a WGAN-GP critic defaults to instance norm instead
+    of batch norm. An explicit batch norm with ``gan_mode="wgangp"`` raises ``ValueError``.
+    """
+    out = dict(kwargs or {})
+    if out.get("norm") is None:
+        out["norm"] = "instance" if gan_mode == "wgangp" and is_batch_norm(default_norm) else default_norm
+    if gan_mode == "wgangp" and is_batch_norm(out["norm"]):
+        raise ValueError(WGANGP_BATCH_NORM_ERROR)
+    return out
+
+
+def check_wgangp_critic(discriminator: nn.Module) -> None:
+    """Raise ``ValueError`` if a WGAN-GP critic holds batch-norm layers."""
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()):
+        raise ValueError(WGANGP_BATCH_NORM_ERROR)
+
 
 @register_arch
 class PatchGAN(nn.Module):

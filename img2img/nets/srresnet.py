@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConvBlock, PixelShuffleUpsample, ResidualBlock
+from .layers import ConvBlock, PixelShuffleUpsample, ResidualBlock, zero_init_
 from .registry import register_arch, register_model
 
 SCALES = (2, 4, 8)
@@ -27,6 +28,9 @@ class SRResNet(nn.Module):
         base_channels: width of the trunk.
         num_blocks: number of residual blocks.
         scale: upscaling factor, 2, 4 or 8.
+        residual: predict a correction to the bicubically upscaled input,
+            ``out = hardtanh(bicubic(x) + head(h))`` (the head has no tanh), for
+            ``in_channels == out_channels``: the net starts near bicubic upscaling instead of gray.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, scale*H, scale*W)``, values in [-1, 1];
@@ -44,8 +48,11 @@ class SRResNet(nn.Module):
         base_channels: int = 64,
         num_blocks: int = 16,
         scale: int = 4,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        assert not residual or in_channels == out_channels, (
+            f"a residual SRResNet needs in_channels == out_channels, got {in_channels} and {out_channels}")
         assert scale in SCALES, f"SRResNet scale must be one of {SCALES}, got {scale}"
         assert num_blocks >= 0, f"num_blocks must be >= 0, got {num_blocks}"
         self.config: dict[str, Any] = {
@@ -55,7 +62,9 @@ class SRResNet(nn.Module):
             "base_channels": base_channels,
             "num_blocks": num_blocks,
             "scale": scale,
+            "residual": residual,
         }
+        self.residual = residual
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale = scale
@@ -71,12 +80,17 @@ class SRResNet(nn.Module):
         self.upsample = nn.Sequential(
             *(PixelShuffleUpsample(c, c, 2, activation="prelu") for _ in range(scale.bit_length() - 1))
         )
-        self.head = ConvBlock(c, out_channels, 9, activation="tanh")
+        self.head = ConvBlock(c, out_channels, 9, activation="none" if residual else "tanh")
+        if residual:
+            zero_init_(self.head.conv)  # starts as bicubic upscaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)  # (n, c, H, W)
         h = h + self.trunk_out(self.blocks(h))  # long skip
         h = self.upsample(h)  # (n, c, scale * H, scale * W)
+        if self.residual:
+            upscaled = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            return F.hardtanh(upscaled + self.head(h))
         return self.head(h)
 
 

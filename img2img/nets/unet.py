@@ -6,9 +6,10 @@ from collections import OrderedDict
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .layers import NormSpec, check_input_size, conv_bias, get_norm_layer
+from .layers import NormSpec, check_input_size, conv_bias, get_norm_layer, zero_init_
 from .registry import register_arch, register_model
 
 
@@ -48,6 +49,7 @@ class UNetUp(nn.Sequential):
         dropout: float,
         upsample: str,
         outermost: bool = False,
+        tanh: bool = True,
     ) -> None:
         bias = True if outermost else conv_bias(norm)
         layers: OrderedDict[str, nn.Module] = OrderedDict(act=nn.ReLU())
@@ -57,7 +59,8 @@ class UNetUp(nn.Sequential):
             layers["resize"] = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
             layers["conv"] = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias)
         if outermost:
-            layers["tanh"] = nn.Tanh()
+            if tanh:
+                layers["tanh"] = nn.Tanh()
         else:
             layers["norm"] = get_norm_layer(norm, out_channels)
             if dropout > 0:
@@ -85,6 +88,9 @@ class UNetGenerator(nn.Module):
         norm: ``"batch" | "instance" | "none"`` or a callable, see ``layers.get_norm_layer``.
         dropout: dropout probability in the inner decoder steps (0 disables it).
         upsample: ``"transpose"`` (4x4 transposed conv) or ``"resize"`` (bilinear x2 + 3x3 conv).
+        residual: predict a correction to the input: ``out = hardtanh(x + up[-1](h))`` (no tanh),
+            for ``in_channels == out_channels``. With small initial weights the net starts as the
+            identity, so a restoration model never starts below its input.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
@@ -109,8 +115,11 @@ class UNetGenerator(nn.Module):
         norm: NormSpec = "batch",
         dropout: float = 0.5,
         upsample: str = "transpose",
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        assert not residual or in_channels == out_channels, (
+            f"a residual U-Net needs in_channels == out_channels, got {in_channels} and {out_channels}")
         assert num_downs >= 2, f"UNetGenerator needs num_downs >= 2, got {num_downs}"
         assert upsample in ("transpose", "resize"), f"upsample must be 'transpose' or 'resize', got {upsample!r}"
         assert 0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}"
@@ -123,7 +132,9 @@ class UNetGenerator(nn.Module):
             "norm": norm,
             "dropout": dropout,
             "upsample": upsample,
+            "residual": residual,
         }
+        self.residual = residual
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale = 1
@@ -150,9 +161,12 @@ class UNetGenerator(nn.Module):
                 dropout=dropout if 4 <= i < innermost else 0.0,
                 upsample=upsample,
                 outermost=i == 0,
+                tanh=not residual,
             )
             for i in reversed(range(num_downs))
         )
+        if residual:
+            zero_init_(self.up[-1].conv)  # starts as the identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, multiple=self.size_multiple, min_size=self.min_size, name="UNetGenerator")
@@ -164,6 +178,8 @@ class UNetGenerator(nn.Module):
         skips.pop()  # the innermost output feeds the decoder directly
         for block in self.up[:-1]:
             h = torch.cat([skips.pop(), block(h)], dim=1)  # (n, 2 * widths[i], ...)
+        if self.residual:
+            return F.hardtanh(x + self.up[-1](h))
         return self.up[-1](h)
 
 

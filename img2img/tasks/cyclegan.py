@@ -9,6 +9,7 @@ from torch import nn
 
 from .. import losses
 from ..nets import PatchGAN, create_model, init_weights
+from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
 from .base import ImagePool, Task
 
@@ -20,7 +21,10 @@ class CycleGAN(Task):
     ``D_B`` images of domain B. Generator loss = GAN(both directions)
     + ``lambda_cycle`` * (|G_BA(G_AB(A)) - A| + |G_AB(G_BA(B)) - B|)
     + ``lambda_identity`` * ``lambda_cycle`` * (|G_AB(B) - B| + |G_BA(A) - A|).
-    Discriminators see generated images through an image pool of ``pool_size``.
+    Discriminators see generated images through an image pool of ``pool_size``. They use instance
+    norm unless ``discriminator_kwargs`` says otherwise (the paper's PatchGAN; pix2pix keeps batch
+    norm). Each discriminator's loss is ``0.5 * (D(real) term + D(fake) term)``, except for
+    ``wgangp``, whose critic loss is exactly ``E[D(fake)] - E[D(real)] + lambda_gp * GP``.
     """
 
     name = "cyclegan"
@@ -39,17 +43,18 @@ class CycleGAN(Task):
         in_channels: int = 3,
         out_channels: int = 3,
     ) -> None:
+        if gan_mode not in losses.GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
+        # the paper's discriminators use instance norm (and a WGAN-GP critic must not use batch norm)
+        dkw = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode, default_norm="instance")
         super().__init__(
-            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs or {},
+            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=dkw,
                  gan_mode=gan_mode, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, lambda_gp=lambda_gp,
                  pool_size=pool_size, in_channels=in_channels, out_channels=out_channels)
         )
-        if gan_mode not in losses.GAN_MODES:
-            raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
         if lambda_identity > 0 and in_channels != out_channels:
             raise ValueError("the identity loss needs in_channels == out_channels; set lambda_identity=0")
         gkw = generator_kwargs or {}
-        dkw = discriminator_kwargs or {}
         self.G_AB = create_model(generator, in_channels=in_channels, out_channels=out_channels, **gkw)
         self.G_BA = create_model(generator, in_channels=out_channels, out_channels=in_channels, **gkw)
         self.D_A = PatchGAN(in_channels=in_channels, **dkw)
@@ -94,9 +99,12 @@ class CycleGAN(Task):
         return terms
 
     def _discriminator_loss(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        # 0.5 * (real + fake) as in the paper, but the WGAN-GP critic loss is E[D(fake)] - E[D(real)]
+        # + lambda_gp * GP exactly (halving the Wasserstein terms would double the penalty's weight)
+        half = 1.0 if self.gan_mode == "wgangp" else 0.5
         out = {
-            "real": 0.5 * losses.gan_loss(d(real), True, self.gan_mode),
-            "fake": 0.5 * losses.gan_loss(d(fake), False, self.gan_mode),
+            "real": half * losses.gan_loss(d(real), True, self.gan_mode),
+            "fake": half * losses.gan_loss(d(fake), False, self.gan_mode),
         }
         if self.gan_mode == "wgangp":
             with torch.autocast(real.device.type, enabled=False):

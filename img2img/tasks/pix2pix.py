@@ -10,6 +10,7 @@ from torch import nn
 from .. import losses
 from ..color import AB_SCALE, join_lab, split_lab
 from ..nets import PatchGAN, create_model, init_weights
+from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
 from .base import Task
 
@@ -49,8 +50,9 @@ class Pix2Pix(Task):
         out_channels: int = 3,
         color_space: str = "rgb",
     ) -> None:
+        discriminator_kwargs = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # never batch norm for wgangp
         super().__init__(
-            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs or {},
+            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs,
                  gan_mode=gan_mode, lambda_l1=lambda_l1, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
                  color_space=color_space)
         )
@@ -62,7 +64,7 @@ class Pix2Pix(Task):
         if color_space == "lab":
             in_channels, out_channels = 1, 2
         self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {}))
-        self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **(discriminator_kwargs or {}))
+        self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **discriminator_kwargs)
         for net in (self.generator, self.discriminator):
             init_weights(net)  # N(0, 0.02), the paper's initialisation
         self.gan_mode = gan_mode
@@ -102,11 +104,18 @@ class Pix2Pix(Task):
 
     def discriminator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
         fake_b = fake_b.detach()
+        # 0.5 * (real + fake) as in the paper, but the WGAN-GP critic loss is E[D(fake)] - E[D(real)]
+        # + lambda_gp * GP exactly (halving the Wasserstein terms would double the penalty's weight)
+        half = 1.0 if self.gan_mode == "wgangp" else 0.5
         out = {
-            "D_real": 0.5 * losses.gan_loss(self.discriminator(torch.cat([real_a, real_b], 1)), True, self.gan_mode),
-            "D_fake": 0.5 * losses.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), False, self.gan_mode),
+            "D_real": half * losses.gan_loss(self.discriminator(torch.cat([real_a, real_b], 1)), True, self.gan_mode),
+            "D_fake": half * losses.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), False, self.gan_mode),
         }
         if self.gan_mode == "wgangp":
+            from ..nets.patchgan import check_wgangp_critic
+
+            check_wgangp_critic(self.discriminator)  # a batch-norm critic breaks the per-sample penalty
+
             def critic(b: torch.Tensor) -> torch.Tensor:  # the conditional critic, as a function of the output
                 return self.discriminator(torch.cat([real_a.float(), b], 1))
 

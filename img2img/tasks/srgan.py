@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -9,18 +10,36 @@ from torch import nn
 
 from .. import losses
 from ..nets import PatchGAN, create_model
+from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
 from .base import Task
+
+
+log = logging.getLogger(__name__)
+
+#: ``content_loss`` values: VGG19 features, or L1 plus feature matching on the discriminator
+CONTENT_LOSSES = ("vgg", "l1+fm")
 
 
 class SRGAN(Task):
     """Low resolution (A) -> high resolution (B), ``scale`` times larger.
 
     For the first ``warmup_steps`` steps the generator learns from a pixel loss alone (the
-    SRResNet stage of the paper) and the discriminator is not trained. Afterwards the generator
-    loss is ``content + adv_weight * GAN``, where content is a VGG19 perceptual loss when
-    ``vgg_weights`` (a local file) is given, else L1 + ``feature_matching_weight`` * feature
-    matching on the discriminator's features (which needs no pretrained network).
+    PSNR-oriented SRResNet stage of the paper) and the discriminator is not trained; with
+    ``adv_weight=0`` the whole run is that stage (a PSNR-oriented model). Afterwards
+    the generator loss is ``content + adv_weight * GAN``, where the content loss is
+
+    * ``"vgg"`` (when ``vgg_weights``, a local VGG19 file, is given): the paper's VGG54 loss,
+      ``perceptual_weight * MSE(phi_5,4(SR) / 12.75, phi_5,4(HR) / 12.75)`` on relu5_4 features
+      (see :data:`img2img.losses.SRGAN_VGG_FEATURE_SCALE`);
+    * ``"l1+fm"`` (without weights): L1 + ``feature_matching_weight`` * feature matching on the
+      discriminator's features, which needs no pretrained network.
+
+    ``content_loss=None`` picks ``"vgg"`` exactly when ``vgg_weights`` is given; nothing else
+    (no environment variable, no torch cache) switches VGG on here. The VGG file is read at the
+    first training step, never for inference, so a model whose VGG file has moved still loads.
+    The discriminator loss is ``0.5 * (real + fake)``, except for ``wgangp``: exactly
+    ``E[D(fake)] - E[D(real)] + lambda_gp * GP``.
     """
 
     name = "srgan"
@@ -38,26 +57,38 @@ class SRGAN(Task):
         pixel_weight: float = 1.0,
         feature_matching_weight: float = 1.0,
         vgg_weights: str | None = None,
+        content_loss: str | None = None,
         perceptual_weight: float = 1.0,
         lambda_gp: float = 10.0,
         in_channels: int = 3,
         out_channels: int = 3,
     ) -> None:
-        vgg_path = losses.find_vgg19_weights(vgg_weights)  # explicit path, $IMG2IMG_VGG19_WEIGHTS or the torch cache
-        vgg_weights = str(vgg_path) if vgg_path else None
-        super().__init__(
-            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs or {},
-                 scale=scale, gan_mode=gan_mode, adv_weight=adv_weight, warmup_steps=warmup_steps, pixel_weight=pixel_weight,
-                 feature_matching_weight=feature_matching_weight, vgg_weights=vgg_weights, perceptual_weight=perceptual_weight,
-                 lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels)
-        )
         if gan_mode not in losses.GAN_MODES:
             raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
+        vgg_weights = str(vgg_weights) if vgg_weights else None
+        if content_loss is None:
+            content_loss = "vgg" if vgg_weights else "l1+fm"
+        if content_loss not in CONTENT_LOSSES:
+            raise ValueError(f"content_loss must be one of {CONTENT_LOSSES}, got {content_loss!r}")
+        if content_loss == "vgg" and not vgg_weights:
+            raise ValueError("content_loss 'vgg' needs a local VGG19 weights file: vgg_weights=FILE (--vgg-weights FILE, "
+                             "or $IMG2IMG_VGG19_WEIGHTS for train() and the CLI)")
+        if content_loss == "l1+fm" and vgg_weights:
+            raise ValueError(f"content_loss 'l1+fm' does not use VGG, but vgg_weights={vgg_weights!r} was given")
+        dkw = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # batch norm, as the paper; never for wgangp
+        super().__init__(
+            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=dkw,
+                 scale=scale, gan_mode=gan_mode, adv_weight=adv_weight, warmup_steps=warmup_steps, pixel_weight=pixel_weight,
+                 feature_matching_weight=feature_matching_weight, vgg_weights=vgg_weights, content_loss=content_loss,
+                 perceptual_weight=perceptual_weight, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels)
+        )
         self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, scale=scale, **(generator_kwargs or {}))
         if self.generator.scale != scale:
             raise ValueError(f"generator {generator!r} upscales x{self.generator.scale}, but scale={scale}")
-        self.discriminator = PatchGAN(in_channels=out_channels, **(discriminator_kwargs or {}))
-        self.perceptual = losses.PerceptualLoss(weights_path=vgg_weights) if vgg_weights else None
+        self.discriminator = PatchGAN(in_channels=out_channels, **dkw)
+        self.perceptual: losses.PerceptualLoss | None = None  # loaded by load_content_loss(), for training only
+        self.content_loss = content_loss
+        self.vgg_weights = vgg_weights
         self.gan_mode = gan_mode
         self.adv_weight = adv_weight
         self.warmup_steps = warmup_steps
@@ -65,6 +96,30 @@ class SRGAN(Task):
         self.feature_matching_weight = feature_matching_weight
         self.perceptual_weight = perceptual_weight
         self.lambda_gp = lambda_gp
+        self._content_logged = False
+
+    def describe_content_loss(self) -> str:
+        """The content loss in words, as logged: ``vgg19 relu5_4 ... (PATH)`` or ``l1 + discriminator feature matching``."""
+        if self.content_loss == "vgg":
+            return f"vgg19 relu5_4 MSE on features / 12.75 ({self.vgg_weights})"
+        return "l1 + discriminator feature matching"
+
+    def load_content_loss(self) -> None:
+        """Read the VGG19 weights (content loss ``"vgg"``) onto the generator's device, once, and log
+        the content loss in use. Called by the first training step; inference never needs it.
+
+        Raises:
+            FileNotFoundError: the VGG19 file does not exist (no other file is looked for).
+        """
+        if self.content_loss == "vgg" and self.perceptual is None:
+            device = next(self.generator.parameters()).device
+            self.perceptual = losses.PerceptualLoss(
+                weights_path=self.vgg_weights, layers=("relu5_4",), criterion="l2",
+                feature_scale=losses.SRGAN_VGG_FEATURE_SCALE,
+            ).to(device)
+        if not self._content_logged:
+            log.info("srgan content loss: %s", self.describe_content_loss())
+            self._content_logged = True
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
@@ -80,6 +135,7 @@ class SRGAN(Task):
         return type(state)((k, v) for k, v in state.items() if not k.startswith("perceptual."))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("perceptual.")}
         if self.perceptual is not None:
             state_dict = {**state_dict, **{f"perceptual.{k}": v for k, v in self.perceptual.state_dict().items()}}
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
@@ -87,7 +143,8 @@ class SRGAN(Task):
     def generator_losses(self, hr: torch.Tensor, sr: torch.Tensor, *, adversarial: bool = True) -> dict[str, torch.Tensor]:
         if not adversarial:
             return {"G_pixel": self.pixel_weight * losses.l1_loss(sr, hr)}
-        if self.perceptual is not None:
+        if self.content_loss == "vgg":
+            self.load_content_loss()
             terms = {"G_content": self.perceptual_weight * self.perceptual(sr, hr)}
             pred_fake = self.discriminator(sr)
         else:
@@ -103,9 +160,12 @@ class SRGAN(Task):
 
     def discriminator_losses(self, hr: torch.Tensor, sr: torch.Tensor) -> dict[str, torch.Tensor]:
         sr = sr.detach()
+        # 0.5 * (real + fake), but the WGAN-GP critic loss is E[D(fake)] - E[D(real)] + lambda_gp * GP
+        # exactly (halving the Wasserstein terms would double the penalty's weight)
+        half = 1.0 if self.gan_mode == "wgangp" else 0.5
         out = {
-            "D_real": 0.5 * losses.gan_loss(self.discriminator(hr), True, self.gan_mode),
-            "D_fake": 0.5 * losses.gan_loss(self.discriminator(sr), False, self.gan_mode),
+            "D_real": half * losses.gan_loss(self.discriminator(hr), True, self.gan_mode),
+            "D_fake": half * losses.gan_loss(self.discriminator(sr), False, self.gan_mode),
         }
         if self.gan_mode == "wgangp":
             with torch.autocast(hr.device.type, enabled=False):
@@ -114,7 +174,8 @@ class SRGAN(Task):
 
     def training_step(self, batch: dict[str, torch.Tensor], opt: Optimization, step: int) -> dict[str, float]:
         lr_img, hr = batch["A"], batch["B"]
-        adversarial = step >= self.warmup_steps
+        self.load_content_loss()  # at the first step, even in the warm-up: a missing VGG file fails at once
+        adversarial = step >= self.warmup_steps and self.adv_weight > 0  # adv_weight 0: PSNR-oriented (SRResNet)
         with opt.autocast():
             sr = self.generator(lr_img)  # (n, c, scale*h, scale*w)
         d_terms: dict[str, torch.Tensor] = {}

@@ -1,0 +1,140 @@
+"""Quality benchmark: does each recipe, trained with its defaults on a time budget, beat doing nothing?
+
+    python bench/quality.py PHOTOS [PHOTOS ...] [--minutes 15] [--recipes sr,sr_gan,restore,colorize,sketch] [--out DIR]
+
+1. Splits the photos of every PHOTOS folder by image (seeded): ``--val-fraction`` of them go to
+   ``OUT/data/val`` and are never trained on, the rest to ``OUT/data/train`` (symbolic links).
+2. Trains every recipe with its defaults and ``--minutes`` (``img2img train ... --minutes N``),
+   each run in its own process, one after the other.
+3. Scores each run on the val photos with ``img2img eval`` (inputs made by the recipe with a fixed
+   seed) and prints one table: the baseline row (bicubic for sr; the input for the others; the
+   flat mean colour for sketch), the model row, the target of the issue and whether it is met.
+
+The per-recipe eval reports are written to ``OUT/eval_RECIPE.json`` and the table to
+``OUT/quality.md``. Runs that exist are resumed (with the same budget they are complete), so a
+killed benchmark can be rerun; ``--fresh`` deletes them first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from img2img_runtime.io import list_images
+
+# recipe -> (train arguments, eval task)
+RECIPES: dict[str, tuple[list[str], str]] = {
+    "sr": (["srgan", "--task", "sr", "--scale", "4", "--adv-weight", "0"], "sr"),
+    "sr_gan": (["srgan", "--task", "sr", "--scale", "4"], "sr"),
+    "restore": (["pix2pix", "--task", "restore"], "restore"),
+    "colorize": (["pix2pix", "--task", "colorize"], "colorize"),
+    "sketch": (["pix2pix", "--task", "sketch"], "sketch"),
+}
+
+
+def split_photos(folders: list[Path], out: Path, val_fraction: float, seed: int) -> tuple[int, int]:
+    """Link the photos into ``out/train`` and ``out/val`` (named ``FOLDER_NAME``), split by image."""
+    photos = sorted((p for folder in folders for p in list_images(folder)), key=lambda p: (p.parent.name, p.name))
+    random.Random(seed).shuffle(photos)
+    n_val = max(1, round(len(photos) * val_fraction))
+    if out.exists():
+        shutil.rmtree(out)
+    for split, items in (("val", photos[:n_val]), ("train", photos[n_val:])):
+        (out / split).mkdir(parents=True)
+        for photo in items:
+            (out / split / f"{photo.parent.name}_{photo.name}").symlink_to(photo.resolve())
+    return len(photos) - n_val, n_val
+
+
+def target_met(recipe: str, rows: dict[str, dict[str, float]]) -> tuple[str, bool]:
+    """The issue's target for ``recipe`` and whether the eval rows meet it."""
+    model = rows["model"]
+    base = next(row for name, row in rows.items() if name.startswith("baseline"))
+    if recipe == "sr":
+        return "PSNR-Y >= bicubic + 1.0", model["psnr_y"] >= base["psnr_y"] + 1.0
+    if recipe == "sr_gan":
+        return ("sharpness 0.7-1.3, PSNR-Y >= bicubic - 1.5",
+                0.7 <= model["sharpness"] <= 1.3 and model["psnr_y"] >= base["psnr_y"] - 1.5)
+    if recipe == "restore":
+        return "PSNR >= input + 3, SSIM-Y > input's", model["psnr"] >= base["psnr"] + 3.0 and model["ssim_y"] > base["ssim_y"]
+    if recipe == "colorize":
+        half = 0.5 * rows["target"]["colorfulness"]
+        return (f"PSNR >= gray + 1, colourfulness >= {half:.1f}",
+                model["psnr"] >= base["psnr"] + 1.0 and model["colorfulness"] >= half)
+    flat = rows["baseline (flat mean colour)"]
+    return "PSNR and SSIM-Y above the flat mean colour", model["psnr"] > flat["psnr"] and model["ssim_y"] > flat["ssim_y"]
+
+
+def format_table(results: dict[str, dict], minutes: float) -> str:
+    columns = [("psnr", "PSNR", ".2f"), ("psnr_y", "PSNR-Y", ".2f"), ("ssim_y", "SSIM-Y", ".3f"),
+               ("colorfulness", "colourful", ".1f"), ("sharpness", "sharpness", ".2f"), ("sec_per_mp", "s/MP", ".3f")]
+    lines = [f"| recipe ({minutes:g} min) | row | " + " | ".join(c[1] for c in columns) + " | steps | target | met |",
+             "|" + " --- |" * (len(columns) + 5)]
+    for recipe, result in results.items():
+        rows = result["rows"]
+        target, met = target_met(recipe, rows)
+        for i, (name, row) in enumerate(rows.items()):
+            cells = [format(row[key], fmt) if row.get(key) is not None else "" for key, _, fmt in columns]
+            tail = [str(result["steps"]), target, "yes" if met else "**no**"] if name == "model" else ["", "", ""]
+            lines.append(f"| {recipe if i == 0 else ''} | {name} | " + " | ".join(cells) + " | " + " | ".join(tail) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", nargs="+", type=Path, help="folders of photos")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget per recipe (default 15)")
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {', '.join(RECIPES)}")
+    parser.add_argument("--out", type=Path, default=Path("bench-quality"))
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh", action="store_true", help="delete existing runs first")
+    parser.add_argument("--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'")
+    args = parser.parse_args()
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    unknown = set(recipes) - set(RECIPES)
+    if unknown:
+        parser.error(f"unknown recipes {sorted(unknown)}; available: {', '.join(RECIPES)}")
+
+    from img2img.evaluate import evaluate_model
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    n_train, n_val = split_photos(args.photos, args.out / "data", args.val_fraction, args.seed)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average at start "
+          f"{os.getloadavg()[0]:.2f}; {n_train} train / {n_val} val photos; {args.minutes:g} min per recipe", flush=True)
+    results: dict[str, dict] = {}
+    for recipe in recipes:
+        train_args, eval_task = RECIPES[recipe]
+        run = args.out / f"run_{recipe}"
+        if args.fresh and run.exists():
+            shutil.rmtree(run)
+        resume = ["--resume"] if (run / "checkpoints" / "last.pt").exists() else []
+        command = [sys.executable, "-m", "img2img", "train", *train_args, "--data", str(args.out / "data"), "--out", str(run),
+                   "--minutes", str(args.minutes), "--no-progress", *resume, *args.extra.split()]
+        print("$", " ".join(command), flush=True)
+        started = time.perf_counter()
+        subprocess.run(command, check=True)
+        trained = time.perf_counter() - started
+        report = evaluate_model(run, args.out / "data" / "val", task=eval_task, scale=4)
+        report.to_json(args.out / f"eval_{recipe}.json")
+        print(report.table(), flush=True)
+        steps = json.loads((run / "config.json").read_text())["steps"]
+        results[recipe] = {"rows": report.rows, "steps": steps, "seconds": trained}
+        print(f"{recipe}: trained in {trained / 60:.1f} min ({steps} steps); load average {os.getloadavg()[0]:.2f}", flush=True)
+    table = format_table(results, args.minutes)
+    (args.out / "quality.md").write_text(table + "\n")
+    print(table)
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
+    return 0 if all(target_met(r, res["rows"])[1] for r, res in results.items()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Recipe defaults that work: per-recipe training settings for a CPU and for a GPU.
+
+``img2img train pix2pix --data PHOTOS --task restore`` (a recipe run) fills every option the user
+did not set from ``RECIPE_PROFILES[recipe][profile]``, where the profile is ``"cpu"`` or
+``"gpu"``, chosen from the training device unless given (``--profile``). The chosen profile and
+the resulting values are written to ``RUN/config.json`` like every other option.
+
+Why these values (measured with ``bench/quality.py``, see README "Quality"):
+
+* restore and sr predict a correction to their input (a global residual: the U-Net adds its
+  output to the input, SRResNet to the bicubically upscaled input, and the last conv starts at
+  zero), so a model starts exactly at the trivial baseline and training can only move it away
+  from there by lowering the loss;
+* on a CPU, small nets on small crops with several images per step make thousands of updates in
+  a quarter of an hour; full-size nets make a few dozen, which is worse than none;
+* SRGAN starts with a pixel-loss warm-up (the SRResNet stage of the paper) and then a small
+  adversarial weight.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+PROFILES = ("cpu", "gpu")
+
+_UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize"}
+_UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize"}
+
+RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "restore": {
+        "cpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_SMALL, "residual": True},
+                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4},
+        "gpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_GPU, "residual": True},
+                "size": 256, "batch_size": 8, "lr": 2e-4},
+    },
+    "colorize": {
+        "cpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_SMALL),
+                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4},
+        "gpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_GPU), "size": 256, "batch_size": 8, "lr": 2e-4},
+    },
+    "sketch": {
+        "cpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_SMALL),
+                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4},
+        "gpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_GPU), "size": 256, "batch_size": 8, "lr": 2e-4},
+    },
+    "sr": {
+        "cpu": {"generator_kwargs": {"base_channels": 32, "num_blocks": 6, "residual": True},
+                "discriminator_kwargs": {"base_channels": 32}, "size": 96, "batch_size": 8},
+        "gpu": {"generator_kwargs": {"residual": True}, "size": 96, "batch_size": 16},
+    },
+}
+
+
+def resolve_profile(profile: str | None, device: str) -> str:
+    """``profile`` if given, else ``"gpu"`` when training will run on CUDA, else ``"cpu"``."""
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        return profile
+    if device.startswith("cuda"):
+        return "gpu"
+    if device == "auto":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def apply_recipe_profile(cfg: TrainConfig) -> None:
+    """Fill the options the user left unset (``None``, or empty kwargs) from the recipe's profile.
+
+    Generator and discriminator keyword arguments are merged, the user's winning; a user who
+    names another ``generator`` gets none of the profile's generator arguments.
+    """
+    if cfg.recipe is None:
+        return
+    cfg.profile = resolve_profile(cfg.profile, cfg.device)
+    values = RECIPE_PROFILES[cfg.recipe][cfg.profile]
+    own_generator = cfg.generator is not None and cfg.generator != values.get("generator")
+    for key, value in values.items():
+        if key == "generator_kwargs":
+            if not own_generator:
+                cfg.generator_kwargs = {**value, **cfg.generator_kwargs}
+        elif key == "discriminator_kwargs":
+            cfg.discriminator_kwargs = {**value, **cfg.discriminator_kwargs}
+        elif getattr(cfg, key) is None:
+            setattr(cfg, key, value)

@@ -1,0 +1,181 @@
+"""Time budgets (--minutes), the choice of RUN/best (--best-metric), recipe profiles and residual nets."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import TINY_SR, TINY_UNET, pattern
+from img2img.checkpoint import load_checkpoint
+from img2img.cli import main, train_summary
+from img2img.config import PLANNED_STEPS, TrainConfig
+from img2img.monitor import selection_score
+from img2img.nets import create_model, init_weights
+from img2img.presets import RECIPE_PROFILES, resolve_profile
+from img2img.train import TimeBudget, train
+from img2img_runtime.io import write_image
+
+train_module = importlib.import_module("img2img.train")  # the module (img2img.train is also the function)
+FAST = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, checkpoint_every=1000)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(train_module.time, "perf_counter", fake)
+    return fake
+
+
+def test_time_budget_measures_then_plans(clock):
+    budget = TimeBudget(minutes=1.0, already=6.0)
+    assert budget.remaining() == 54.0 and not budget.spent()
+    for done in range(1, budget.skip + 1):  # warm-up steps are not measured
+        clock.now += 5.0
+        assert not budget.speed_known(done)
+    for done in range(budget.skip + 1, budget.skip + budget.probe_steps):
+        clock.now += 0.5
+        assert not budget.speed_known(done)
+    clock.now += 0.5
+    assert budget.speed_known(budget.skip + budget.probe_steps)
+    assert budget.seconds_per_step() == pytest.approx(0.5)
+    clock.now = 100.0 + 54.0
+    assert budget.spent() and budget.remaining() == 0.0
+    assert not TimeBudget(None).spent() and TimeBudget(None).remaining() == float("inf")
+
+
+def test_time_budget_probe_ends_early_for_slow_steps(clock):
+    budget = TimeBudget(minutes=10.0)
+    for done in range(1, budget.skip + 1):
+        clock.now += 1.0
+        budget.speed_known(done)
+    clock.now += 15.0
+    assert not budget.speed_known(budget.skip + 1)  # one slow step: not yet
+    clock.now += 15.0
+    assert budget.speed_known(budget.skip + 2)  # two steps and over probe_seconds
+    assert budget.seconds_per_step() == pytest.approx(15.0)
+
+
+def test_minutes_plans_steps_and_derived_counts():
+    cfg = TrainConfig(task="srgan", data="x", out="y", minutes=5)
+    assert cfg.steps == PLANNED_STEPS and not cfg.steps_planned
+    cfg.plan_steps(1000)
+    assert cfg.steps_planned and cfg.steps == 1000
+    assert cfg.warmup_steps == 500 and cfg.decay_steps == 250  # half the steps, then half of what follows
+    explicit = TrainConfig(task="pix2pix", data="x", out="y", minutes=5, decay_steps=7)
+    explicit.plan_steps(100)
+    assert explicit.decay_steps == 7  # given by the user: kept
+    assert TrainConfig(task="pix2pix", data="x", out="y").steps == 10_000
+    with pytest.raises(ValueError, match="minutes"):
+        TrainConfig(task="pix2pix", data="x", out="y", minutes=0)
+
+
+def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, clock):
+    monkeypatch.setattr(TimeBudget, "skip", 1)
+    monkeypatch.setattr(TimeBudget, "probe_steps", 2)
+    real_step = train_module.Trainer.train_step
+
+    def timed_step(self, batch):  # 1 s per step while the speed is measured, then 2 s: the plan runs late
+        clock.now += 1.0 if self.step < 3 else 2.0
+        return real_step(self, batch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_step", timed_step)
+    run = tmp_path / "run"
+    kw = dict(data=str(paired_dir), size=32, load_size=36, batch_size=2, val_every=1000, **TINY_UNET, **FAST)
+    first = train("pix2pix", out=str(run), minutes=0.5, **kw)  # 30 s on the fake clock
+    config = json.loads((run / "config.json").read_text())
+    assert config["minutes"] == 0.5 and config["steps"] == 3 + int(27 * TimeBudget.usable), "the steps were not planned"
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == first.step == 3 + 14 and state["train_seconds"] == 31.0  # 3 + 14 * 2 s >= 30 s
+    assert (run / "best" / "config.json").is_file(), "no validation when the time ran out"
+    assert "val_psnr" in first.metrics
+    again = train(out=str(run), resume=True, minutes=0.5)  # the budget is spent: nothing more to do
+    assert again.step == first.step
+    longer = train(out=str(run), resume=True, minutes=30)  # a larger budget: on to the planned steps
+    assert longer.step == config["steps"]
+
+
+def test_selection_scores():
+    metrics = {"step": 7, "val_psnr": 25.0, "val_ssim": 0.8, "val_sharpness": 0.5}
+    assert selection_score(metrics, "psnr") == 25.0
+    assert selection_score(metrics, "ssim") == 0.8
+    assert selection_score(metrics, "last") == 7.0
+    assert selection_score(metrics, "sharpness") == pytest.approx(-abs(torch.log(torch.tensor(0.5)).item()))
+    assert selection_score({**metrics, "val_sharpness": 2.0}, "sharpness") == pytest.approx(selection_score(metrics, "sharpness"))
+    assert selection_score({**metrics, "val_sharpness": 1.2}, "sharpness") > selection_score(metrics, "sharpness")
+    assert selection_score({"val_cycle_psnr": 30.0}, "cycle_psnr") == 30.0
+    assert selection_score({}, "psnr") is None
+    with pytest.raises(ValueError, match="best_metric"):
+        TrainConfig(task="pix2pix", data="x", out="y", best_metric="fid")
+
+
+def test_gan_warmup_is_never_best_and_last_keeps_latest(tmp_path, sr_dir):
+    (sr_dir / "train").mkdir()
+    for path in list(sr_dir.glob("*.png")):
+        path.rename(sr_dir / "train" / path.name)
+    write_image(sr_dir / "val" / "v.png", pattern(9, 64))
+    kw = dict(data=str(sr_dir), size=32, batch_size=2, steps=6, warmup_steps=4, val_every=1, **TINY_SR, **FAST)
+    result = train("srgan", out=str(tmp_path / "gan"), **kw)
+    assert result.best["best_step"] > 4, "a pixel-loss warm-up checkpoint was chosen as the GAN run's best"
+    assert json.loads((tmp_path / "gan" / "best" / "config.json").read_text())["training"]["best_step"] > 4
+    latest = train("srgan", out=str(tmp_path / "last"), best_metric="last", **kw)
+    assert latest.best["best_step"] == 6 and latest.best["best_metric"] == "last"
+    line = train_summary(latest)
+    assert "latest model in" in line and "best by last" in line and "step 6" in line
+
+
+def test_recipe_profiles_fill_only_what_the_user_left_unset():
+    cfg = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu")
+    cpu = RECIPE_PROFILES["restore"]["cpu"]
+    assert cfg.profile == "cpu" and cfg.size == cpu["size"] and cfg.batch_size == cpu["batch_size"] and cfg.lr == cpu["lr"]
+    assert cfg.generator_kwargs["residual"] is True
+    mine = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", size=64, lr=1e-3,
+                       generator_kwargs={"base_channels": 8})
+    assert mine.size == 64 and mine.lr == 1e-3
+    assert mine.generator_kwargs == {**cpu["generator_kwargs"], "base_channels": 8}
+    other = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator="resnet_6blocks")
+    assert other.generator_kwargs == {}, "profile arguments of another generator were applied"
+    gpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu")
+    assert gpu.profile == "gpu" and gpu.batch_size == RECIPE_PROFILES["sr"]["gpu"]["batch_size"]
+    plain = TrainConfig(task="pix2pix", data="x", out="y")
+    assert plain.profile is None and plain.size == 256
+    assert resolve_profile(None, "cuda:1") == "gpu" and resolve_profile(None, "cpu") == "cpu"
+    with pytest.raises(ValueError, match="profile"):
+        resolve_profile("tpu", "cpu")
+
+
+def test_residual_nets_start_as_their_baseline():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    unet = init_weights(create_model("unet_256", num_downs=3, base_channels=8, upsample="resize", residual=True))
+    assert torch.equal(unet(x), x)
+    sr = init_weights(create_model("srresnet_x4", num_blocks=1, base_channels=8, residual=True))
+    expected = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False).clamp(-1, 1)
+    assert torch.allclose(sr(x), expected, atol=1e-6)
+    with pytest.raises(AssertionError, match="in_channels == out_channels"):
+        create_model("unet_256", in_channels=1, out_channels=3, residual=True)
+
+
+def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_image(photos / "train" / f"p{i}.png", pattern(i, 80))
+    write_image(photos / "val" / "v.png", pattern(7, 80))
+    run = tmp_path / "run"
+    assert main(["train", "pix2pix", "--data", str(photos), "--task", "restore", "--out", str(run), "--steps", "3",
+                 "--size", "32", "--batch-size", "2", "--num-downs", "3", "--base-channels", "8", "--num-workers", "0",
+                 "--val-every", "1", "--no-progress", "--device", "cpu"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["profile"] == "cpu" and config["generator_kwargs"]["residual"] is True
+    model = json.loads((run / "best" / "config.json").read_text())
+    assert model["directions"]["AtoB"]["net"]["residual"] is True
