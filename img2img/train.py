@@ -247,7 +247,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, *, stop_after: int | None = None) -> TrainResult:
         cfg = self.cfg
-        budget = TimeBudget(cfg.minutes, self.train_seconds)
+        budget = TimeBudget(cfg.minutes, self.train_seconds, skip=2 + 2 * cfg.num_workers)  # past the prefetched batches
         progress = None
         if self.is_main and cfg.progress:
             from tqdm.auto import tqdm
@@ -261,7 +261,7 @@ class Trainer:
             while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not budget.spent():
                 losses = self.train_step(next(batches))
                 self.train_seconds = budget.elapsed()
-                if not cfg.steps_planned and budget.speed_known(self.step - started_step):
+                if budget.seconds is not None and budget.plan_due(self.step - started_step, cfg.steps_planned):
                     self._plan_steps(budget, self.step - started_step)
                     if progress is not None:
                         progress.total = cfg.steps
@@ -388,18 +388,34 @@ class TimeBudget:
 
     The first steps measure the speed (after ``skip`` warm-up steps, until ``probe_steps`` steps
     or ``probe_seconds`` have passed); the loop then plans the run's total steps so that the
-    learning-rate schedule and the warm-up fit ``usable`` of the remaining time, and stops, saves
-    and validates when the time is spent.
+    learning-rate schedule and the warm-up fit ``usable`` of the remaining time, plans again
+    with the longer measurement at the ``replan_at`` fractions of the budget (data loading can
+    fall behind once the prefetched batches are used up; the schedule is still flat then), and
+    stops, saves and validates when the time is spent.
     """
 
-    skip, probe_steps, probe_seconds, usable = 2, 12, 20.0, 0.9
+    skip, probe_steps, probe_seconds, usable, replan_at = 2, 12, 20.0, 0.9, (0.1, 0.25)
 
-    def __init__(self, minutes: float | None, already: float = 0.0) -> None:
+    def __init__(self, minutes: float | None, already: float = 0.0, *, skip: int | None = None) -> None:
         self.seconds = None if minutes is None else 60.0 * minutes
         self.already = already
         self.started = time.perf_counter()
+        if skip is not None:
+            self.skip = skip
         self._probe_start: float | None = None
         self._probe_steps = 0
+        self._replans = [self.already + f * self.seconds for f in self.replan_at] if self.seconds else []
+
+    def plan_due(self, steps_done: int, planned: bool) -> bool:
+        """Called after every step of this ``fit``: time to plan (or plan again) the total steps?"""
+        known = self.speed_known(steps_done)
+        if not planned:
+            return known
+        if known and self._replans and self.elapsed() >= self._replans[0]:
+            while self._replans and self.elapsed() >= self._replans[0]:
+                self._replans.pop(0)
+            return True
+        return False
 
     def elapsed(self) -> float:
         return self.already + time.perf_counter() - self.started

@@ -40,6 +40,7 @@ def clock(monkeypatch):
 
 def test_time_budget_measures_then_plans(clock):
     budget = TimeBudget(minutes=1.0, already=6.0)
+    assert budget.skip == 2 and TimeBudget(1.0, skip=6).skip == 6
     assert budget.remaining() == 54.0 and not budget.spent()
     for done in range(1, budget.skip + 1):  # warm-up steps are not measured
         clock.now += 5.0
@@ -50,6 +51,10 @@ def test_time_budget_measures_then_plans(clock):
     clock.now += 0.5
     assert budget.speed_known(budget.skip + budget.probe_steps)
     assert budget.seconds_per_step() == pytest.approx(0.5)
+    assert budget.plan_due(budget.skip + budget.probe_steps, planned=False)  # the first plan
+    # 22 s elapsed, past both re-plan marks (6 + 10% and 6 + 25% of 60 s): one more plan, then none
+    assert budget.plan_due(budget.skip + budget.probe_steps + 1, planned=True)
+    assert not budget.plan_due(budget.skip + budget.probe_steps + 2, planned=True)
     clock.now = 100.0 + 54.0
     assert budget.spent() and budget.remaining() == 0.0
     assert not TimeBudget(None).spent() and TimeBudget(None).remaining() == float("inf")
@@ -82,12 +87,11 @@ def test_minutes_plans_steps_and_derived_counts():
 
 
 def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, clock):
-    monkeypatch.setattr(TimeBudget, "skip", 1)
     monkeypatch.setattr(TimeBudget, "probe_steps", 2)
     real_step = train_module.Trainer.train_step
 
-    def timed_step(self, batch):  # 1 s per step while the speed is measured, then 2 s: the plan runs late
-        clock.now += 1.0 if self.step < 3 else 2.0
+    def timed_step(self, batch):  # 1 s per step, then from step 9 on 10 s: the time runs out before the plan
+        clock.now += 1.0 if self.step < 8 else 10.0
         return real_step(self, batch)
 
     monkeypatch.setattr(train_module.Trainer, "train_step", timed_step)
@@ -95,15 +99,17 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     kw = dict(data=str(paired_dir), size=32, load_size=36, batch_size=2, val_every=1000, **TINY_UNET, **FAST)
     first = train("pix2pix", out=str(run), minutes=0.5, **kw)  # 30 s on the fake clock
     config = json.loads((run / "config.json").read_text())
-    assert config["minutes"] == 0.5 and config["steps"] == 3 + int(27 * TimeBudget.usable), "the steps were not planned"
+    # measured from step 2 (num_workers=0): 1 s/step, planned at step 4 and again at 10% and 25% of the time
+    assert config["minutes"] == 0.5 and config["steps"] == 8 + int(22 * TimeBudget.usable) == 27
+    assert config["decay_steps"] == 13, "the derived decay was not re-derived from the planned steps"
     state = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert state["step"] == first.step == 3 + 14 and state["train_seconds"] == 31.0  # 3 + 14 * 2 s >= 30 s
+    assert state["step"] == first.step == 11 and state["train_seconds"] == 38.0  # 8 * 1 s + 3 * 10 s >= 30 s
     assert (run / "best" / "config.json").is_file(), "no validation when the time ran out"
     assert "val_psnr" in first.metrics
     again = train(out=str(run), resume=True, minutes=0.5)  # the budget is spent: nothing more to do
-    assert again.step == first.step
+    assert again.step == 11
     longer = train(out=str(run), resume=True, minutes=30)  # a larger budget: on to the planned steps
-    assert longer.step == config["steps"]
+    assert longer.step == 27
 
 
 def test_selection_scores():

@@ -485,3 +485,24 @@ def test_paired_folder_reads_the_trainA_trainB_layout(tmp_path):
         write_image(tmp_path / "trainB" / f"{i}.png", pattern(i + 5, 24))
     data = PairedFolder(tmp_path, size=16, train=False)
     assert data.layout == "A/B" and len(data) == 2 and data[1]["path"] == "1.png"
+
+
+def test_image_cache_returns_read_only_copies_within_its_budget(tmp_path):
+    from img2img.data.folders import ImageCache
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        write_image(paths[-1], np.full((10, 10, 3), 40 * i, np.uint8))
+    cache = ImageCache(max_bytes=2 * 300)  # room for two 10 x 10 x 3 images
+    first = cache.read(paths[0], 3)
+    assert cache.read(paths[0], 3) is first and not first.flags.writeable
+    assert int(first[0, 0, 0]) == 0 and cache.read(paths[0], 1).shape == (10, 10, 1)  # keyed by channels too
+    cache.read(paths[1], 3)
+    cache.read(paths[2], 3)  # over budget: the least recently used entries go
+    assert len(cache) == 2 and cache.bytes <= cache.max_bytes
+    assert int(cache.read(paths[2], 3)[0, 0, 0]) == 80
+    assert len(ImageCache(max_bytes=0).read(paths[0], 3)) == 10 and len(ImageCache(max_bytes=0)) == 0
+    tensor = to_tensor_uint8(first[:, :, :1])  # a read-only (cached) crop still becomes a writable tensor
+    tensor += 1
+    assert int(first[0, 0, 0]) == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import operator
 import os
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,7 +106,8 @@ def to_tensor_uint8(image: np.ndarray) -> torch.Tensor:
         image = image[:, :, None]
     if image.ndim != 3:
         raise ValueError(f"expected an H x W x C image, got shape {image.shape}")
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    array = np.ascontiguousarray(image.transpose(2, 0, 1))
+    return torch.from_numpy(array if array.flags.writeable else array.copy())  # cached images are read-only
 
 
 def bicubic_downscale(image: np.ndarray, scale: int) -> np.ndarray:
@@ -162,6 +164,42 @@ def _strip_suffix(relative: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+class ImageCache:
+    """Decoded images kept in memory, least recently used dropped first, up to ``max_bytes``.
+
+    Decoding is the slowest part of loading a training item (a 2-megapixel PNG takes longer
+    than the network step on a small crop), and every epoch decodes the same files again. Each
+    data-loader worker holds its own cache (``IMG2IMG_CACHE_MB`` per process, default 1024;
+    0 turns caching off). Cached arrays are read-only: loaders crop and copy, never write.
+    """
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        if max_bytes is None:
+            max_bytes = int(float(os.environ.get("IMG2IMG_CACHE_MB", "1024")) * 2**20)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple[Path, int], np.ndarray] = OrderedDict()
+
+    def read(self, path: Path, channels: int) -> np.ndarray:
+        key = (Path(path), channels)
+        image = self._items.get(key)
+        if image is not None:
+            self._items.move_to_end(key)
+            return image
+        image = read_image(path, channels=channels)
+        if image.nbytes <= self.max_bytes:
+            image.setflags(write=False)
+            self._items[key] = image
+            self.bytes += image.nbytes
+            while self.bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.bytes -= dropped.nbytes
+        return image
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class _FolderDataset(Dataset):
     """Validation, bad-file policy, verification, indexing and geometry shared by the folders."""
 
@@ -187,6 +225,11 @@ class _FolderDataset(Dataset):
         self.dir_a, self.dir_b = cyclegan or (split_root / "A", split_root / "B")
         # When the root doubles as the training split, its val/ and test/ folders are not training data.
         self._excluded = _OTHER_SPLITS if split_root == self.root and split == "train" else ()
+        self._cache = ImageCache()
+
+    def _read(self, path: Path, channels: int) -> np.ndarray:
+        """``read_image`` through this dataset's decoded-image cache (read-only arrays)."""
+        return self._cache.read(path, channels)
 
     # bad files ------------------------------------------------------------------------------
 
@@ -430,7 +473,7 @@ class PairedFolder(_ResizeCropFolder):
         path_a, path_b = self.pairs[index]
         if path_b is None:
             same = self.channels_a == self.channels_b
-            image = read_image(path_a, channels=self.channels_a if same else 3)
+            image = self._read(path_a, self.channels_a if same else 3)
             width = image.shape[1]
             if width % 2:
                 raise DatasetError(self._odd_width_message(path_a, width))
@@ -438,8 +481,8 @@ class PairedFolder(_ResizeCropFolder):
             image_b = to_channels(image[:, width // 2 :], self.channels_b)
             name = path_a.relative_to(self.split_root).as_posix()
         else:
-            image_a = read_image(path_a, channels=self.channels_a)
-            image_b = read_image(path_b, channels=self.channels_b)
+            image_a = self._read(path_a, self.channels_a)
+            image_b = self._read(path_b, self.channels_b)
             image_b = _resize(image_b, *image_a.shape[:2])
             name = path_a.relative_to(self.dir_a).as_posix()
         box = self._box(*image_a.shape[:2], self._short, rng)
@@ -479,8 +522,8 @@ class UnpairedFolder(_ResizeCropFolder):
     def _load(self, index: int, rng: np.random.Generator) -> dict:
         path_a = self.files_a[index % len(self.files_a)]
         path_b = self.files_b[int(rng.integers(len(self.files_b))) if self.train else index % len(self.files_b)]
-        image_a = read_image(path_a, channels=self.channels_a)
-        image_b = read_image(path_b, channels=self.channels_b)
+        image_a = self._read(path_a, self.channels_a)
+        image_b = self._read(path_b, self.channels_b)
         image_a = self._crop(image_a, self._box(*image_a.shape[:2], self._short, rng))
         image_b = self._crop(image_b, self._box(*image_b.shape[:2], self._short, rng))
         return {"A": to_tensor_uint8(image_a), "B": to_tensor_uint8(image_b), "path": path_a.relative_to(self.dir_a).as_posix()}
@@ -549,7 +592,7 @@ class SRFolder(_FolderDataset):
 
     def _load(self, index: int, rng: np.random.Generator) -> dict:
         path_a, path_b = self.pairs[index]
-        hr = read_image(path_b, channels=3)
+        hr = self._read(path_b, 3)
         s, patch = self.scale, self.size // self.scale
         if path_a is None:
             height, width = hr.shape[:2]
@@ -561,7 +604,7 @@ class SRFolder(_FolderDataset):
             lr = sr_degrade(hr, s, rng, realistic=True) if self.realistic else bicubic_downscale(hr, s)
             name = path_b.relative_to(self.split_root).as_posix()
         else:
-            lr = read_image(path_a, channels=3)
+            lr = self._read(path_a, 3)
             message = self._mismatch(path_a, path_b, lr.shape, hr.shape)
             if message:
                 raise DatasetError(message)
