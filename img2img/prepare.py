@@ -9,6 +9,10 @@
 which ``img2img train pix2pix`` (or ``srgan``) reads as it is. Outputs are PNG (lossless, so the
 recipe is the only damage), written atomically; pairs that exist are kept (a stopped job resumes)
 unless ``overwrite``; unreadable photos are skipped and reported.
+
+``colorize`` needs colour targets: photos without colour (``has_color`` false: grayscale, even
+stored as RGB) are left out before the split and listed in the report's ``skipped``; a folder
+without any colour photo is an error.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 from img2img_runtime.io import ImageReadError, list_images, read_image, write_image
 
-from .data.recipes import Recipe
+from .data.recipes import Recipe, has_color
 
 
 @dataclass
@@ -33,11 +37,14 @@ class PrepareReport:
     counts: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
     skipped_existing: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # left out on purpose (colorize: no colour)
 
     def summary(self) -> str:
-        lines = [f"{self.counts['train']} train pairs, {self.counts['val']} val pairs "
-                 f"({self.skipped_existing} already there), {len(self.failed)} failed"]
+        first = (f"{self.counts['train']} train pairs, {self.counts['val']} val pairs "
+                 f"({self.skipped_existing} already there), {len(self.failed)} failed")
+        lines = [first + (f", {len(self.skipped)} skipped" if self.skipped else "")]
         lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
+        lines += [f"  SKIPPED {path}: {reason}" for path, reason in self.skipped]
         return "\n".join(lines)
 
 
@@ -77,6 +84,9 @@ def prepare(
         max_size: downscale photos whose longer side exceeds this first (None: keep).
         options: recipe options (``preset=`` for restore, ``scale=``/``realistic=`` for sr,
             sketch keyword arguments).
+
+    ``colorize`` leaves out the photos without colour (listed in ``report.skipped``) and raises
+    ``ValueError`` when no photo has colour.
     """
     maker = Recipe(recipe, dict(options))
     photos, out = Path(photos), Path(out)
@@ -91,8 +101,10 @@ def prepare(
         if changed:
             raise ValueError(f"{out} was prepared with other settings ({', '.join(changed)} differ); "
                              "use a new output folder or overwrite=True (--overwrite)")
-    val = split_indices(len(paths), val_fraction, seed)
     report = PrepareReport()
+    if recipe == "colorize":
+        paths = _colour_photos(paths, photos, out, report)
+    val = split_indices(len(paths), val_fraction, seed)
     names: dict[Path, Path] = {}
     for path in paths:  # x.jpg and x.png would both become x.png
         name = path.relative_to(photos).with_suffix(".png")
@@ -130,5 +142,37 @@ def prepare(
             report.skipped_existing += status == "existing"
     out.mkdir(parents=True, exist_ok=True)
     previous.write_text(json.dumps(
-        {**settings, "counts": report.counts, "failed": [str(p) for p, _ in report.failed]}, indent=2) + "\n")
+        {**settings, "counts": report.counts, "failed": [str(p) for p, _ in report.failed],
+         "skipped": [str(p) for p, _ in report.skipped]}, indent=2) + "\n")
     return report
+
+
+def _colour_photos(paths: list[Path], photos: Path, out: Path, report: PrepareReport) -> list[Path]:
+    """``paths`` without the photos that have no colour, which go to ``report.skipped`` (and lose
+    any pair an earlier run wrote for them). Unreadable files stay: ``prepare`` reports them.
+
+    Raises:
+        ValueError: no photo under ``photos`` has colour.
+    """
+
+    def colour(path: Path) -> bool | None:
+        try:
+            return has_color(read_image(path))
+        except ImageReadError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1, len(paths)))) as pool:
+        flags = list(pool.map(colour, paths))
+    gray = [path for path, flag in zip(paths, flags) if flag is not None and not flag]
+    if not any(flags):
+        unreadable = sum(flag is None for flag in flags)
+        raise ValueError(f"no colour photos in {photos}: {len(gray)} photo(s) without colour (grayscale)"
+                         + (f" and {unreadable} unreadable" if unreadable else "")
+                         + "; colorization needs colour photos to learn from")
+    for path in gray:
+        name = path.relative_to(photos)
+        report.skipped.append((path, f"{name.as_posix()} has no colour (grayscale): colorization needs colour photos"))
+        for split in ("train", "val"):
+            for side in ("A", "B"):
+                (out / split / side / name.with_suffix(".png")).unlink(missing_ok=True)
+    return [path for path, flag in zip(paths, flags) if flag is None or flag]

@@ -159,3 +159,188 @@ def test_sr_degrade_rejects_non_multiples(realistic):
         sr_degrade(photo(0, 50, 64), 4, rng(0), realistic=realistic)
     with pytest.raises(ValueError):
         sr_degrade(photo(0, 64, 64), 0, rng(0), realistic=realistic)
+
+
+# ------------------------------------------------------------------------------------ alignment
+#
+# A degraded photo and its original must stay aligned: a pair whose input is shifted teaches the
+# model to blur. The measurement is the peak of the band-passed cross-correlation (the cross-power
+# spectrum, as in phase correlation) of the two lumas, located to 0.002 px by evaluating its
+# inverse DFT on a fine grid around the whole-pixel peak. Two simpler tools are not good enough:
+# cv2.phaseCorrelate's centroid locks to whole pixels (it reads a 0.1 px shift as 0.002 px), and
+# pure phase normalisation is thrown off by blur kernels with a negative frequency response
+# (motion and defocus blur) and by noise at high frequencies.
+
+# Test images of 320 px: the presets are tuned for 256-512 px crops, and on smaller images the
+# heavy damage covers so much of the picture that the measurement gets noisy.
+ALIGN_SIZE = 320
+ALIGN_TOLERANCE = 0.1  # px, in x and in y
+
+
+def textured(seed: int, size: int = ALIGN_SIZE, zoom: int = 1) -> np.ndarray:
+    """Random anti-aliased ellipses and triangles of every luma level on mid-gray, plus fine noise.
+
+    ``zoom`` draws the same kind of picture ``zoom`` times larger (for exact sub-pixel shifts).
+    """
+    rng = np.random.default_rng(seed)
+    image = np.full((size, size, 3), 128, np.float32)
+    for _ in range(round(40 * (size / zoom / 192) ** 2)):
+        level = rng.uniform(0, 255)
+        color = np.clip(level + rng.uniform(-60, 60, 3), 0, 255).tolist()
+        centre = rng.uniform(0, size, 2)
+        radii = rng.uniform(3, 24, 2) * zoom
+        if rng.random() < 0.5:
+            cv2.ellipse(image, tuple(int(v) for v in centre * 16), tuple(int(v) for v in radii * 16),
+                        rng.uniform(0, 180), 0, 360, color, -1, cv2.LINE_AA, shift=4)
+        else:
+            corners = (rng.uniform(-1, 1, (3, 2)) * radii.max() + centre) * 16
+            cv2.fillPoly(image, [corners.astype(np.int32)], color, cv2.LINE_AA, shift=4)
+    noise = rng.normal(0, 4, (size // zoom + 1, size // zoom + 1, 1)).astype(np.float32)
+    image += cv2.resize(noise, (size, size), interpolation=cv2.INTER_NEAREST)[:size, :size, None]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return np.squeeze(image).astype(np.float64)
+
+
+def _tukey(n: int, alpha: float = 0.3) -> np.ndarray:
+    """Flat in the middle, cosine tapers over the outer ``alpha / 2`` at each end."""
+    x = (np.arange(n) + 0.5) / n
+    edge = alpha / 2
+    ramp = 0.5 * (1 - np.cos(np.pi * np.minimum(x, 1 - x) / edge))
+    return np.where(np.minimum(x, 1 - x) < edge, ramp, 1.0)
+
+
+def picture_shift(reference: np.ndarray, image: np.ndarray, band: tuple[float, float] = (0.03, 0.2)
+                  ) -> tuple[float, float]:
+    """``(dx, dy)``: how far (px) the picture in ``image`` lies right of / below ``reference``.
+
+    Both are gray or RGB (compared by luma), the same size. Only frequencies in ``band``
+    (cycles/px; by default the band that survives blur, noise and JPEG) count, both images are
+    tapered at the borders, and the correlation peak is found to 0.002 px.
+    """
+    a, b = luma(reference), luma(image)
+    h, w = a.shape
+    window = np.outer(_tukey(h), _tukey(w))
+    a = (a - (a * window).sum() / window.sum()) * window
+    b = (b - (b * window).sum() / window.sum()) * window
+    fy, fx = np.fft.fftfreq(h), np.fft.fftfreq(w)
+    f2 = fy[:, None] ** 2 + fx[None, :] ** 2
+    weight = np.exp(-f2 / (2 * band[1] ** 2)) * (1 - np.exp(-f2 / (2 * band[0] ** 2)))
+    cross = np.conj(np.fft.fft2(a)) * np.fft.fft2(b) * weight
+    peak = np.unravel_index(np.argmax(np.real(np.fft.ifft2(cross))), cross.shape)
+    y0, x0 = ((p + n // 2) % n - n // 2 for p, n in zip(peak, (h, w)))  # whole pixels, signed
+    for radius, step in ((1.0, 0.05), (0.06, 0.002)):  # then a fine grid around it
+        ys = y0 + np.arange(-radius, radius + step / 2, step)
+        xs = x0 + np.arange(-radius, radius + step / 2, step)
+        surface = np.real(np.exp(2j * np.pi * ys[:, None] * fy) @ cross @ np.exp(2j * np.pi * fx[:, None] * xs))
+        iy, ix = np.unravel_index(np.argmax(surface), surface.shape)
+        y0, x0 = ys[iy], xs[ix]
+    return float(x0), float(y0)
+
+
+def assert_aligned(reference: np.ndarray, image: np.ndarray, what: str, **kwargs) -> None:
+    dx, dy = picture_shift(reference, image, **kwargs)
+    assert max(abs(dx), abs(dy)) <= ALIGN_TOLERANCE, f"{what}: the picture moved by ({dx:+.3f}, {dy:+.3f}) px"
+
+
+def shifted_pair(seed: int, dx_eighths: int, dy_eighths: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same picture twice, the second moved by exactly (dx, dy) / 8 px (drawn 8x, box-averaged)."""
+    big = textured(seed, ALIGN_SIZE * 8 + 32, zoom=8)
+
+    def view(dx: int, dy: int) -> np.ndarray:
+        crop = big[16 - dy : 16 - dy + ALIGN_SIZE * 8, 16 - dx : 16 - dx + ALIGN_SIZE * 8]
+        return cv2.resize(crop, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_AREA)
+
+    return view(0, 0), view(dx_eighths, dy_eighths)
+
+
+def test_picture_shift_measures_sub_pixel_shifts():
+    for seed, (dx, dy) in enumerate([(1, 0), (-1, 3), (-8, 4), (12, -1)]):  # in 1/8 px
+        reference, moved = shifted_pair(seed, dx, dy)
+        mx, my = picture_shift(reference, moved)
+        assert abs(mx - dx / 8) <= 0.02 and abs(my - dy / 8) <= 0.02, ((dx / 8, dy / 8), (mx, my))
+    assert max(map(abs, picture_shift(reference, reference))) < 1e-9
+
+
+def test_picture_shift_sees_the_old_downscale_drift():
+    """albumentations' Downscale (cv2.resize with fx = fy = scale, then back to the size): the test's
+    own proof that a misaligned step fails it."""
+    image = textured(0)
+    for scale in (0.33, 0.42, 0.49):
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        back = cv2.resize(small, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_LINEAR)
+        with pytest.raises(AssertionError, match="moved"):
+            assert_aligned(image, back, f"old downscale {scale}")
+
+
+def strong_params() -> dict[str, dict]:
+    """Each step's heavy-preset ranges (the strongest the library uses), else its defaults."""
+    return {step.name: dict(step.params) for step in restore_degrader("heavy").steps}
+
+
+@pytest.mark.parametrize("name", list(STEP_KINDS))
+def test_step_keeps_the_picture_in_place(name):
+    """Every registered step, strong, several draws: blur, noise, resizing and painted damage alike."""
+    step = Step(name, 1.0, strong_params().get(name, {}))
+    image = textured(1)
+    for seed in range(4):
+        assert_aligned(image, step(image, rng(20, seed)), f"{name} (seed {seed})")
+
+
+def flat_card_corrected(degrader, image: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(reference, picture)``: the luma of ``image`` and the picture's own part of
+    ``degrader(image)`` (the generator seeded with ``seed``), both around 0.
+
+    The heavy preset paints so much over a test-sized image (scratches, dust, creases, grain,
+    noise) that the paint, not the picture, would decide the measurement. Every draw of a
+    degradation is independent of the image content, so the same seed on flat gray cards paints
+    the same damage: ``D(image) - D(gray)`` is the picture without it, and
+    ``(D(light gray) - D(dark gray)) / 96`` the local gain (vignette, fading, the opacity of the
+    paint), which is divided out again (where it is not ~0).
+    """
+    def run(x: np.ndarray) -> np.ndarray:
+        return luma(degrader(x, rng(30, seed)))
+
+    def card(level: int) -> np.ndarray:
+        return np.full_like(image, level)
+
+    gain = (run(card(176)) - run(card(80))) / 96
+    picture = run(image) - run(card(128))
+    return luma(image) - 128, picture * gain / (gain**2 + 0.01)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_keep_the_picture_in_place(preset):
+    """Whole presets, damage and all, several draws each (the damage is factored out, see above)."""
+    degrader = restore_degrader(preset)
+    image = textured(2)
+    for seed in range(6):
+        assert_aligned(*flat_card_corrected(degrader, image, seed), f"{preset} (seed {seed})")
+    reference, moved = shifted_pair(3, 3, -2)  # and a real shift shows through the damage
+
+    def degrade_moved(x: np.ndarray, g: np.random.Generator) -> np.ndarray:
+        return degrader(moved if x is reference else x, g)
+
+    mx, my = picture_shift(*flat_card_corrected(degrade_moved, reference, 0))
+    assert abs(mx - 3 / 8) <= 0.08 and abs(my + 2 / 8) <= 0.08, (mx, my)
+
+
+@pytest.mark.parametrize("realistic", [False, True])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_sr_degrade_keeps_the_picture_in_place(scale, realistic):
+    """The low-resolution image, enlarged back with cv2.resize (bicubic), lies on the original.
+
+    Compared below the low resolution's Nyquist limit (0.5 / scale cycles per original pixel):
+    above it the enlarged image holds only interpolation and noise.
+    """
+    image = textured(4)
+    band = (0.02, min(0.2, 0.5 / scale))
+    for seed in range(4):
+        low = sr_degrade(image, scale, rng(40, seed), realistic=realistic)
+        back = cv2.resize(low, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_CUBIC)
+        assert_aligned(image, back, f"sr x{scale} realistic={realistic} (seed {seed})", band=band)

@@ -260,3 +260,39 @@ def test_prepare_refuses_other_settings_and_reports_name_clashes(tmp_path):
     train = {p.name for p in (out / "train" / "A").iterdir()}
     val = {p.name for p in (out / "val" / "A").iterdir()}
     assert not train & val and train | val == {"p0.png", "p1.png", "p2.png", "p3.png"}
+
+
+def test_prepare_colorize_skips_photos_without_colour(tmp_path, photos, capsys):
+    for i, name in enumerate(["bw/gray0.png", "gray1.jpg"]):
+        colour = pattern(20 + i, 48)
+        write_image(photos / name, np.repeat(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2))
+    out = tmp_path / "out"
+    stale = out / "val" / "B" / "gray1.png"  # written by an earlier run that took gray photos as targets
+    write_image(stale, pattern(0, 32))
+    report = prepare("colorize", photos, out, val_fraction=0.4)
+    assert not report.failed and report.counts == {"train": 3, "val": 2}
+    assert sorted(names(out / "train" / "B") + names(out / "val" / "B")) == sorted(PHOTO_SIZES)
+    skipped = {path.relative_to(photos).as_posix(): reason for path, reason in report.skipped}
+    assert set(skipped) == {"bw/gray0.png", "gray1.jpg"}
+    for name, reason in skipped.items():
+        assert name in reason and "no colour" in reason
+    assert not stale.exists()
+    summary = report.summary()
+    assert "2 skipped" in summary and "SKIPPED" in summary and "gray1.jpg has no colour" in summary
+    assert sorted(json.loads((out / "prepare.json").read_text())["skipped"]) == sorted(str(p) for p, _ in report.skipped)
+
+    assert main(["prepare", "colorize", str(photos), str(tmp_path / "cli")]) == 0  # skipping is not failing
+    stdout = capsys.readouterr().out
+    assert "2 skipped" in stdout and "bw/gray0.png has no colour" in stdout
+
+    restore = prepare("restore", photos, tmp_path / "restore", preset="light")  # other recipes take them all
+    assert sum(restore.counts.values()) == 7 and not restore.skipped
+
+
+def test_prepare_colorize_without_colour_photos_is_an_error(tmp_path):
+    grays = tmp_path / "grays"
+    for i in range(2):
+        write_image(grays / f"g{i}.png", np.full((24, 24, 3), 40 * i + 60, np.uint8))
+    with pytest.raises(ValueError, match=r"no colour photos in .*grays.*2 photo\(s\) without colour"):
+        prepare("colorize", grays, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -1,11 +1,13 @@
-"""Line drawings: white paper, dark lines where the photo has edges, nowhere else."""
+"""Line drawings: white paper, dark lines where the photo has edges, nowhere else; random styles."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from img2img.data.sketch import SKETCH_METHODS, sketch, sketch_to_rgb
+from img2img.data.sketch import SKETCH_METHODS, random_sketch_style, sketch, sketch_random, sketch_to_rgb
+from test_degrade import picture_shift, textured
 
 SQUARE = (40, 88)  # the square covers rows and columns 40..87 of a 128 x 128 image
 
@@ -104,3 +106,80 @@ def test_sketch_to_rgb():
 def test_bad_arguments_raise(image, kwargs):
     with pytest.raises(ValueError):
         sketch(square_image() if image is None else image, **kwargs)
+
+
+# ------------------------------------------------------------------------------- random styles
+
+
+def ink_of(lines: np.ndarray) -> np.ndarray:
+    return 255.0 - lines[:, :, 0].astype(np.float64)
+
+
+def test_random_styles_vary_with_the_seed():
+    styles = [random_sketch_style(np.random.default_rng([seed])) for seed in range(60)]
+    assert {s["method"] for s in styles} == {"xdog", "canny"}
+    assert {s["thickness"] for s in styles} == {1, 2, 3, 4}  # thin and thick
+    assert {s["thickness"] for s in styles if s["method"] == "xdog"} == {1, 2, 3}
+    assert any("threshold" in s for s in styles) and any("threshold" not in s for s in styles if s["method"] == "xdog")
+    for key, (lo, hi) in {"ink": (0, 60), "paper": (235, 255)}.items():
+        values = [s[key] for s in styles]
+        assert lo <= min(values) < max(values) <= hi and max(values) - min(values) > (hi - lo) / 2
+    sigmas = [s["sigma"] for s in styles if s["method"] == "xdog"]
+    assert max(sigmas) - min(sigmas) > 0.4
+    phis = [s["phi"] for s in styles if s["method"] == "xdog"]
+    assert max(phis) > 5 * min(phis)
+    for style in styles:  # every style is valid sketch() input
+        options = {k: v for k, v in style.items() if k not in ("ink", "paper")}
+        sketch(square_image()[:32, :32], **options)
+
+
+def test_sketch_random_is_seeded_and_draws_ink_on_paper():
+    photo = textured(7, 96)
+    outputs = [sketch_random(photo, np.random.default_rng([seed])) for seed in range(8)]
+    for seed, out in enumerate(outputs):
+        assert out.shape == (96, 96, 1) and out.dtype == np.uint8
+        np.testing.assert_array_equal(out, sketch_random(photo, np.random.default_rng([seed])))
+        style = random_sketch_style(np.random.default_rng([seed]))
+        values, counts = np.unique(out, return_counts=True)
+        paper = values[np.argmax(counts)]
+        assert 235 <= paper <= 255 and abs(int(paper) - style["paper"]) <= 1  # white paper, most of the page
+        assert out.min() <= style["ink"] + 1 and out.min() < 100  # dark lines
+    assert len({out.tobytes() for out in outputs}) == len(outputs)
+
+
+def test_sketch_random_lines_lie_on_the_edges():
+    """Every style: ink only near the square's outline, and all along it."""
+    distance = distance_to_border()
+    lo, hi = SQUARE
+    along = slice(lo + 8, hi - 8)
+    for seed in range(16):
+        style = random_sketch_style(np.random.default_rng([seed]))
+        out = sketch_random(square_image(), np.random.default_rng([seed]))[:, :, 0].astype(float)
+        dark = out < (style["ink"] + style["paper"]) / 2
+        # Canny draws on the edge; XDoG on its dark side, deeper for a larger sigma
+        reach = style["thickness"] / 2 + (0.5 if style["method"] == "canny" else 1.5 + 3 * style["sigma"])
+        assert dark.any() and distance[dark].max() <= reach, (style, distance[dark].max())
+        for band in (dark[along, lo - 4 : lo + 4].any(1), dark[along, hi - 4 : hi + 4].any(1),
+                     dark[lo - 4 : lo + 4, along].any(0), dark[hi - 4 : hi + 4, along].any(0)):
+            assert band.all(), style
+
+
+@pytest.mark.parametrize("thickness", [1, 2, 3, 4])
+def test_canny_lines_are_centred_on_the_photo_edges(thickness):
+    """The ink of Canny lines (of any width) lies on the photo's gradient magnitude, within 0.15 px."""
+    for seed in range(2):
+        photo = textured(seed, 192)
+        luma = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        edges = np.hypot(cv2.Sobel(luma, cv2.CV_32F, 1, 0), cv2.Sobel(luma, cv2.CV_32F, 0, 1))
+        dx, dy = picture_shift(edges, ink_of(sketch(photo, method="canny", thickness=thickness)))
+        assert max(abs(dx), abs(dy)) <= 0.15, (thickness, seed, dx, dy)
+
+
+@pytest.mark.parametrize("method", SKETCH_METHODS)
+def test_widening_keeps_lines_in_place(method):
+    """Even widths too: an even kernel alone would move every line by half a pixel."""
+    photo = textured(3, 160)
+    thin = ink_of(sketch(photo, method=method))
+    for thickness in (2, 3, 4):
+        dx, dy = picture_shift(thin, ink_of(sketch(photo, method=method, thickness=thickness)))
+        assert max(abs(dx), abs(dy)) <= 0.05, (thickness, dx, dy)

@@ -5,17 +5,32 @@
 folders, then the recipe turns the crop into the input A (damage, sketch, grayscale, low
 resolution). The damage is drawn from ``np.random.default_rng([seed, epoch, index])``, so every
 epoch sees new damage and a run is reproducible whatever the number of workers.
+
+Colorization learns colour from the photos, so with the ``colorize`` recipe the photos without
+colour (``has_color`` is false: grayscale, even when stored as RGB) are left out and listed in
+``skipped`` with the reason; a folder with no colour photo at all is an error.
 """
 
 from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from img2img_runtime.processing import to_channels
 
-from .folders import _ResizeCropFolder, to_tensor_uint8
-from .io import read_image
-from .recipes import Recipe
+from .folders import DatasetError, _ResizeCropFolder, to_tensor_uint8
+from .io import ImageReadError, read_image
+from .recipes import Recipe, has_color
+
+logger = logging.getLogger(__name__)
+
+
+# Training crops of a recipe folder see the photo zoomed by a random factor between this and 1.
+MIN_ZOOM = 0.5
 
 
 class RecipeFolder(_ResizeCropFolder):
@@ -25,7 +40,11 @@ class RecipeFolder(_ResizeCropFolder):
         root: folder of photos (with ``train/``/``val/`` or itself the training split).
         recipe: a :class:`~img2img.data.recipes.Recipe` (sketch, colorize or restore; super-
             resolution crops at the photo's own resolution: :class:`~img2img.data.folders.SRFolder`).
+            With ``colorize``, photos without colour are left out (listed in ``skipped``).
         Other arguments as :class:`~img2img.data.folders.PairedFolder`.
+
+    Raises:
+        DatasetError: no usable photo (for ``colorize``: no photo with colour) in the folder.
     """
 
     def __init__(
@@ -34,21 +53,78 @@ class RecipeFolder(_ResizeCropFolder):
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
+        self.native_scale = load_size is None
         if recipe.name == "sr":
             raise ValueError("super-resolution pairs come from SRFolder (crops at the photo's own resolution)")
         self.recipe = recipe
         self.photos = self._list(self.split_root)
-        if verify:
+        gray: list[Path] = []
+        if recipe.name == "colorize":
+            self.photos, gray = self._sort_by_colour(self.photos, verify)
+        elif verify:
             self.photos = self._verified(self.photos, 3)
-        self._require_some(self.photos, self.split_root)
+        self._require_some(self.photos + gray, self.split_root)
         self._report_skipped()
+        if gray:
+            self._skip_gray(gray)
+
+    def _sort_by_colour(self, paths: list[Path], verify: bool) -> tuple[list[Path], list[Path]]:
+        """``(colour photos, photos without colour)``, one decode per file. With ``verify`` the
+        files that do not decode are reported by ``on_bad`` and left out; without, they stay with
+        the colour photos (loading reports them, as for the other recipes)."""
+
+        def check(path: Path) -> bool | str:
+            try:
+                return has_color(read_image(path, channels=3))
+            except ImageReadError as error:
+                return str(error)
+
+        workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = dict(zip(paths, pool.map(check, paths)))
+        if verify:
+            self._bad_many([(p, r.removeprefix(f"{p}: "), r) for p, r in results.items() if isinstance(r, str)])
+        gray = [p for p in paths if not isinstance(results[p], str) and not results[p]]
+        unreadable = [p for p in paths if isinstance(results[p], str)]
+        left_out = set(gray) | (set(unreadable) if verify else set())
+        return [p for p in paths if p not in left_out], gray
+
+    def _skip_gray(self, gray: list[Path]) -> None:
+        """Lists the photos without colour in ``skipped``; an error when no photo is left."""
+        names = [path.relative_to(self.split_root).as_posix() for path in gray]
+        self.skipped.extend((str(path), f"{name} has no colour (grayscale): colorization needs colour photos")
+                            for path, name in zip(gray, names))
+        if not self.photos:
+            raise DatasetError(f"no colour photos in {self.split_root}: all {len(gray)} usable photo(s) have no "
+                               "colour (grayscale), and colorization needs colour photos to learn from")
+        logger.warning("RecipeFolder: left out %d photo(s) without colour under %s (colorize; listed in .skipped): %s",
+                       len(gray), self.split_root, ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""))
 
     def __len__(self) -> int:
         return len(self.photos)
 
+    def _box(self, height: int, width: int, short: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """Crops near the photo's own scale (unless ``load_size`` is given): the recipe's damage,
+        lines or grain then have the pixel scale they have on full-size photos at inference.
+
+        Training crops zoom the photo by a random factor in ``[MIN_ZOOM, 1]`` (never below the
+        crop size: smaller photos are enlarged to it); validation crops are centred at scale 1.
+        """
+        if not self.native_scale:
+            return super()._box(height, width, short, rng)
+        fit = self.size / min(height, width)  # the zoom at which the shorter side equals the crop
+        low = max(fit, MIN_ZOOM)
+        zoom = max(fit, float(rng.uniform(low, 1.0))) if self.train and low < 1.0 else max(fit, 1.0)
+        new_h, new_w = max(self.size, round(height * zoom)), max(self.size, round(width * zoom))
+        if self.train:
+            top, left = int(rng.integers(0, new_h - self.size + 1)), int(rng.integers(0, new_w - self.size + 1))
+        else:
+            top, left = (new_h - self.size) // 2, (new_w - self.size) // 2
+        return new_h, new_w, top, left
+
     def _load(self, index: int, rng: np.random.Generator) -> dict:
         path = self.photos[index]
-        photo = read_image(path, channels=3)
+        photo = self._read(path, 3)
         crop = self._crop(photo, self._box(*photo.shape[:2], self._short, rng))
         a, b = self.recipe(crop, rng)
         a, b = to_channels(a, self.channels_a), to_channels(b, self.channels_b)
