@@ -126,7 +126,7 @@ def main() -> int:
         report = evaluate_model(run, args.out / "data" / "val", task=eval_task, scale=4)
         report.to_json(args.out / f"eval_{recipe}.json")
         print(report.table(), flush=True)
-        steps = json.loads((run / "config.json").read_text())["steps"]
+        steps = json.loads((run / "model" / "config.json").read_text())["training"]["steps"]  # done, not planned
         results[recipe] = {"rows": report.rows, "steps": steps, "seconds": trained}
         print(f"{recipe}: trained in {trained / 60:.1f} min ({steps} steps); load average {os.getloadavg()[0]:.2f}", flush=True)
     table = format_table(results, args.minutes)

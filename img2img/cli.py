@@ -18,7 +18,8 @@ from typing import Any
 S = argparse.SUPPRESS  # flags the user did not give stay out of the kwargs (resume keeps saved values)
 
 # CLI flag -> generator / discriminator constructor keyword
-GENERATOR_FLAGS = {"base_channels": int, "num_downs": int, "num_blocks": int, "norm": str, "dropout": float, "upsample": str}
+GENERATOR_FLAGS = {"base_channels": int, "num_downs": int, "num_blocks": int, "norm": str, "dropout": float, "upsample": str,
+                   "residual": bool}
 DISCRIMINATOR_FLAGS = {"d_layers": ("n_layers", int), "d_channels": ("base_channels", int), "d_norm": ("norm", str),
                        "d_scales": ("num_scales", int)}
 
@@ -66,6 +67,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--norm", choices=["batch", "instance", "none"], help="generator normalisation")
     n.add_argument("--dropout", type=float, help="generator dropout")
     n.add_argument("--upsample", choices=["transpose", "resize"], help="U-Net upsampling: transposed conv or resize + conv")
+    n.add_argument("--residual", action=argparse.BooleanOptionalAction,
+                   help="U-Net/SRResNet predict a correction to the input (bicubic for SR) and start as it "
+                        "(default: on for the restore and sr recipes)")
     n.add_argument("--d-layers", type=int, help="PatchGAN layers (3 = 70x70 receptive field)")
     n.add_argument("--d-channels", type=int, help="PatchGAN width")
     n.add_argument("--d-norm", choices=["batch", "instance", "none"])
@@ -78,7 +82,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (0.5)")
     lo.add_argument("--lambda-gp", type=float, help="gradient penalty weight for wgangp (10)")
     lo.add_argument("--pool-size", type=int, help="cyclegan image pool (50)")
-    lo.add_argument("--adv-weight", type=float, help="srgan adversarial weight (1e-3)")
+    lo.add_argument("--adv-weight", type=float, help="weight of the generator GAN term (pix2pix 1, srgan 1e-3; 0 = no GAN: PSNR-oriented)")
     lo.add_argument("--warmup-steps", type=int, help="srgan pixel-loss-only steps before the GAN starts (default steps/2; 0 = none)")
     lo.add_argument("--vgg-weights", help="local VGG19 weights file: srgan content loss = VGG19 relu5_4 MSE / 12.75^2 "
                     "(else $IMG2IMG_VGG19_WEIGHTS; without either: L1 + discriminator feature matching)")
@@ -101,7 +105,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lg.add_argument("--checkpoint-every", type=int)
     lg.add_argument("--val-every", type=int)
     lg.add_argument("--best-metric", choices=["psnr", "ssim", "sharpness", "cycle_psnr", "last"],
-                    help="what picks RUN/best on the val split (default psnr; cyclegan cycle_psnr); "
+                    help="what picks RUN/best on the val split (default psnr; cyclegan cycle_psnr; srgan with a GAN term sharpness); "
                          "GAN warm-up steps are never picked")
     lg.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_train)

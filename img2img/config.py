@@ -9,13 +9,13 @@ from typing import Any
 # Per-task defaults that differ from the dataclass defaults (the papers' settings).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "pix2pix": {"generator": "unet_256", "gan_mode": "vanilla", "size": 256, "batch_size": 1,
-                "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0},
+                "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0, "adv_weight": 1.0},
     "cyclegan": {"generator": "resnet_9blocks", "gan_mode": "lsgan", "size": 256, "batch_size": 1,
                  "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0},
     # SRGAN (Ledig et al. 2017): Adam(1e-4, beta1 0.9), x0.1 for the second half of the adversarial stage;
     # its warm-up (the PSNR-oriented SRResNet stage) is half the steps, see STEP_FRACTIONS
     "srgan": {"generator": "srresnet_x4", "gan_mode": "vanilla", "size": 96, "batch_size": 16,
-              "lr": 1e-4, "beta1": 0.9, "lr_schedule": "step"},
+              "lr": 1e-4, "beta1": 0.9, "lr_schedule": "step", "adv_weight": 1e-3},
 }
 
 # ``steps`` while a run with a time budget (``minutes``) has not yet measured its speed.
@@ -75,7 +75,7 @@ class TrainConfig:
     lambda_identity: float = 0.5
     lambda_gp: float = 10.0
     pool_size: int = 50
-    adv_weight: float = 1e-3
+    adv_weight: float | None = None  # weight of the generator's GAN term: pix2pix 1, srgan 1e-3; 0 = no GAN
     warmup_steps: int | None = None  # srgan: steps // 2 (0 = no warm-up); other tasks: 0
     feature_matching_weight: float = 1.0
     vgg_weights: str | None = None  # srgan; else $IMG2IMG_VGG19_WEIGHTS (never the torch cache)
@@ -149,8 +149,9 @@ class TrainConfig:
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
         self._resolve_losses()
-        if self.best_metric is None:
-            self.best_metric = "cycle_psnr" if self.task == "cyclegan" else "psnr"
+        if self.best_metric is None:  # a GAN super-resolution run is chosen for texture like the target's
+            gan_sr = self.task == "srgan" and (self.adv_weight or 0) > 0
+            self.best_metric = "cycle_psnr" if self.task == "cyclegan" else "sharpness" if gan_sr else "psnr"
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         for name in ("steps", "batch_size", "size"):
@@ -216,6 +217,8 @@ class TrainConfig:
             raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
         if "lr_schedule" not in data:  # saved before per-task schedules and D norms: keep what the run used
             data = {**data, "lr_schedule": "linear", "discriminator_kwargs": {"norm": "batch", **data.get("discriminator_kwargs", {})}}
+        if "auto_steps" not in data and data.get("task") == "pix2pix":  # saved when adv_weight was SRGAN-only
+            data = {**data, "adv_weight": 1.0}
         return cls(**data)
 
     def task_kwargs(self) -> dict[str, Any]:
@@ -226,7 +229,7 @@ class TrainConfig:
             lambda_gp=self.lambda_gp, in_channels=self.in_channels, out_channels=self.out_channels,
         )
         if self.task == "pix2pix":
-            return {**common, "lambda_l1": self.lambda_l1, "color_space": self.color_space}
+            return {**common, "lambda_l1": self.lambda_l1, "adv_weight": self.adv_weight, "color_space": self.color_space}
         if self.task == "cyclegan":
             return {**common, "lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity, "pool_size": self.pool_size}
         return {**common, "scale": self.scale, "adv_weight": self.adv_weight, "warmup_steps": self.warmup_steps,

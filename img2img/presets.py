@@ -26,25 +26,29 @@ if TYPE_CHECKING:
 
 PROFILES = ("cpu", "gpu")
 
-_UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize"}
-_UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize"}
+# No normalisation in the recipe U-Nets: batch statistics of training crops (or instance statistics
+# of a crop) differ from a full photo's at inference; with the residual start they are not needed.
+_UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize", "norm": "none"}
+_UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize", "norm": "none"}
 
 RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "restore": {
         "cpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_SMALL, "residual": True},
-                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4},
+                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4, "adv_weight": 0.0},
         "gpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_GPU, "residual": True},
-                "size": 256, "batch_size": 8, "lr": 2e-4},
+                "size": 256, "batch_size": 8, "lr": 2e-4, "adv_weight": 0.0},
     },
     "colorize": {
         "cpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_SMALL),
-                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4},
-        "gpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_GPU), "size": 256, "batch_size": 8, "lr": 2e-4},
+                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4, "adv_weight": 0.01},
+        "gpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_GPU), "size": 256, "batch_size": 8, "lr": 2e-4,
+                "adv_weight": 0.01},
     },
     "sketch": {
         "cpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_SMALL),
-                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4},
-        "gpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_GPU), "size": 256, "batch_size": 8, "lr": 2e-4},
+                "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4, "adv_weight": 0.01},
+        "gpu": {"generator": "unet_256", "generator_kwargs": dict(_UNET_GPU), "size": 256, "batch_size": 8, "lr": 2e-4,
+                "adv_weight": 0.01},
     },
     "sr": {
         "cpu": {"generator_kwargs": {"base_channels": 32, "num_blocks": 6, "residual": True},

@@ -28,6 +28,8 @@ class Pix2Pix(Task):
             ``spectral_norm``, ``num_scales``).
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
         lambda_l1: weight of the L1 term (100 in the paper).
+        adv_weight: weight of the GAN term (1 in the paper). 0 trains the generator on L1 alone
+            and leaves the discriminator untrained (a regression U-Net: best PSNR, least texture).
         in_channels, out_channels: channels of A and B.
         color_space: ``"rgb"``, or ``"lab"`` for colorization: the generator maps lightness L
             (1 channel) to colour ab (2 channels), the discriminator judges (L, ab), and outputs
@@ -45,6 +47,7 @@ class Pix2Pix(Task):
         discriminator_kwargs: dict[str, Any] | None = None,
         gan_mode: str = "vanilla",
         lambda_l1: float = 100.0,
+        adv_weight: float = 1.0,
         lambda_gp: float = 10.0,
         in_channels: int = 3,
         out_channels: int = 3,
@@ -53,7 +56,7 @@ class Pix2Pix(Task):
         discriminator_kwargs = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # never batch norm for wgangp
         super().__init__(
             dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs,
-                 gan_mode=gan_mode, lambda_l1=lambda_l1, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
+                 gan_mode=gan_mode, lambda_l1=lambda_l1, adv_weight=adv_weight, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
                  color_space=color_space)
         )
         if gan_mode not in losses.GAN_MODES:
@@ -69,6 +72,7 @@ class Pix2Pix(Task):
             init_weights(net)  # N(0, 0.02), the paper's initialisation
         self.gan_mode = gan_mode
         self.lambda_l1 = lambda_l1
+        self.adv_weight = adv_weight
         self.lambda_gp = lambda_gp
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -96,10 +100,13 @@ class Pix2Pix(Task):
         return [self.discriminator]
 
     def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        l1 = {"G_L1": self.lambda_l1 * losses.l1_loss(fake_b, real_b)}
+        if self.adv_weight == 0:
+            return l1
         pred_fake = self.discriminator(torch.cat([real_a, fake_b], 1))
         return {
-            "G_gan": losses.gan_loss(pred_fake, True, self.gan_mode, for_discriminator=False),
-            "G_L1": self.lambda_l1 * losses.l1_loss(fake_b, real_b),
+            **l1,
+            "G_gan": self.adv_weight * losses.gan_loss(pred_fake, True, self.gan_mode, for_discriminator=False),
         }
 
     def discriminator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -129,11 +136,13 @@ class Pix2Pix(Task):
             real_a, real_b = split_lab(real_a)[0], split_lab(real_b)[1]
         with opt.autocast():
             fake_b = self.generator(real_a)  # (n, out_channels, h, w)
-        # discriminator: real pairs -> real, generated pairs -> fake
-        set_requires_grad(self.discriminator, True)
-        with opt.autocast():
-            d_terms = self.discriminator_losses(real_a, real_b, fake_b)
-        opt.step("D", sum(d_terms.values()))
+        # discriminator: real pairs -> real, generated pairs -> fake (not trained without a GAN term)
+        d_terms: dict[str, torch.Tensor] = {}
+        if self.adv_weight > 0:
+            set_requires_grad(self.discriminator, True)
+            with opt.autocast():
+                d_terms = self.discriminator_losses(real_a, real_b, fake_b)
+            opt.step("D", sum(d_terms.values()))
         # generator: fool the (just updated, frozen) discriminator and stay close to the target
         set_requires_grad(self.discriminator, False)
         with opt.autocast():
