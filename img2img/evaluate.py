@@ -56,6 +56,7 @@ from img2img_runtime.processing import to_channels
 
 from . import metrics
 from .checkpoint import write_json
+from .data.folders import key_by_stem
 from .data.recipes import RECIPE_NAMES, Recipe, has_color
 
 __all__ = ["EvalReport", "METRICS", "evaluate_model", "find_pairs"]
@@ -236,11 +237,6 @@ def _as_rgb(image: Any, expected: tuple[int, int], what: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _strip_suffix(relative: str) -> str:
-    suffix = Path(relative).suffix
-    return relative[: -len(suffix)] if suffix else relative
-
-
 def _paired_dirs(root: Path) -> tuple[Path, Path] | None:
     """``(A, B)`` folders of a paired dataset: val/ first, then the root, then train/."""
     for base in (root / "val", root, root / "train"):
@@ -266,13 +262,9 @@ def find_pairs(root: str | os.PathLike) -> tuple[list[tuple[Path, Path]], list[t
     skipped: list[tuple[str, str]] = []
     keyed: list[dict[str, Path]] = []
     for folder in dirs:
-        by_key: dict[str, list[Path]] = {}
-        for path in list_images(folder):
-            by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
-        for paths in by_key.values():
-            if len(paths) > 1:
-                skipped += [(str(p), "same name without extension as another file") for p in paths]
-        keyed.append({key: paths[0] for key, paths in by_key.items() if len(paths) == 1})
+        unique, clashes = key_by_stem(list_images(folder), folder)
+        skipped += [(str(p), "same name without extension as another file") for group in clashes for p in group]
+        keyed.append(unique)
     files_a, files_b = keyed
     skipped += [(str(files_a[k]), f"no partner in {dirs[1]}") for k in sorted(files_a) if k not in files_b]
     skipped += [(str(files_b[k]), f"no partner in {dirs[0]}") for k in sorted(files_b) if k not in files_a]

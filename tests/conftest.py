@@ -68,3 +68,19 @@ def sr_dir(tmp_path: Path) -> Path:
 TINY_UNET = {"generator": "unet_256", "generator_kwargs": {"num_downs": 4, "base_channels": 8}, "discriminator_kwargs": {"base_channels": 8}}
 TINY_RESNET = {"generator": "resnet_6blocks", "generator_kwargs": {"num_blocks": 1, "base_channels": 8}, "discriminator_kwargs": {"base_channels": 8}}
 TINY_SR = {"generator": "srresnet_x4", "generator_kwargs": {"num_blocks": 1, "base_channels": 8}, "discriminator_kwargs": {"base_channels": 8}}
+
+
+def save_tiny_model(folder: Path, task: str = "pix2pix") -> Path:
+    """An untrained tiny ResNet generator (size multiple 4, min size 8) saved as a model folder."""
+    import torch
+
+    from img2img.checkpoint import save_pretrained
+    from img2img.nets import create_model
+
+    torch.manual_seed(0)
+    net = create_model("resnet_6blocks", num_blocks=1, base_channels=4).eval()
+    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+               "scale": 1, "size_multiple": net.size_multiple, "min_size": net.min_size, "color": {"space": "rgb"}}
+    save_pretrained({"AtoB": net}, folder, task=task, io_spec=io_spec)
+    return folder

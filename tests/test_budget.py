@@ -185,3 +185,15 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
     assert config["profile"] == "cpu" and config["generator_kwargs"]["residual"] is True
     model = json.loads((run / "best" / "config.json").read_text())
     assert model["directions"]["AtoB"]["net"]["residual"] is True
+
+
+def test_pix2pix_unet_defaults_to_instance_norm_and_old_runs_keep_theirs():
+    assert TrainConfig(task="pix2pix", data="x", out="y").generator_kwargs["norm"] == "instance"
+    assert TrainConfig(task="pix2pix", data="x", out="y", generator_kwargs={"norm": "batch"}).generator_kwargs["norm"] == "batch"
+    assert "norm" not in TrainConfig(task="pix2pix", data="x", out="y", generator="resnet_6blocks").generator_kwargs
+    old = TrainConfig(task="pix2pix", data="x", out="y").to_dict()
+    for key in ("auto_steps", "lr_schedule"):  # what a run saved before these options existed lacks
+        old.pop(key)
+    old.update(generator_kwargs={}, adv_weight=1e-3)
+    restored = TrainConfig.from_dict(old)
+    assert restored.generator_kwargs["norm"] == "batch" and restored.adv_weight == 1.0

@@ -174,17 +174,9 @@ def test_paired_folder_identity(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """An untrained tiny ResNet generator: ROOT/model, a model folder."""
-    from img2img.checkpoint import save_pretrained
-    from img2img.nets import create_model
+    from conftest import save_tiny_model
 
-    root = tmp_path_factory.mktemp("eval_model")
-    torch.manual_seed(0)
-    net = create_model("resnet_6blocks", num_blocks=1, base_channels=4).eval()
-    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "scale": 1, "size_multiple": net.size_multiple, "min_size": net.min_size, "color": {"space": "rgb"}}
-    save_pretrained({"AtoB": net}, root / "model", task="pix2pix", io_spec=io_spec)
-    return root / "model"
+    return save_tiny_model(tmp_path_factory.mktemp("eval_model") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import pattern
-from img2img.checkpoint import save_pretrained
+from conftest import pattern, save_tiny_model
 from img2img.cli import main as img2img_main
 from img2img.export import export_onnx
 from img2img.infer import Translator
-from img2img.nets import create_model
 from img2img_runtime import Model, translate_folder
 from img2img_runtime.cli import main as onnx_main
 from img2img_runtime.io import list_images, read_image, write_image
@@ -33,12 +31,7 @@ KILL_AFTER = 3
 def model(tmp_path_factory) -> Path:
     """A tiny ResNet generator (size multiple 4, min size 8): RUN/model folder and RUN/model.onnx."""
     root = tmp_path_factory.mktemp("folder_jobs")
-    torch.manual_seed(0)
-    net = create_model("resnet_6blocks", num_blocks=1, base_channels=4).eval()
-    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "scale": 1, "size_multiple": net.size_multiple, "min_size": net.min_size, "color": {"space": "rgb"}}
-    save_pretrained({"AtoB": net}, root / "model", task="cyclegan", io_spec=io_spec)
+    save_tiny_model(root / "model", task="cyclegan")
     export_onnx(root / "model", root / "model.onnx")
     return root
 

@@ -345,17 +345,22 @@ def test_perceptual_frozen_and_eval(no_weights_env, vgg_file):
     assert all(p.grad is None for p in loss.parameters())
 
 
+def _relu1_1(t, vgg_state):
+    """relu1_1 of VGG19 computed by hand: ImageNet normalisation of [-1, 1] input, first conv, ReLU."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    t = ((t + 1) / 2 - mean) / std
+    return torch.relu(nn.functional.conv2d(t, vgg_state["0.weight"], vgg_state["0.bias"], padding=1))
+
+
 def test_perceptual_value_matches_manual(no_weights_env, vgg_file, vgg_state):
     """relu1_1 with weight 2: independently recompute the normalisation and the first conv."""
     loss = L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1", "relu1_2"), layer_weights=(2.0, 0.0))
     torch.manual_seed(1)
     x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
     def phi(t):
-        t = ((t + 1) / 2 - mean) / std
-        return torch.relu(nn.functional.conv2d(t, vgg_state["0.weight"], vgg_state["0.bias"], padding=1))
+        return _relu1_1(t, vgg_state)
 
     expected = 2.0 * (phi(x) - phi(y)).abs().mean()
     torch.testing.assert_close(loss(x, y), expected)
@@ -372,12 +377,9 @@ def test_perceptual_feature_scale_mse_exact(no_weights_env, vgg_file, vgg_state)
     plain = L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1",), criterion="l2")
     torch.manual_seed(2)
     x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
     def phi(t):
-        t = ((t + 1) / 2 - mean) / std
-        return torch.relu(nn.functional.conv2d(t, vgg_state["0.weight"], vgg_state["0.bias"], padding=1))
+        return _relu1_1(t, vgg_state)
 
     expected = ((phi(x) / 12.75 - phi(y) / 12.75) ** 2).mean()
     torch.testing.assert_close(loss(x, y), expected)

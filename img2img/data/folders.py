@@ -155,6 +155,19 @@ def _names(paths: list[str]) -> str:
     return shown + (f", ... ({len(paths) - _MAX_LISTED} more)" if len(paths) > _MAX_LISTED else "")
 
 
+def key_by_stem(paths: list[Path], folder: Path) -> tuple[dict[str, Path], list[list[Path]]]:
+    """Files of ``folder`` by relative path without extension (how A and B files pair up).
+
+    Returns the files whose key is unique, and the groups of files that share a key (``x.png``
+    beside ``x.jpg``), which cannot be paired.
+    """
+    by_key: dict[str, list[Path]] = {}
+    for path in paths:
+        by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
+    return ({key: group[0] for key, group in by_key.items() if len(group) == 1},
+            [group for group in by_key.values() if len(group) > 1])
+
+
 def _strip_suffix(relative: str) -> str:
     return relative[: -len(Path(relative).suffix)] if Path(relative).suffix else relative
 
@@ -305,17 +318,13 @@ class _FolderDataset(Dataset):
         """Pairs of files in ``dir_a`` and ``dir_b`` with the same relative path without extension."""
         keyed = {}
         for folder in (dir_a, dir_b):
-            by_key: dict[str, list[Path]] = {}
-            for path in self._list(folder):
-                by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
-            clashes = [paths for paths in by_key.values() if len(paths) > 1]
+            keyed[folder], clashes = key_by_stem(self._list(folder), folder)
             self._bad_many([
                 (p, "same name as another file without extension",
                  f"{p} has the same name without extension as {paths[0] if p != paths[0] else paths[1]}; "
                  "pairs are matched by that name, so keep only one")
                 for paths in clashes for p in paths
             ])
-            keyed[folder] = {key: paths[0] for key, paths in by_key.items() if len(paths) == 1}
         files_a, files_b = keyed[dir_a], keyed[dir_b]
         unmatched = [(files_a[k], dir_b) for k in files_a if k not in files_b]
         unmatched += [(files_b[k], dir_a) for k in files_b if k not in files_a]
