@@ -73,6 +73,13 @@ def target_met(recipe: str, rows: dict[str, dict[str, float]]) -> tuple[str, boo
     return "PSNR and SSIM-Y above the flat mean colour", model["psnr"] > flat["psnr"] and model["ssim_y"] > flat["ssim_y"]
 
 
+def load_result(out: Path, recipe: str) -> dict:
+    """A finished recipe's eval rows (``OUT/eval_RECIPE.json``) and the steps its model was trained."""
+    rows = json.loads((out / f"eval_{recipe}.json").read_text())["rows"]
+    steps = json.loads((out / f"run_{recipe}" / "model" / "config.json").read_text())["training"]["steps"]
+    return {"rows": rows, "steps": steps}
+
+
 def format_table(results: dict[str, dict], minutes: float) -> str:
     columns = [("psnr", "PSNR", ".2f"), ("psnr_y", "PSNR-Y", ".2f"), ("ssim_y", "SSIM-Y", ".3f"),
                ("colorfulness", "colourful", ".1f"), ("sharpness", "sharpness", ".2f"), ("sec_per_mp", "s/MP", ".3f")]
@@ -97,6 +104,8 @@ def main() -> int:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="delete existing runs first")
+    parser.add_argument("--report", action="store_true",
+                        help="train nothing: print the table of the runs and eval reports already in --out")
     parser.add_argument("--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'")
     args = parser.parse_args()
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
@@ -106,6 +115,10 @@ def main() -> int:
 
     from img2img.evaluate import evaluate_model
 
+    if args.report:
+        results = {r: load_result(args.out, r) for r in recipes if (args.out / f"eval_{r}.json").is_file()}
+        print(format_table(results, args.minutes))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     n_train, n_val = split_photos(args.photos, args.out / "data", args.val_fraction, args.seed)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average at start "
@@ -126,9 +139,9 @@ def main() -> int:
         report = evaluate_model(run, args.out / "data" / "val", task=eval_task, scale=4)
         report.to_json(args.out / f"eval_{recipe}.json")
         print(report.table(), flush=True)
-        steps = json.loads((run / "model" / "config.json").read_text())["training"]["steps"]  # done, not planned
-        results[recipe] = {"rows": report.rows, "steps": steps, "seconds": trained}
-        print(f"{recipe}: trained in {trained / 60:.1f} min ({steps} steps); load average {os.getloadavg()[0]:.2f}", flush=True)
+        results[recipe] = load_result(args.out, recipe)
+        print(f"{recipe}: trained in {trained / 60:.1f} min ({results[recipe]['steps']} steps); "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
     table = format_table(results, args.minutes)
     (args.out / "quality.md").write_text(table + "\n")
     print(table)

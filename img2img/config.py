@@ -71,6 +71,7 @@ class TrainConfig:
     # losses
     gan_mode: str | None = None
     lambda_l1: float = 100.0
+    pixel_loss: str = "l1"  # pix2pix reconstruction term, weighted by lambda_l1: "l1" (the paper) or "l2" (MSE)
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     lambda_gp: float = 10.0
@@ -236,7 +237,8 @@ class TrainConfig:
             lambda_gp=self.lambda_gp, in_channels=self.in_channels, out_channels=self.out_channels,
         )
         if self.task == "pix2pix":
-            return {**common, "lambda_l1": self.lambda_l1, "adv_weight": self.adv_weight, "color_space": self.color_space}
+            return {**common, "lambda_l1": self.lambda_l1, "pixel_loss": self.pixel_loss, "adv_weight": self.adv_weight,
+                    "color_space": self.color_space}
         if self.task == "cyclegan":
             return {**common, "lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity, "pool_size": self.pool_size}
         return {**common, "scale": self.scale, "adv_weight": self.adv_weight, "warmup_steps": self.warmup_steps,

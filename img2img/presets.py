@@ -26,16 +26,19 @@ if TYPE_CHECKING:
 
 PROFILES = ("cpu", "gpu")
 
-# No normalisation in the recipe U-Nets: batch statistics of training crops (or instance statistics
-# of a crop) differ from a full photo's at inference; with the residual start they are not needed.
-_UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize", "norm": "none"}
-_UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize", "norm": "none"}
+# The restore U-Net has no normalisation: batch statistics of training crops (or instance statistics
+# of a crop) differ from a full photo's at inference, and with the residual start it trains without.
+# Colorize and sketch nets start from nothing (no residual); without normalisation the sketch net
+# collapsed to a constant output, so they keep pix2pix's instance norm.
+_UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize", "norm": "instance"}
+_UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize", "norm": "instance"}
+_NO_NORM = {"norm": "none", "residual": True}
 
 RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "restore": {
-        "cpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_SMALL, "residual": True},
+        "cpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_SMALL, **_NO_NORM},
                 "discriminator_kwargs": {"base_channels": 32}, "size": 128, "batch_size": 4, "lr": 5e-4, "adv_weight": 0.0},
-        "gpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_GPU, "residual": True},
+        "gpu": {"generator": "unet_256", "generator_kwargs": {**_UNET_GPU, **_NO_NORM},
                 "size": 256, "batch_size": 8, "lr": 2e-4, "adv_weight": 0.0},
     },
     "colorize": {

@@ -433,3 +433,31 @@ def test_other_gan_modes_keep_half_discriminator_terms(task_name):
     real_in = torch.cat([a, b], 1) if task_name == "pix2pix" else a if task_name == "cyclegan" else b
     key = {"pix2pix": "D_real", "cyclegan": "D_A_real", "srgan": "D_real"}[task_name]
     torch.testing.assert_close(terms[key], 0.5 * losses.gan_loss(LinearCritic(2.0)(real_in), True, "vanilla"))
+
+
+def test_pix2pix_pixel_loss_and_adv_weight():
+    task = tiny("pix2pix", pixel_loss="l2", adv_weight=0.5)
+    batch = batch_for(task)
+    fake = task.generator(batch["A"])
+    terms = task.generator_losses(batch["A"], batch["B"], fake)
+    torch.testing.assert_close(terms["G_L1"], 100.0 * F.mse_loss(fake, batch["B"]))
+    plain = tiny("pix2pix")
+    pred = plain.discriminator(torch.cat([batch["A"], fake], 1))
+    torch.testing.assert_close(terms["G_gan"] / 0.5, losses.gan_loss(task.discriminator(torch.cat([batch["A"], fake], 1)), True,
+                                                                      "vanilla", for_discriminator=False))
+    assert pred.shape == task.discriminator(torch.cat([batch["A"], fake], 1)).shape
+    with pytest.raises(ValueError, match="pixel_loss"):
+        tiny("pix2pix", pixel_loss="l3")
+
+
+def test_pix2pix_without_gan_term_trains_no_discriminator():
+    task = tiny("pix2pix", adv_weight=0.0)
+    opt = Optimization({k: torch.optim.Adam(v, lr=1e-3) for k, v in task.parameter_groups().items()}, device=torch.device("cpu"))
+    d_before = copy.deepcopy(task.discriminator.state_dict())
+    g_before = copy.deepcopy(task.generator.state_dict())
+    out = task.training_step(batch_for(task), opt, 0)
+    assert set(out) == {"G_L1"}
+    assert all(torch.equal(v, task.discriminator.state_dict()[k]) for k, v in d_before.items())
+    assert any(not torch.equal(v, task.generator.state_dict()[k]) for k, v in g_before.items())
+    assert TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu").adv_weight == 0.0
+    assert TrainConfig(task="pix2pix", data="x", out="y").adv_weight == 1.0

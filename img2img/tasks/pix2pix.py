@@ -15,6 +15,11 @@ from ..optimization import Optimization, set_requires_grad
 from .base import Task
 
 
+# The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
+# conditional mean, which is what PSNR rewards when the input is ambiguous, e.g. faded or not).
+PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss}
+
+
 class Pix2Pix(Task):
     """Paired A -> B translation.
 
@@ -28,6 +33,7 @@ class Pix2Pix(Task):
             ``spectral_norm``, ``num_scales``).
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
         lambda_l1: weight of the L1 term (100 in the paper).
+        pixel_loss: ``"l1"`` (the paper) or ``"l2"`` for the ``lambda_l1``-weighted reconstruction term.
         adv_weight: weight of the GAN term (1 in the paper). 0 trains the generator on L1 alone
             and leaves the discriminator untrained (a regression U-Net: best PSNR, least texture).
         in_channels, out_channels: channels of A and B.
@@ -48,6 +54,7 @@ class Pix2Pix(Task):
         gan_mode: str = "vanilla",
         lambda_l1: float = 100.0,
         adv_weight: float = 1.0,
+        pixel_loss: str = "l1",
         lambda_gp: float = 10.0,
         in_channels: int = 3,
         out_channels: int = 3,
@@ -56,7 +63,7 @@ class Pix2Pix(Task):
         discriminator_kwargs = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # never batch norm for wgangp
         super().__init__(
             dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs,
-                 gan_mode=gan_mode, lambda_l1=lambda_l1, adv_weight=adv_weight, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
+                 gan_mode=gan_mode, lambda_l1=lambda_l1, adv_weight=adv_weight, pixel_loss=pixel_loss, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
                  color_space=color_space)
         )
         if gan_mode not in losses.GAN_MODES:
@@ -73,6 +80,9 @@ class Pix2Pix(Task):
         self.gan_mode = gan_mode
         self.lambda_l1 = lambda_l1
         self.adv_weight = adv_weight
+        if pixel_loss not in PIXEL_LOSSES:
+            raise ValueError(f"pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got {pixel_loss!r}")
+        self.pixel_loss = PIXEL_LOSSES[pixel_loss]
         self.lambda_gp = lambda_gp
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -100,7 +110,7 @@ class Pix2Pix(Task):
         return [self.discriminator]
 
     def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        l1 = {"G_L1": self.lambda_l1 * losses.l1_loss(fake_b, real_b)}
+        l1 = {"G_L1": self.lambda_l1 * self.pixel_loss(fake_b, real_b)}
         if self.adv_weight == 0:
             return l1
         pred_fake = self.discriminator(torch.cat([real_a, fake_b], 1))
