@@ -52,7 +52,10 @@ RUNS = {
     "cyclegan": ("cyclegan", "unpaired", TINY_RESNET, {}),
     "srgan": ("srgan", "sr", TINY_SR, {}),
     "compact_sr_x4": ("srgan", "sr", COMPACT_SR, {}),
-    "colorize": ("pix2pix", "paired", TINY_UNET, {"color_space": "lab"}),
+    # batch norm: an untrained instance-norm net predicts colours far outside the sRGB gamut, whose clipping
+    # moves L, and the lightness checks below are about the Lab join, not about gamut clipping
+    "colorize": ("pix2pix", "paired", {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "norm": "batch"}},
+                 {"color_space": "lab"}),
 }
 # (run, direction): None = the model's default direction
 EXPORTS = [("pix2pix", None), ("pix2pix_resize", None), ("cyclegan", "AtoB"), ("cyclegan", "BtoA"),
