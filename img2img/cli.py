@@ -105,7 +105,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lg.add_argument("--sample-every", type=int)
     lg.add_argument("--checkpoint-every", type=int)
     lg.add_argument("--val-every", type=int)
-    lg.add_argument("--best-metric", choices=["psnr", "ssim", "sharpness", "cycle_psnr", "last"],
+    from .config import BEST_METRICS
+
+    lg.add_argument("--best-metric", choices=BEST_METRICS,
                     help="what picks RUN/best on the val split (default psnr; cyclegan cycle_psnr; srgan with a GAN term sharpness); "
                          "GAN warm-up steps are never picked")
     lg.add_argument("--no-progress", dest="progress", action="store_false")
