@@ -19,7 +19,7 @@ S = argparse.SUPPRESS  # flags the user did not give stay out of the kwargs (res
 
 # CLI flag -> generator / discriminator constructor keyword
 GENERATOR_FLAGS = {"base_channels": int, "num_downs": int, "num_blocks": int, "norm": str, "dropout": float, "upsample": str,
-                   "residual": bool}
+                   "residual": bool, "global_context": bool}
 DISCRIMINATOR_FLAGS = {"d_layers": ("n_layers", int), "d_channels": ("base_channels", int), "d_norm": ("norm", str),
                        "d_scales": ("num_scales", int)}
 
@@ -51,6 +51,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--affine-degrees", type=float, help="random rotation up to +- this many degrees")
     g.add_argument("--affine-translate", type=float, help="random shift up to this fraction of the size")
     g.add_argument("--affine-scale", type=float, help="random zoom 1 +- this")
+    g.add_argument("--recolor", action=argparse.BooleanOptionalAction,
+                   help="recipe training: shuffle each photo crop's R, G, B channels before the input is made, so a "
+                        "restore net learns the damage, not the training photos' palette (default: off)")
     g.add_argument("--jitter", type=float, help="colour jitter strength on the input only (e.g. 0.2)")
     g.add_argument("--task", dest="recipe", choices=["sketch", "colorize", "restore", "sr"],
                    help="train on plain photos: make inputs on the fly with this recipe (fresh damage every epoch)")
@@ -70,6 +73,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--residual", action=argparse.BooleanOptionalAction,
                    help="U-Net/SRResNet predict a correction to the input (bicubic for SR) and start as it "
                         "(default: on for the restore and sr recipes)")
+    n.add_argument("--global-context", action=argparse.BooleanOptionalAction,
+                   help="U-Net: add a whole-picture summary to the innermost level, so photo-wide changes "
+                        "(a colour cast, a fade) are judged from the whole photo")
     n.add_argument("--d-layers", type=int, help="PatchGAN layers (3 = 70x70 receptive field)")
     n.add_argument("--d-channels", type=int, help="PatchGAN width")
     n.add_argument("--d-norm", choices=["batch", "instance", "none"])
@@ -78,7 +84,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lo = p.add_argument_group("losses")
     lo.add_argument("--gan-mode", choices=["vanilla", "lsgan", "hinge", "wgangp"])
     lo.add_argument("--lambda-l1", type=float, help="pix2pix reconstruction weight (100)")
-    lo.add_argument("--pixel-loss", choices=["l1", "l2"], help="pix2pix reconstruction loss (l1; the restore recipe l2)")
+    lo.add_argument("--pixel-loss", choices=["l1", "l2", "psnr"],
+                    help="pix2pix reconstruction loss: l1 (the paper), l2, or psnr (per-image -PSNR in dB)")
     lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (10)")
     lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (0.5)")
     lo.add_argument("--lambda-gp", type=float, help="gradient penalty weight for wgangp (10)")

@@ -9,7 +9,8 @@ from typing import Any
 # Per-task defaults that differ from the dataclass defaults (the papers' settings).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "pix2pix": {"generator": "unet_256", "gan_mode": "vanilla", "size": 256, "batch_size": 1,
-                "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0, "adv_weight": 1.0},
+                "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0, "adv_weight": 1.0,
+                "pixel_loss": "l1"},
     "cyclegan": {"generator": "resnet_9blocks", "gan_mode": "lsgan", "size": 256, "batch_size": 1,
                  "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0},
     # SRGAN (Ledig et al. 2017): Adam(1e-4, beta1 0.9), x0.1 for the second half of the adversarial stage;
@@ -71,7 +72,7 @@ class TrainConfig:
     # losses
     gan_mode: str | None = None
     lambda_l1: float = 100.0
-    pixel_loss: str = "l1"  # pix2pix reconstruction term, weighted by lambda_l1: "l1" (the paper) or "l2" (MSE)
+    pixel_loss: str | None = None  # pix2pix reconstruction term, weighted by lambda_l1: "l1" (the paper), "l2", "psnr"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     lambda_gp: float = 10.0
@@ -102,6 +103,7 @@ class TrainConfig:
     affine_translate: float = 0.0
     affine_scale: float = 0.0
     jitter: float = 0.0
+    recolor: bool | None = None  # recipe folders: shuffle the photo's channels before the damage (restore profile: on)
     on_bad: str = "error"
     # logging
     log_every: int = 10

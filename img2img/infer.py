@@ -105,7 +105,8 @@ class Translator:
         cfg = TrainConfig.from_dict(state["config"])
         task = build_task(cfg.task, **cfg.task_kwargs())
         task.load_state_dict(state["task"])
-        config = {"task": cfg.task, "default_direction": task.default_direction, **task.io_spec()}
+        config = {"task": cfg.task, "default_direction": task.default_direction, **task.io_spec(),
+                  "training": {"steps": state.get("step"), "size": cfg.size}}
         return cls(task.generators(), config, **kwargs)
 
     # ------------------------------------------------------------------ properties

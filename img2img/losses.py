@@ -7,7 +7,7 @@ terms they need and weight them. Every loss computes in float32 (inputs are cast
 Contents:
     GAN objective:   :func:`gan_loss` / :class:`GANLoss` (``vanilla``, ``lsgan``, ``hinge``,
                      ``wgangp``) and :func:`gradient_penalty` (WGAN-GP).
-    Reconstruction:  :func:`l1_loss`, :func:`l2_loss`, :func:`charbonnier_loss`,
+    Reconstruction:  :func:`l1_loss`, :func:`l2_loss`, :func:`psnr_loss`, :func:`charbonnier_loss`,
                      :func:`cycle_loss`, :func:`identity_loss`, :func:`feature_matching_loss`,
                      :func:`total_variation_loss` and their shells.
     Perceptual:      :class:`PerceptualLoss` (VGG19 features from a LOCAL weights file; nothing is
@@ -32,6 +32,7 @@ __all__ = [
     "gradient_penalty",
     "l1_loss",
     "l2_loss",
+    "psnr_loss",
     "charbonnier_loss",
     "cycle_loss",
     "identity_loss",
@@ -270,6 +271,32 @@ def l2_loss(x: Tensor, y: Tensor) -> Tensor:
         tensor(4.)
     """
     return F.mse_loss(x.float(), y.float())
+
+
+def psnr_loss(x: Tensor, y: Tensor, eps: float = 1e-4) -> Tensor:
+    """Negative PSNR in dB, per sample then averaged: ``mean_i 10 * log10(mse_i + eps)`` (float32).
+
+    Images are in [-1, 1] (a data range of 2), so ``-psnr_loss`` is the mean PSNR of the batch
+    minus ``10 * log10(4)`` (6.02 dB). Unlike the MSE of the whole batch, every sample counts by
+    its own relative error: a nearly clean crop made worse costs as much as a badly damaged one
+    left unrepaired, which is what the mean PSNR of a test set measures (the "PSNR loss" of
+    image-restoration codebases). ``eps`` caps a sample's PSNR near ``10 * log10(4 / eps)``
+    (46 dB for 1e-4), so that perfect crops do not dominate the gradient.
+
+    Args:
+        x: prediction, ``(N, *)``.
+        y: target, same shape.
+        eps: added to each sample's mean squared error.
+
+    Shape:
+        - x, y: :math:`(N, *)`; output :math:`()`.
+
+    Example:
+        >>> psnr_loss(torch.zeros(2, 3), torch.full((2, 3), 0.1), eps=0.0)
+        tensor(-20.)
+    """
+    diff = (x.float() - y.float()).reshape(x.shape[0], -1)
+    return (10.0 * torch.log10(diff.pow(2).mean(dim=1) + eps)).mean()
 
 
 def charbonnier_loss(x: Tensor, y: Tensor, eps: float = 1e-3) -> Tensor:

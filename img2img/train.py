@@ -80,7 +80,7 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
     if cfg.recipe is not None:  # plain photos; the recipe makes A on the CPU workers
         recipe = Recipe(cfg.recipe, dict(cfg.recipe_options))
         return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0],
-                            channels_b=channels[1], **common)
+                            channels_b=channels[1], recolor=bool(cfg.recolor), **common)
     cls = PairedFolder if cfg.task == "pix2pix" else UnpairedFolder
     return cls(cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common)
 
@@ -330,7 +330,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def _save_model(self, folder: str, training: dict[str, Any]) -> None:
-        save_pretrained(self.net.generators(), self.run_dir / folder, task=self.cfg.task, io_spec=self.net.io_spec(),
+        """A model folder; its ``training`` summary always holds the training crop (``size``), which
+        inference uses as the tile of encoder-decoder nets (``suggested_tile``)."""
+        cfg = self.cfg
+        training = {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **training}
+        save_pretrained(self.net.generators(), self.run_dir / folder, task=cfg.task, io_spec=self.net.io_spec(),
                         default_direction=self.net.default_direction, training=training)
 
     def save(self) -> None:
@@ -338,7 +342,7 @@ class Trainer:
         if not self.is_main:
             return
         cfg = self.cfg
-        self._save_model("model", {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **self.best})
+        self._save_model("model", self.best)
         save_checkpoint(self.run_dir / "checkpoints" / "last.pt", {
             "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": self.step, "task": self.net.state_dict(),
             "task_extra": self.net.extra_state(), "optimization": self.opt.state_dict(),
@@ -355,7 +359,7 @@ class Trainer:
         score = selection_score({"step": self.step, **self.metrics}, self.cfg.best_metric)
         if score is not None and self._may_be_best() and score > self.best.get("best_score", float("-inf")):
             self.best = {**self.metrics, "best_step": self.step, "best_metric": self.cfg.best_metric, "best_score": score}
-            self._save_model("best", {"steps": self.step, "task": self.cfg.task, **self.best})
+            self._save_model("best", self.best)
         self._log({"step": self.step, **self.metrics})
         return self.metrics
 

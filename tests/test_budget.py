@@ -172,6 +172,28 @@ def test_residual_nets_start_as_their_baseline():
         create_model("unet_256", in_channels=1, out_channels=3, residual=True)
 
 
+def test_global_context_starts_without_effect_and_sees_the_whole_picture():
+    torch.manual_seed(0)
+    kwargs = dict(num_downs=3, base_channels=8, upsample="resize", norm="none", residual=True)
+    plain = init_weights(create_model("unet_256", **kwargs))
+    ctx = create_model("unet_256", **kwargs, global_context=True)
+    ctx.load_state_dict(plain.state_dict(), strict=False)
+    init_weights(ctx)
+    ctx.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        plain.up[-1].conv.weight.normal_(0, 0.1)
+        ctx.up[-1].conv.weight.copy_(plain.up[-1].conv.weight)
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    assert torch.allclose(ctx(x), plain(x), atol=1e-6)  # the context MLP's last layer starts at zero
+    assert ctx.config["global_context"] is True and "global_context" not in plain.config
+    with torch.no_grad():
+        ctx.context[2].weight.normal_(0, 0.5)
+    far = x.clone()
+    far[..., 112:, 112:] = 1.0  # change one corner: with the context, the opposite corner's output changes
+    assert torch.allclose(plain(x)[..., :8, :8], plain(far)[..., :8, :8])
+    assert not torch.allclose(ctx(x)[..., :8, :8], ctx(far)[..., :8, :8])
+
+
 def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
     photos = tmp_path / "photos"
     for i in range(3):

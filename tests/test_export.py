@@ -451,3 +451,14 @@ def test_cli_export_returns_0_and_prints_the_max_diff(ws):
     assert 0 <= float(match.group(1)) <= FP32_TOLERANCE
     assert str(path) in printed
     assert path.is_file() and read_metadata(path)["task"] == "pix2pix"
+
+
+def test_suggested_tile_is_the_training_crop_for_encoder_decoders():
+    unet = ModelSpec(size_multiple=64, min_size=64, train_size=128)
+    assert suggested_tile(unet) == (128, 32)
+    assert suggested_tile(ModelSpec(size_multiple=64, min_size=64, train_size=100)) == (128, 32)  # rounded up
+    assert suggested_tile(ModelSpec(size_multiple=16, train_size=8)) == (32, 16)  # at least twice the multiple
+    assert suggested_tile(ModelSpec(size_multiple=64, min_size=64)) == (512, 64)  # crop unknown: as before
+    assert suggested_tile(ModelSpec(scale=4, train_size=96)) == (128, 16)  # super-resolution: as before
+    config = {"input": {"channels": 3}, "output": {"channels": 3}, "size_multiple": 64, "training": {"size": 128}}
+    assert ModelSpec.from_config(config).train_size == 128

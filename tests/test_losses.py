@@ -171,6 +171,26 @@ def test_l1_l2_exact():
     assert L.identity_loss(x, y).item() == pytest.approx(6 / 4)
 
 
+def test_psnr_loss_is_minus_mean_per_sample_psnr():
+    from img2img.metrics import psnr
+
+    y = torch.zeros(2, 3, 4, 4)
+    x = y.clone()
+    x[0] += 0.1  # mse 0.01 -> 10 log10(0.01) = -20
+    x[1, :, :2] += 0.5  # mse 0.125
+    expected = (-20.0 + 10 * math.log10(0.125)) / 2
+    assert L.psnr_loss(x, y, eps=0.0).item() == pytest.approx(expected, abs=1e-4)
+    # the same as the library's PSNR of each image (range 2 in [-1, 1]) shifted by 10 log10(4)
+    per_image = psnr(x, y, reduction="none").tolist()  # data range 2
+    assert -L.psnr_loss(x, y, eps=0.0).item() == pytest.approx(sum(per_image) / 2 - 10 * math.log10(4), abs=1e-3)
+    # not the batch MSE: the nearly clean sample weighs as much as the bad one
+    assert L.psnr_loss(x, y, eps=0.0).item() != pytest.approx(10 * math.log10(L.l2_loss(x, y).item()), abs=0.1)
+    assert L.psnr_loss(y, y).item() == pytest.approx(-40.0)  # eps=1e-4 caps a perfect sample
+    x.requires_grad_(True)
+    L.psnr_loss(x, y).backward()
+    assert torch.isfinite(x.grad).all() and x.grad[0].sum() > 0
+
+
 def test_charbonnier_exact():
     x, y = torch.tensor([1.0, -2.0]), torch.tensor([1.0, 1.0])  # diff (0, -3)
     assert L.charbonnier_loss(x, y, eps=4.0).item() == pytest.approx((4.0 + 5.0) / 2)

@@ -110,3 +110,28 @@ def test_sketch_recipe_options_fix_the_style():
     expected = sketch(photo, method="canny", sigma=1.2, thickness=2)
     for seed in range(3):  # deterministic: the rng is not used
         np.testing.assert_array_equal(recipe(photo, np.random.default_rng(seed))[0], expected)
+
+
+def test_recolor_shuffles_channels_before_the_damage_in_training_only(tmp_path):
+    from img2img.data.recipe_folder import recolor
+
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[..., 0], photo[..., 1], photo[..., 2] = 10, 120, 240
+    orders = {tuple(recolor(photo, np.random.default_rng(seed))[0, 0]) for seed in range(60)}
+    assert len(orders) == 6 and all(sorted(o) == [10, 120, 240] for o in orders)  # all six, values kept
+    assert np.array_equal(recolor(photo, np.random.default_rng(3)), recolor(photo, np.random.default_rng(3)))
+
+    write_image(tmp_path / "train" / "p.png", pattern(0, 64))
+    write_image(tmp_path / "val" / "p.png", pattern(0, 64))
+    shuffled = RecipeFolder(tmp_path, Recipe("colorize"), size=32, recolor=True)
+    for epoch in range(12):
+        item = shuffled[(epoch, 0)]
+        target = np.ascontiguousarray(item["B"].numpy().transpose(1, 2, 0))
+        # the input is made from the shuffled crop: the gray input is the luma of the target given
+        assert np.array_equal(item["A"].numpy()[0], cv2.cvtColor(target, cv2.COLOR_RGB2GRAY))
+    orders = {tuple(shuffled[(e, 0)]["B"].numpy().reshape(3, -1).mean(axis=1).argsort()) for e in range(12)}
+    assert len(orders) > 1  # the channel order changes from epoch to epoch
+    assert RecipeFolder(tmp_path, Recipe("colorize"), size=32).recolor is False
+    val_plain = RecipeFolder(tmp_path, Recipe("colorize"), size=32, split="val", train=False)
+    val_shuffled = RecipeFolder(tmp_path, Recipe("colorize"), size=32, split="val", train=False, recolor=True)
+    assert np.array_equal(val_plain[0]["B"].numpy(), val_shuffled[0]["B"].numpy())  # never at validation

@@ -41,6 +41,7 @@ class ModelSpec:
     color: str = "rgb"  # "rgb" or "lab" (colorization: L in, ab out, recombined with the input's L)
     ab_scale: float = 110.0
     color_resolution: int | None = None
+    train_size: int | None = None  # the training crop (config["training"]["size"]), if known
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "ModelSpec":
@@ -51,6 +52,7 @@ class ModelSpec:
             scale=int(config.get("scale", 1)), size_multiple=int(config.get("size_multiple", 1)),
             min_size=int(config.get("min_size", 1)), color=color.get("space", "rgb"),
             ab_scale=float(color.get("ab_scale", 110.0)), color_resolution=color.get("resolution"),
+            train_size=(config.get("training") or {}).get("size"),
         )
         spec.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**spec)
@@ -209,9 +211,20 @@ def run_tiled(run_batch: BatchFn, net_input: np.ndarray, spec: ModelSpec, *, til
 
 
 def suggested_tile(spec: ModelSpec) -> tuple[int, int]:
-    """(tile size, overlap) in input pixels: 512 (128 for super-resolution) or more, a multiple
-    of the net's size multiple; overlap an eighth of the tile."""
+    """(tile size, overlap) in input pixels, a multiple of the net's size multiple.
+
+    An encoder-decoder (``size_multiple > 1``, ``scale == 1``: U-Nets, ResNet generators) whose
+    training crop is known gets that crop as its tile and a quarter of it as overlap: its deepest
+    features only ever saw a crop of that size with the borders of a crop, and run over a whole
+    photo at once they judge regions they never saw in training (a restore U-Net trained on
+    128 px crops measured 1.0 dB better PSNR on full photos tiled at 128 than run whole, see
+    README "Tiling"). Otherwise 512 (128 for super-resolution) with an eighth as overlap.
+    """
     multiple = max(spec.size_multiple, 1)
+    if spec.scale == 1 and multiple > 1 and spec.train_size:
+        tile = max(int(spec.train_size), 2 * multiple, spec.min_size)
+        tile = -(-tile // multiple) * multiple
+        return tile, max(16, tile // 4)
     tile = max(128 if spec.scale > 1 else 512, 2 * multiple, spec.min_size)
     tile = -(-tile // multiple) * multiple
     return tile, max(16, tile // 8)

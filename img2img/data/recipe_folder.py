@@ -32,6 +32,22 @@ logger = logging.getLogger(__name__)
 # Training crops of a recipe folder see the photo zoomed by a random factor between this and 1.
 MIN_ZOOM = 0.5
 
+# The six orders of the R, G, B channels; ``recolor`` draws one per training item.
+_CHANNEL_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def recolor(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo with its R, G, B channels in a random order (one of six, drawn from ``rng``).
+
+    A restoration net trained on a few photos otherwise learns their palette: it pulls every
+    new photo towards the colours of its training set and makes a clean photo worse. With the
+    channels shuffled before the damage is made, the colour of the damage (a sepia or yellow
+    cast, a fade to paper) is unchanged but the photo's own colours are no clue, so the net
+    learns to undo the damage. Luma statistics, edges and texture are kept.
+    """
+    order = _CHANNEL_ORDERS[int(rng.integers(len(_CHANNEL_ORDERS)))]
+    return photo if order == (0, 1, 2) else np.ascontiguousarray(photo[:, :, order])
+
 
 class RecipeFolder(_ResizeCropFolder):
     """One folder of photos -> ``{"A": recipe input, "B": photo crop}`` items.
@@ -41,6 +57,8 @@ class RecipeFolder(_ResizeCropFolder):
         recipe: a :class:`~img2img.data.recipes.Recipe` (sketch, colorize or restore; super-
             resolution crops at the photo's own resolution: :class:`~img2img.data.folders.SRFolder`).
             With ``colorize``, photos without colour are left out (listed in ``skipped``).
+        recolor: training crops get their channels shuffled (:func:`recolor`) before the recipe
+            makes the input (restore: the damage is then learnt apart from the photos' palette).
         Other arguments as :class:`~img2img.data.folders.PairedFolder`.
 
     Raises:
@@ -50,6 +68,7 @@ class RecipeFolder(_ResizeCropFolder):
     def __init__(
         self, root, recipe: Recipe, *, split: str = "train", size: int = 256, load_size: int | None = None,
         channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True, seed: int = 0, train: bool = True,
+        recolor: bool = False,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
@@ -57,6 +76,7 @@ class RecipeFolder(_ResizeCropFolder):
         if recipe.name == "sr":
             raise ValueError("super-resolution pairs come from SRFolder (crops at the photo's own resolution)")
         self.recipe = recipe
+        self.recolor = recolor
         self.photos = self._list(self.split_root)
         gray: list[Path] = []
         if recipe.name == "colorize":
@@ -126,6 +146,8 @@ class RecipeFolder(_ResizeCropFolder):
         path = self.photos[index]
         photo = self._read(path, 3)
         crop = self._crop(photo, self._box(*photo.shape[:2], self._short, rng))
+        if self.recolor and self.train:
+            crop = recolor(crop, rng)
         a, b = self.recipe(crop, rng)
         a, b = to_channels(a, self.channels_a), to_channels(b, self.channels_b)
         return {"A": to_tensor_uint8(a), "B": to_tensor_uint8(b), "path": path.relative_to(self.split_root).as_posix()}

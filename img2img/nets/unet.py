@@ -91,6 +91,11 @@ class UNetGenerator(nn.Module):
         residual: predict a correction to the input: ``out = hardtanh(x + up[-1](h))`` (no tanh),
             for ``in_channels == out_channels``. With small initial weights the net starts as the
             identity, so a restoration model never starts below its input.
+        global_context: add a summary of the whole picture to every position of the innermost
+            level: ``h + mlp(mean(h))`` over all positions (the global-feature fusion of
+            Iizuka et al., 2016). A photo-wide change (a colour cast, a fade) is then judged from
+            the whole photo, not from one receptive field; the MLP's last layer starts at zero.
+            Tiled inference judges each tile on its own.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
@@ -116,6 +121,7 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
         upsample: str = "transpose",
         residual: bool = False,
+        global_context: bool = False,
     ) -> None:
         super().__init__()
         assert not residual or in_channels == out_channels, (
@@ -134,6 +140,8 @@ class UNetGenerator(nn.Module):
             "upsample": upsample,
             "residual": residual,
         }
+        if global_context:  # only when set, so that configs saved before it keep their exact form
+            self.config["global_context"] = True
         self.residual = residual
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -167,6 +175,11 @@ class UNetGenerator(nn.Module):
         )
         if residual:
             zero_init_(self.up[-1].conv)  # starts as the identity
+        self.context: nn.Sequential | None = None
+        if global_context:
+            width = widths[innermost]
+            self.context = nn.Sequential(nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Linear(width, width))
+            zero_init_(self.context[2])  # starts without effect
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, multiple=self.size_multiple, min_size=self.min_size, name="UNetGenerator")
@@ -176,6 +189,8 @@ class UNetGenerator(nn.Module):
             h = block(h)  # (n, widths[i], H / 2**(i+1), W / 2**(i+1))
             skips.append(h)
         skips.pop()  # the innermost output feeds the decoder directly
+        if self.context is not None:
+            h = h + self.context(h.mean(dim=(2, 3)))[:, :, None, None]
         for block in self.up[:-1]:
             h = torch.cat([skips.pop(), block(h)], dim=1)  # (n, 2 * widths[i], ...)
         if self.residual:

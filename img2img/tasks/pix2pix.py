@@ -17,7 +17,7 @@ from .base import Task
 
 # The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
 # conditional mean, which is what PSNR rewards when the input is ambiguous, e.g. faded or not).
-PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss}
+PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss, "psnr": losses.psnr_loss}
 
 
 class Pix2Pix(Task):
@@ -33,7 +33,8 @@ class Pix2Pix(Task):
             ``spectral_norm``, ``num_scales``).
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
         lambda_l1: weight of the L1 term (100 in the paper).
-        pixel_loss: ``"l1"`` (the paper) or ``"l2"`` for the ``lambda_l1``-weighted reconstruction term.
+        pixel_loss: ``"l1"`` (the paper), ``"l2"`` or ``"psnr"`` (``losses.psnr_loss``: per-image
+            negative PSNR in dB) for the ``lambda_l1``-weighted reconstruction term.
         adv_weight: weight of the GAN term (1 in the paper). 0 trains the generator on L1 alone
             and leaves the discriminator untrained (a regression U-Net: best PSNR, least texture).
         in_channels, out_channels: channels of A and B.
