@@ -103,6 +103,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--lr-schedule", choices=["linear", "step"],
                    help="after steps - decay-steps: linear decay to 0 (pix2pix, cyclegan) or x0.1 (srgan)")
     o.add_argument("--grad-clip", type=float, help="clip gradient norm")
+    o.add_argument("--max-bad-steps", type=int,
+                   help="consecutive non-finite steps before a rollback to the last good state (default 20)")
     o.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="fp16 needs CUDA; bf16 autocast works on CPU")
     o.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on recent GPUs)")
     o.add_argument("--seed", type=int)
@@ -173,13 +175,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
         if args.direction:
             raise ValueError("an exported .onnx file holds one direction; --direction applies to run/model folders")
-        runner = Model(args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+        runner = Model(args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, max_pixels=args.max_pixels)
     else:
         from .infer import Translator
 
         runner = Translator.from_pretrained(args.model, device=args.device, direction=args.direction,
-                                            batch_size=args.batch_size, tile=args.tile, overlap=args.overlap)
-    report = runner.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress)
+                                            batch_size=args.batch_size, tile=args.tile, overlap=args.overlap,
+                                            max_pixels=args.max_pixels)
+    try:
+        report = runner.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive,
+                                         progress=args.progress)
+    except PermissionError as error:  # an unreadable input folder (main() handles the other errors)
+        raise FileNotFoundError(str(error)) from error
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -326,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"img2img {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from .divergence import TrainingDiverged
+
+        if not isinstance(error, TrainingDiverged):
+            raise
+        print(f"img2img {args.command}: error: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

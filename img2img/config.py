@@ -33,7 +33,8 @@ BEST_METRICS = ("psnr", "ssim", "sharpness", "cycle_psnr", "last")
 
 # Options that may change when a run is resumed; every other option comes from the saved run.
 RESUMABLE_OVERRIDES = frozenset(
-    {"steps", "minutes", "num_workers", "device", "log_every", "sample_every", "checkpoint_every", "val_every", "on_bad", "progress"}
+    {"steps", "minutes", "num_workers", "device", "log_every", "sample_every", "checkpoint_every", "val_every", "on_bad", "progress",
+     "lr", "grad_clip", "max_bad_steps"}
 )
 
 
@@ -112,6 +113,7 @@ class TrainConfig:
     val_every: int = 1000
     val_max_images: int = 50
     best_metric: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed options: {"step", "changed": {key: [old, new]}}
     auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps
     progress: bool = True
 

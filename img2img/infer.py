@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from img2img_runtime.folder import FolderReport, translate_folder
-from img2img_runtime.io import read_image
+from img2img_runtime.folder import FolderReport, ProgressFn, translate_folder
+from img2img_runtime.io import as_uint8_image
 from img2img_runtime.processing import ModelSpec, run_images, suggested_tile, tiling_policy
 
 from .checkpoint import load_checkpoint, load_pretrained
 from .devices import pick_device
+from .nets.layers import uses_image_statistics
 
 ImageLike = Any  # numpy array, PIL image, torch tensor, or a path
 
@@ -42,14 +43,21 @@ class Translator:
         tile: ``"auto"`` (images larger than twice the suggested tile are processed in
             overlapping, blended tiles, so memory stays bounded), a tile size in input pixels, or
             None (never tile). ``overlap``: tile overlap (default: suggested / tile // 8).
+        max_pixels: refuse input files with more pixels than this, from their header (None: 100
+            megapixels or ``$IMG2IMG_MAX_PIXELS``; 0: no limit); see :func:`img2img_runtime.io.read_image`.
 
     Inputs and outputs (``__call__``):
-        * numpy ``H x W x C`` or ``H x W`` uint8 (float arrays in ``[0, 1]`` are accepted) ->
-          numpy uint8 ``H' x W' x C'`` (``H' = scale * H``);
-        * ``PIL.Image`` -> ``PIL.Image``;
-        * torch float tensor in ``[0, 1]``, ``C x H x W`` or ``N x C x H x W`` -> the same layout;
+        * numpy ``H x W x C`` or ``H x W`` (C = 1..4, RGB(A)) -> numpy uint8 ``H' x W' x C'``
+          (``H' = scale * H``);
+        * ``PIL.Image`` (any mode) -> ``PIL.Image``;
+        * torch tensor ``C x H x W`` or ``N x C x H x W`` -> float in ``[0, 1]``, the same layout;
         * a path (str or ``Path``) -> numpy uint8 array;
         * a list of any of these -> a list.
+
+    Every input is converted by :func:`img2img_runtime.io.as_uint8_image`, with the reading rules
+    of files: uint8 as is, uint16 ``round(v / 257)``, floats in ``[0, 1]`` (``0.5 -> 128``;
+    further outside, NaN or inf: ValueError), alpha composited over white, a PIL image's EXIF
+    orientation applied. An empty input is a ValueError.
 
     Example:
         >>> from img2img import Translator
@@ -70,8 +78,10 @@ class Translator:
         color_resolution: int | None = None,
         tile: int | str | None = "auto",
         overlap: int | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.config = config
+        self.max_pixels = max_pixels
         self.color_resolution = color_resolution
         self.tile, self.overlap = tile, overlap
         self.device = pick_device(device) if isinstance(device, str) else device
@@ -138,38 +148,43 @@ class Translator:
         return ModelSpec.from_config(
             self.config, in_channels=net.in_channels, out_channels=net.out_channels, scale=net.scale,
             size_multiple=net.size_multiple, min_size=getattr(net, "min_size", 1), color_resolution=self.color_resolution,
+            image_statistics=uses_image_statistics(net),
         )
 
-    def translate_arrays(self, images: Sequence[np.ndarray], direction: str | None = None) -> list[np.ndarray]:
-        """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type)."""
+    def translate_arrays(self, images: Sequence[np.ndarray], direction: str | None = None, *,
+                         on_tile: Any = None) -> list[np.ndarray]:
+        """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type).
+        ``on_tile(done, total)`` reports the tiles of large images."""
         spec = self.spec(direction)
-        tile, overlap, threshold = tiling_policy(self.tile, self.overlap, suggested_tile(spec))
+        tile, overlap, threshold = tiling_policy(self.tile, self.overlap, suggested_tile(spec),
+                                                 image_statistics=spec.image_statistics)
         return run_images(lambda batch: self.run_batch(batch, direction), images, spec, batch_size=self.batch_size,
-                          tile=tile, overlap=overlap, tile_threshold=threshold)
+                          tile=tile, overlap=overlap, tile_threshold=threshold, on_tile=on_tile)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
         if isinstance(images, (list, tuple)):
             return [self(image, direction=direction) for image in images]
         if isinstance(images, torch.Tensor):
             return self._call_tensor(images, direction)
-        if isinstance(images, (str, os.PathLike)):
-            return self.translate_arrays([read_image(images, channels=self.spec(direction).image_channels)], direction)[0]
-        if type(images).__module__.startswith("PIL."):
+        array = self._load(images, direction)  # TypeError for anything else
+        out = self.translate_arrays([array], direction)[0]
+        if not isinstance(images, (str, os.PathLike, np.ndarray)):  # a PIL image
             from PIL import Image
 
-            array = np.asarray(images.convert("RGB" if self.spec(direction).image_channels == 3 else "L"))
-            out = self.translate_arrays([array], direction)[0]
             return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
-        if isinstance(images, np.ndarray):
-            return self.translate_arrays([_as_uint8(images)], direction)[0]
-        raise TypeError(f"unsupported input type {type(images).__name__}; pass numpy arrays, PIL images, tensors or paths")
+        return out
+
+    def _load(self, image: Any, direction: str | None) -> np.ndarray:
+        return as_uint8_image(image, channels=self.spec(direction).image_channels, max_pixels=self.max_pixels)
 
     def _call_tensor(self, images: torch.Tensor, direction: str | None) -> torch.Tensor:
         single = images.dim() == 3
         batch = images.unsqueeze(0) if single else images
         if batch.dim() != 4:
             raise ValueError(f"tensor inputs must be C x H x W or N x C x H x W, got shape {tuple(images.shape)}")
-        arrays = [_as_uint8(image.permute(1, 2, 0).cpu().numpy()) for image in batch]
+        if images.numel() == 0:
+            raise ValueError(f"empty image: tensor of shape {tuple(images.shape)}")
+        arrays = [self._load(image, direction) for image in batch]
         outs = self.translate_arrays(arrays, direction)
         result = torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).float().div_(255.0).to(images.device)
         return result[0] if single else result
@@ -182,23 +197,17 @@ class Translator:
         direction: str | None = None,
         overwrite: bool = False,
         recursive: bool = True,
-        progress: bool = True,
+        progress: bool | ProgressFn = True,
     ) -> FolderReport:
         """Translate a folder (recursively, keeping relative paths and formats) or one file.
 
         Existing outputs are skipped unless ``overwrite``; unreadable inputs are reported in the
-        returned :class:`~img2img_runtime.folder.FolderReport` and do not stop the job.
+        returned :class:`~img2img_runtime.folder.FolderReport` and do not stop the job; images
+        over ``max_pixels`` are among them. The progress moves per tile on large images.
         """
         return translate_folder(
-            lambda images: self.translate_arrays(images, direction), input_path, output_dir,
+            lambda images, on_tile=None: self.translate_arrays(images, direction, on_tile=on_tile), input_path, output_dir,
             in_channels=self.spec(direction).image_channels, overwrite=overwrite, recursive=recursive,
-            batch_size=self.batch_size, progress=progress,
+            batch_size=self.batch_size, progress=progress, max_pixels=self.max_pixels,
         )
 
-
-def _as_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    if np.issubdtype(image.dtype, np.floating):
-        return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    raise TypeError(f"image arrays must be uint8 or float in [0, 1], got {image.dtype}")

@@ -110,42 +110,80 @@ def sample_grid(task: Task, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray,
 
 
 class HealthMonitor:
-    """Warns once per condition: the discriminator has won, or the outputs have collapsed."""
+    """Warns once per condition: a discriminator has won, or the outputs have collapsed.
 
-    def __init__(self, *, d_win_steps: int = 500, d_win_threshold: float = 1e-3, collapse_ratio: float = 0.05,
-                 collapse_after: int = 1000) -> None:
-        self.d_win_steps = d_win_steps
-        self.collapse_after = collapse_after  # a fresh generator's outputs are nearly constant: not collapse
+    Thresholds adapt to the run's length (``total_steps``): a discriminator must have won for
+    ``min(500, max(20, total_steps // 20))`` steps in a row, and collapse is only judged after
+    ``min(1000, max(20, total_steps // 10))`` steps (a fresh generator's outputs are nearly
+    constant). Each discriminator is watched on its own (CycleGAN's ``D_A`` and ``D_B``: one
+    of them winning is enough). Every warning is also returned by :meth:`take_events` for the
+    run's ``log.jsonl``, and the state (counters, warnings given) is saved in checkpoints.
+    """
+
+    def __init__(self, *, total_steps: int = 10_000, d_win_threshold: float = 1e-3, collapse_ratio: float = 0.05,
+                 d_win_steps: int | None = None, collapse_after: int | None = None) -> None:
+        self._fixed = (d_win_steps, collapse_after)
+        self.set_total_steps(total_steps)
         self.d_win_threshold = d_win_threshold
         self.collapse_ratio = collapse_ratio
-        self._d_small = 0
+        self._d_small: dict[str, int] = {}
         self.warnings: list[str] = []
         self._warned: set[str] = set()
+        self._events: list[dict[str, object]] = []
 
-    def _warn(self, condition: str, message: str) -> None:
+    def set_total_steps(self, total_steps: int) -> None:
+        """Adapt the thresholds to the run's length (a time-budget run knows it once it has measured its speed)."""
+        d_win_steps, collapse_after = self._fixed
+        self.d_win_steps = d_win_steps if d_win_steps is not None else min(500, max(20, total_steps // 20))
+        self.collapse_after = collapse_after if collapse_after is not None else min(1000, max(20, total_steps // 10))
+
+    def _warn(self, condition: str, message: str, step: int) -> None:
         if condition not in self._warned:
             self._warned.add(condition)
             self.warnings.append(message)
+            self._events.append({"step": step, "event": "health", "condition": condition, "message": message})
             log.warning(message)
 
+    def take_events(self) -> list[dict[str, object]]:
+        """Warnings given since the last call, as ``log.jsonl`` records."""
+        events, self._events = self._events, []
+        return events
+
+    @staticmethod
+    def discriminator_losses(losses: dict[str, float]) -> dict[str, float]:
+        """Total loss per discriminator: ``D_real + D_fake`` -> ``{"D": ...}``; CycleGAN's
+        ``D_A_real``, ``D_B_fake``, ... -> ``{"D_A": ..., "D_B": ...}`` (gradient penalties left out)."""
+        totals: dict[str, float] = {}
+        for key, value in losses.items():
+            if key.startswith("D_") and not key.endswith("gp"):
+                name = key.rsplit("_", 1)[0]
+                totals[name] = totals.get(name, 0.0) + value
+        return totals
+
     def check_losses(self, losses: dict[str, float], step: int, gan_mode: str) -> None:
-        if gan_mode == "wgangp":
+        if gan_mode == "wgangp":  # a critic's loss is not a probability: "near zero" means nothing
             return
-        d_total = sum(v for k, v in losses.items() if k.startswith("D_") and not k.endswith("gp"))
-        has_d = any(k.startswith("D_") for k in losses)
-        self._d_small = self._d_small + 1 if has_d and d_total < self.d_win_threshold else 0
-        if self._d_small >= self.d_win_steps:
-            self._warn(
-                "discriminator_won",
-                f"step {step}: the discriminator loss has stayed below {self.d_win_threshold} for {self._d_small} steps; "
-                "it has won and the generator gets no useful gradient. Try --gan-mode lsgan or hinge, "
-                "--spectral-norm, or fewer discriminator layers."
-            )
+        for name, total in self.discriminator_losses(losses).items():
+            self._d_small[name] = self._d_small.get(name, 0) + 1 if total < self.d_win_threshold else 0
+            if self._d_small[name] >= self.d_win_steps:
+                self._warn(
+                    f"discriminator_won:{name}",
+                    f"step {step}: the loss of discriminator {name} has stayed below {self.d_win_threshold} for "
+                    f"{self._d_small[name]} steps; it has won and the generator gets no useful gradient. "
+                    "Try --gan-mode lsgan or hinge, --spectral-norm, or fewer discriminator layers.", step)
 
     def check_diversity(self, ratio: float, step: int) -> None:
         if step >= self.collapse_after and ratio == ratio and ratio < self.collapse_ratio:  # not NaN
             self._warn(
                 "mode_collapse",
                 f"step {step}: outputs for different inputs differ {ratio:.1%} as much as the targets do; "
-                "this looks like mode collapse. Try a larger reconstruction weight, --gan-mode lsgan, or a lower --lr."
-            )
+                "this looks like mode collapse. Try a larger reconstruction weight, --gan-mode lsgan, or a lower --lr.",
+                step)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"d_small": dict(self._d_small), "warned": sorted(self._warned), "warnings": list(self.warnings)}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self._d_small = dict(state.get("d_small", {}))  # type: ignore[arg-type]
+        self._warned = set(state.get("warned", []))  # type: ignore[arg-type]
+        self.warnings = list(state.get("warnings", []))  # type: ignore[arg-type]

@@ -76,6 +76,7 @@ class Optimization:
         self.bad_steps = 0  # consecutive iterations with a skipped update
         self.skipped_total = 0
         self._bad_this_iteration = False
+        self._scaled_this_iteration = False
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Context for forward passes: autocast in the chosen precision, a no-op for fp32."""
@@ -103,12 +104,14 @@ class Optimization:
         opt = self.optimizers[name]
         params = [p for group in opt.param_groups for p in group["params"]]
         opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss.detach()).all():
-            self._mark_bad(f"loss for {name!r} is {loss.item()}")
+        if not _finite_on_every_rank(loss):  # one rank's NaN: every rank skips (none waits in the all-reduce)
+            self._mark_bad(f"loss for {name!r} is {loss.item()}" if not torch.isfinite(loss.detach()).all()
+                           else f"loss for {name!r} is not finite on another rank")
             return False
         self.scaler.scale(loss).backward()
         _all_reduce_gradients(params)
         self.scaler.unscale_(opt)
+        self._scaled_this_iteration = True
         if self.grad_clip is not None:
             norm = nn.utils.clip_grad_norm_(params, self.grad_clip)
         else:
@@ -123,7 +126,9 @@ class Optimization:
 
     def end_iteration(self) -> None:
         """Call once after all ``step`` calls of one training iteration."""
-        self.scaler.update()
+        if self._scaled_this_iteration:  # GradScaler.update() needs an unscaled step to learn from
+            self.scaler.update()
+        self._scaled_this_iteration = False
         if self._bad_this_iteration:
             self.bad_steps += 1
             self.skipped_total += 1
@@ -157,6 +162,17 @@ class Optimization:
             self.scaler.load_state_dict(state["scaler"])
         self.bad_steps = state.get("bad_steps", 0)
         self.skipped_total = state.get("skipped_total", 0)
+
+
+def _finite_on_every_rank(loss: torch.Tensor) -> bool:
+    """True if ``loss`` is finite here and on every data-parallel rank (one all-reduce of a flag)."""
+    finite = bool(torch.isfinite(loss.detach()).all())
+    rank, world = distributed_world()
+    if world == 1:
+        return finite
+    flag = torch.tensor([1.0 if finite else 0.0], device=loss.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item() > 0)
 
 
 def _all_reduce_gradients(params: list[torch.Tensor]) -> None:

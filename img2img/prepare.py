@@ -10,6 +10,12 @@ which ``img2img train pix2pix`` (or ``srgan``) reads as it is. Outputs are PNG (
 recipe is the only damage), written atomically; pairs that exist are kept (a stopped job resumes)
 unless ``overwrite``; unreadable photos are skipped and reported.
 
+Nothing is left out silently: entries under PHOTOS that are not used (hidden or non-image files,
+symlink loops, a folder reached twice, OUT when it lies inside PHOTOS) are in the report's
+``skipped``, unreadable subfolders in ``failed``. OUT equal to PHOTOS, an output that would replace
+a photo, a symlink inside OUT leading outside it, and PHOTOS without images are errors, raised
+before anything is written. One job at a time writes to OUT (``OUT/.img2img.lock``).
+
 ``colorize`` needs colour targets: photos without colour (``has_color`` false: grayscale, even
 stored as RGB) are left out before the split and listed in the report's ``skipped``; a folder
 without any colour photo is an error.
@@ -27,7 +33,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from img2img_runtime.io import ImageReadError, list_images, read_image, write_image
+from img2img_runtime.folder import check_outputs, output_lock
+from img2img_runtime.io import ImageReadError, atomic_write, list_images, read_image, write_image
 
 from .data.recipes import Recipe, has_color
 
@@ -87,12 +94,27 @@ def prepare(
 
     ``colorize`` leaves out the photos without colour (listed in ``report.skipped``) and raises
     ``ValueError`` when no photo has colour.
+
+    Raises:
+        FileNotFoundError: ``photos`` does not exist or holds no images.
+        ValueError: ``out`` is ``photos``; an output would replace a photo; a symlink inside
+            ``out`` leads outside it; ``out`` was prepared with other settings.
+        img2img_runtime.folder.OutputFolderBusyError: another job is writing to ``out``.
     """
     maker = Recipe(recipe, dict(options))
     photos, out = Path(photos), Path(out)
-    paths = list_images(photos)
+    if photos.is_dir() and out.exists() and os.path.samefile(photos, out):
+        raise ValueError(f"the output folder {out} is the photos folder {photos}: the pairs would be read as photos "
+                         "next time; choose another output folder")
+    listing_skipped: list[tuple[Path, str]] = []
+    listing_failed: list[tuple[Path, str]] = []
+    paths = list_images(photos, skipped=listing_skipped, errors=listing_failed,
+                        exclude={out: "the output folder (never read as photos)"})
     if not paths:
-        raise FileNotFoundError(f"no images found in {photos}")
+        left_out = listing_failed + listing_skipped
+        shown = "; ".join(f"{path}: {reason}" for path, reason in left_out[:5])
+        raise FileNotFoundError(f"no images found in {photos}"
+                                + (f" ({len(left_out)} entries not processed: {shown})" if left_out else ""))
     settings = {"recipe": recipe, "options": options, "seed": seed, "val_fraction": val_fraction, "max_size": max_size}
     previous = out / "prepare.json"
     if previous.is_file() and not overwrite:
@@ -101,7 +123,10 @@ def prepare(
         if changed:
             raise ValueError(f"{out} was prepared with other settings ({', '.join(changed)} differ); "
                              "use a new output folder or overwrite=True (--overwrite)")
-    report = PrepareReport()
+    check_outputs(out, paths, [out / "prepare.json"] + [  # either split may be written (or cleaned)
+        out / split / side / path.relative_to(photos).with_suffix(".png")
+        for path in paths for split in ("train", "val") for side in ("A", "B")])
+    report = PrepareReport(failed=list(listing_failed), skipped=list(listing_skipped))
     if recipe == "colorize":
         paths = _colour_photos(paths, photos, out, report)
     val = split_indices(len(paths), val_fraction, seed)
@@ -133,17 +158,16 @@ def prepare(
         return split, "written", path, None
 
     todo = [i for i, path in enumerate(paths) if path not in clashing]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with output_lock(out), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for split, status, path, error in pool.map(one, todo):
             if status == "failed":
                 report.failed.append((path, error or ""))
                 continue
             report.counts[split] += 1
             report.skipped_existing += status == "existing"
-    out.mkdir(parents=True, exist_ok=True)
-    previous.write_text(json.dumps(
-        {**settings, "counts": report.counts, "failed": [str(p) for p, _ in report.failed],
-         "skipped": [str(p) for p, _ in report.skipped]}, indent=2) + "\n")
+        text = json.dumps({**settings, "counts": report.counts, "failed": [str(p) for p, _ in report.failed],
+                           "skipped": [str(p) for p, _ in report.skipped]}, indent=2) + "\n"
+        atomic_write(previous, lambda temp: Path(temp).write_text(text))
     return report
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 
@@ -16,10 +15,15 @@ _COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 
 
 def read_log(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
-    """``RUN/log.jsonl`` -> ``{metric: [(step, value), ...]}`` (non-numeric fields dropped)."""
+    """``RUN/log.jsonl`` -> ``{metric: [(step, value), ...]}`` (non-numeric fields dropped).
+
+    Read with :func:`img2img.checkpoint.read_jsonl`: a torn last line (a killed write) is ignored
+    with a warning, a damaged line elsewhere raises ``LogFormatError`` naming the file and line.
+    """
+    from .checkpoint import read_jsonl
+
     series: dict[str, list[tuple[int, float]]] = {}
-    for line in Path(path).read_text().splitlines():
-        record = json.loads(line)
+    for record in read_jsonl(path):
         for key, value in record.items():
             if key in ("step", "lr", "s_per_step") or not isinstance(value, (int, float)):
                 continue

@@ -34,7 +34,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, save_pretrained, write_json
+from .checkpoint import (CHECKPOINT_FORMAT, append_jsonl, clean_run_folder, load_checkpoint, read_jsonl, save_checkpoint,
+                         save_pretrained, write_json, write_jsonl)
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data.augment import DeviceAugment, to_model_range
 from .data.folders import PairedFolder, SRFolder, UnpairedFolder, find_split_root
@@ -42,9 +43,14 @@ from .data.recipe_folder import RecipeFolder
 from .data.recipes import Recipe
 from .data.sampler import ResumableSampler
 from .devices import pick_device
+from .divergence import (LR_BACKOFF, MAX_ROLLBACKS, WEIGHT_CHECK_EVERY, LossWatch, TrainingDiverged, all_finite, restore,
+                         snapshot, weight_norm)
 from .monitor import HealthMonitor, evaluate, sample_grid, selection_score
-from .optimization import Optimization, broadcast_state, distributed_world, lr_factor
+from .optimization import NonFiniteLossError, Optimization, broadcast_state, distributed_world, lr_factor
 from .tasks import Task, build_task
+
+# steps between in-memory copies of the last good state (what a rollback returns to)
+GOOD_STATE_EVERY = 50
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +117,10 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
         raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
     state = load_checkpoint(ckpt_path)
     saved = dict(state["config"])
+    changed = {key: [saved[key], value] for key, value in kwargs.items()
+               if key in RESUMABLE_OVERRIDES and key in saved and value is not None and saved[key] != value}
+    if changed:  # the run's history: what each resume changed, from which step
+        saved["history"] = [*saved.get("history", []), {"step": int(state["step"]), "changed": changed}]
     for key, value in kwargs.items():
         if key in ("out", "task") or key in RESUMABLE_OVERRIDES:
             saved[key] = value
@@ -193,7 +203,10 @@ class Trainer:
                       for name, params in net.parameter_groups().items()}
         self.opt = Optimization(optimizers, device=device, precision=cfg.precision, grad_clip=cfg.grad_clip,
                                 max_bad_steps=cfg.max_bad_steps)
-        self.monitor = HealthMonitor()
+        self.monitor = HealthMonitor(total_steps=cfg.steps)
+        self.watch = LossWatch()  # explosion without NaN (img2img.divergence)
+        self.lr_scale = 1.0  # halved by every rollback
+        self.rollbacks = 0
         self.step = 0
         self.train_seconds = 0.0  # wall time spent in fit() over the whole run (for --minutes)
         self.best: dict[str, Any] = {}
@@ -201,6 +214,12 @@ class Trainer:
         torch.manual_seed(cfg.seed + 7919 * self.rank)  # augmentation/dropout streams differ per rank
         if state is not None:
             self._restore(state)
+        for opt in optimizers.values():  # the configured lr (a resume may change it) under the rollbacks' backoff
+            for group in opt.param_groups:
+                group["initial_lr"] = cfg.lr * self.lr_scale
+        self._good = snapshot(net, optimizers) if all_finite(net) else None  # the state a rollback returns to
+        self.watch.observe_weights(weight_norm(net))  # the reference norm (kept from the run's start on resume)
+        self._good_step = self.step
 
         self.train_set = build_dataset(cfg, "train")
         self.val_set = build_dataset(cfg, "val")
@@ -217,6 +236,8 @@ class Trainer:
             translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=cfg.task != "cyclegan",
         ).to(device)
         source = self.val_set if self.val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
+        if len(source) < 2 and source is self.val_set:  # diversity (mode collapse) needs two or more outputs
+            source = build_dataset(cfg, "train", train=False, verify=False)
         self.preview = prepare_batch(_collate(source, range(min(4, len(source)))), cfg, device, None)
         if self.is_main:
             self._start_run_folder()
@@ -227,6 +248,11 @@ class Trainer:
         self.opt.load_state_dict(state["optimization"])
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        divergence = state.get("divergence", {})
+        self.lr_scale = float(divergence.get("lr_scale", 1.0))
+        self.rollbacks = int(divergence.get("rollbacks", 0))
+        self.watch.load_state_dict(divergence.get("watch", {}))
+        self.monitor.load_state_dict(state.get("health", {}))
         self.best = dict(state.get("best", {}))
         if self.world == 1:
             _set_rng_state(state["rng"], self.device)
@@ -237,8 +263,11 @@ class Trainer:
 
     def _start_run_folder(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        clean_run_folder(self.run_dir)  # temp files and folders of writes killed in an earlier run
         write_json(self.run_dir / "config.json", self.cfg.to_dict())
         _truncate_log(self.run_dir / "log.jsonl", self.step)
+        if self.step and _model_step(self.run_dir / "model") != self.step:  # killed between last.pt and the model/ swap
+            self._save_model("model", self.best)
         skipped = list(getattr(self.train_set, "skipped", []))
         if skipped:
             log.warning("skipped %d bad training files (listed in %s)", len(skipped), self.run_dir / "skipped.txt")
@@ -308,6 +337,7 @@ class Trainer:
             dist.broadcast(planned, 0)
             steps = int(planned.item())
         cfg.plan_steps(steps)
+        self.monitor.set_total_steps(cfg.steps)
         if hasattr(self.net, "warmup_steps"):  # the task copied the placeholder at construction
             self.net.warmup_steps = cfg.warmup_steps
         if self.is_main:
@@ -323,31 +353,78 @@ class Trainer:
         if self.world > 1:  # like DDP: every rank starts the step with rank 0's BN statistics
             broadcast_state(self.net, buffers_only=True)
         losses = self.net.training_step(batch, self.opt, self.step)
-        self.opt.end_iteration()
+        reason = None
+        try:
+            self.opt.end_iteration()
+        except NonFiniteLossError as error:
+            reason = str(error).split(";")[0]
         self.step += 1
+        reason = reason or self.watch.observe(losses)
+        if not reason and self.step % WEIGHT_CHECK_EVERY == 0:
+            reason = self.watch.observe_weights(weight_norm(self.net))
+        if self.world > 1:  # every rank rolls back, or none
+            flag = torch.tensor([1.0 if reason else 0.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            reason = reason or ("another rank diverged" if flag.item() > 0 else None)
+        if reason:
+            self._roll_back(reason)
+        elif self.step - self._good_step >= GOOD_STATE_EVERY and all_finite(self.net):
+            self._good, self._good_step = snapshot(self.net, self.opt.optimizers), self.step
         self.monitor.check_losses(losses, self.step, cfg.gan_mode)
+        if self.is_main:
+            for event in self.monitor.take_events():
+                self._log(event)
         return losses
 
+    def _roll_back(self, reason: str) -> None:
+        """Return to the last good state with a lower learning rate, or give up (see img2img.divergence)."""
+        self.rollbacks += 1
+        if self._good is None or self.rollbacks > MAX_ROLLBACKS:
+            raise TrainingDiverged(
+                f"training diverged at step {self.step} ({reason}) and still diverges after {self.rollbacks - 1} "
+                f"rollback(s) with the learning rate lowered to {self.cfg.lr * self.lr_scale:.3g}; the last good "
+                f"checkpoint is in {self.run_dir / 'checkpoints'}. Try a lower --lr, --grad-clip 1.0, --precision fp32, "
+                "or another --gan-mode (lsgan and hinge are more stable than vanilla); --resume accepts a new --lr."
+            )
+        restore(self.net, self.opt.optimizers, self._good)
+        self.lr_scale *= LR_BACKOFF
+        for opt in self.opt.optimizers.values():
+            for group in opt.param_groups:
+                group["initial_lr"] = self.cfg.lr * self.lr_scale
+        self.opt.bad_steps = 0
+        self.watch.reset()
+        message = (f"step {self.step}: training diverged ({reason}); rolled back to the state of step {self._good_step} "
+                   f"with the learning rate x{self.lr_scale:g} (rollback {self.rollbacks} of {MAX_ROLLBACKS})")
+        log.warning(message)
+        if self.is_main:
+            self._log({"step": self.step, "event": "rollback", "reason": reason,
+                       "rollback": {"to_step": self._good_step, "lr_scale": self.lr_scale, "count": self.rollbacks}})
+
     # ------------------------------------------------------------------ outputs
-    def _save_model(self, folder: str, training: dict[str, Any]) -> None:
+    def _save_model(self, folder: str, training: dict[str, Any], before_commit: Any = None) -> None:
         """A model folder; its ``training`` summary always holds the training crop (``size``), which
         inference uses as the tile of encoder-decoder nets (``suggested_tile``)."""
         cfg = self.cfg
         training = {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **training}
         save_pretrained(self.net.generators(), self.run_dir / folder, task=cfg.task, io_spec=self.net.io_spec(),
-                        default_direction=self.net.default_direction, training=training)
+                        default_direction=self.net.default_direction, training=training, before_commit=before_commit)
 
     def save(self) -> None:
         """The model folder and the resumable checkpoint (rank 0)."""
         if not self.is_main:
             return
         cfg = self.cfg
-        self._save_model("model", self.best)
-        save_checkpoint(self.run_dir / "checkpoints" / "last.pt", {
+        if not all_finite(self.net):  # e.g. batch-norm statistics of a NaN forward pass: never saved
+            self._roll_back("non-finite weights or batch-norm statistics")
+        # last.pt is written once the new model/ is complete and before it is swapped in (one rename):
+        # model/ is never ahead of last.pt, and a failed write (e.g. a full disk) leaves both as they were
+        self._save_model("model", self.best, before_commit=lambda: save_checkpoint(self.run_dir / "checkpoints" / "last.pt", {
             "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": self.step, "task": self.net.state_dict(),
             "task_extra": self.net.extra_state(), "optimization": self.opt.state_dict(),
             "rng": _rng_state(self.device), "best": self.best, "train_seconds": self.train_seconds,
-        })
+            "divergence": {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks, "watch": self.watch.state_dict()},
+            "health": self.monitor.state_dict(),
+        }))
 
     def validate(self) -> dict[str, float]:
         """PSNR/SSIM on the val split; keeps the best model in ``RUN/best`` (rank 0)."""
@@ -381,10 +458,11 @@ class Trainer:
         self.net.train()
         write_image(self.run_dir / "samples" / f"step_{self.step:06d}.png", rows)
         self.monitor.check_diversity(diversity, self.step)
+        for event in self.monitor.take_events():
+            self._log(event)
 
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_jsonl(self.run_dir / "log.jsonl", record)  # one write per whole line
 
 
 class TimeBudget:
@@ -497,8 +575,18 @@ def _val_batches(dataset: Dataset, cfg: TrainConfig, device: torch.device):
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """On resume, drop records written after the checkpoint (they will be written again)."""
+    """On resume, drop records written after the checkpoint (they will be written again).
+
+    A torn last line (a kill during a write) is dropped with a warning; a damaged line elsewhere is
+    an error naming the file and the line. The log is replaced atomically."""
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in lines))
+    write_jsonl(path, [record for record in read_jsonl(path) if record["step"] <= step])
+
+
+def _model_step(folder: Path) -> int | None:
+    """The step a model folder was saved at (None when it is missing or unreadable)."""
+    try:
+        return int(json.loads((folder / "config.json").read_text())["training"]["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

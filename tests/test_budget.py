@@ -185,7 +185,7 @@ def test_global_context_starts_without_effect_and_sees_the_whole_picture():
         ctx.up[-1].conv.weight.copy_(plain.up[-1].conv.weight)
     x = torch.rand(1, 3, 128, 128) * 2 - 1
     assert torch.allclose(ctx(x), plain(x), atol=1e-6)  # the context MLP's last layer starts at zero
-    assert ctx.config["global_context"] is True and "global_context" not in plain.config
+    assert ctx.config["global_context"] is True and plain.config["global_context"] is False
     with torch.no_grad():
         ctx.context[2].weight.normal_(0, 0.5)
     far = x.clone()

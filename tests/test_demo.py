@@ -42,7 +42,7 @@ def test_health_monitor_warns_once_per_condition():
         monitor.check_losses({"D_real": 1e-5, "D_fake": 1e-5, "G_gan": 9.0}, step, "vanilla")
     assert len(monitor.warnings) == 1 and "discriminator" in monitor.warnings[0]
     monitor.check_losses({"D_real": 0.3, "D_fake": 0.3}, 6, "vanilla")  # recovery resets the count
-    assert monitor._d_small == 0
+    assert monitor._d_small["D"] == 0
     monitor.check_diversity(0.01, step=5)  # too early: a fresh generator is nearly constant
     assert len(monitor.warnings) == 1
     monitor.check_diversity(0.01, step=20)
@@ -50,3 +50,43 @@ def test_health_monitor_warns_once_per_condition():
     assert len(monitor.warnings) == 2 and "mode collapse" in monitor.warnings[1]
     monitor.check_diversity(0.5, step=40)
     assert len(monitor.warnings) == 2
+    assert [e["condition"] for e in monitor.take_events()] == ["discriminator_won:D", "mode_collapse"]
+    assert monitor.take_events() == []
+
+
+def test_health_monitor_adapts_to_run_length_and_watches_each_discriminator():
+    short, long = HealthMonitor(total_steps=200), HealthMonitor(total_steps=10**6)
+    assert (short.d_win_steps, short.collapse_after) == (20, 20)
+    assert (long.d_win_steps, long.collapse_after) == (500, 1000)
+    cyclegan = HealthMonitor(total_steps=400)
+    for step in range(25):  # D_A has won, D_B has not: the sum of both would hide it
+        cyclegan.check_losses({"D_A_real": 1e-5, "D_A_fake": 1e-5, "D_B_real": 0.4, "D_B_fake": 0.3, "G_AB_gan": 9.0}, step, "lsgan")
+    assert len(cyclegan.warnings) == 1 and "discriminator D_A" in cyclegan.warnings[0]
+    resumed = HealthMonitor(total_steps=400)
+    resumed.load_state_dict(cyclegan.state_dict())
+    resumed.check_losses({"D_A_real": 1e-5, "D_A_fake": 1e-5}, 26, "lsgan")
+    assert resumed.warnings == cyclegan.warnings and resumed.take_events() == []  # not warned twice after a resume
+
+
+def test_health_events_reach_the_log_with_a_one_image_val_split(tmp_path, monkeypatch):
+    import importlib
+
+    training = importlib.import_module("img2img.train")  # the module (img2img.train is also the function)
+    from conftest import TINY_UNET, make_paired
+
+    seen, real = [], training.sample_grid
+
+    def collapsed(task, batch):  # the real grid, reported as collapsed outputs
+        seen.append(batch["A"].shape[0])
+        return real(task, batch)[0], 0.01
+
+    monkeypatch.setattr(training, "sample_grid", collapsed)
+    data = tmp_path / "data"
+    make_paired(data / "train", ["a", "b", "c"], size=40)
+    make_paired(data / "val", ["v"], size=40)
+    training.train("pix2pix", data=str(data), out=str(tmp_path / "run"), steps=24, size=32, load_size=36, num_workers=0,
+                   progress=False, log_every=1, sample_every=10, val_every=1000, checkpoint_every=1000, **TINY_UNET)
+    assert seen and all(n == 3 for n in seen)  # one val image: the preview takes the training images
+    events = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    health = [e for e in events if e.get("event") == "health"]
+    assert [e["condition"] for e in health] == ["mode_collapse"] and health[0]["step"] == 20  # 24 steps: judged from 20

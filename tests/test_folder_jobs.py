@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from img2img.export import export_onnx
 from img2img.infer import Translator
 from img2img_runtime import Model, translate_folder
 from img2img_runtime.cli import main as onnx_main
+from img2img_runtime.folder import LOCK_NAME
 from img2img_runtime.io import list_images, read_image, write_image
 
 # relative path -> (height, width); sorted as the job processes them; odd sizes need padding to 4
@@ -131,7 +133,9 @@ def test_killed_job_resumes_without_rewriting_finished_files(model, reference, t
     out = tmp_path / "out"
     run_and_get_killed(KILL_IN_TRANSLATE, model, src, out)
     finished = sorted(INPUTS)[:KILL_AFTER]
-    assert files(out) == finished  # exactly the finished outputs: no temporary files, nothing partial
+    # exactly the finished outputs: no temporary files, nothing partial; the killed job's lock file
+    # (its OS lock died with it) stays until the next job takes it over
+    assert files(out) == sorted([LOCK_NAME, *finished])
     for rel in finished:
         assert np.array_equal(read_image(out / rel), read_image(ref_out / rel))
     before = stamps(out, finished)
@@ -293,3 +297,251 @@ def test_output_folder_inside_the_input_folder_is_not_reprocessed(model, tmp_pat
     assert files(out) == sorted(INPUTS)  # no results/results/...
     inputs = sorted(p.relative_to(src).as_posix() for p in list_images(src))
     assert inputs == sorted([*INPUTS, *(f"results/{rel}" for rel in INPUTS)])
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile inputs (issue 9): nothing left out silently, inputs never overwritten, one job per output
+# ---------------------------------------------------------------------------------------------
+
+
+def identity(images):
+    return list(images)
+
+
+def relative(entries, root: Path) -> dict[str, str]:
+    return {path.relative_to(root).as_posix(): reason for path, reason in entries}
+
+
+def test_symlinked_subfolder_is_followed_once(tmp_path):
+    src = make_inputs(tmp_path / "in")
+    elsewhere = tmp_path / "elsewhere"
+    write_image(elsewhere / "x.png", pattern(7, 24))
+    (src / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (src / "again").symlink_to(src / "sub", target_is_directory=True)  # a second way into sub/
+    report = translate_folder(identity, src, tmp_path / "out", progress=False)
+    assert report.ok
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written)
+    assert written == sorted([*INPUTS, "linked/x.png"])  # sub/ once, under its real name
+    skipped = relative(report.skipped, src)
+    assert list(skipped) == ["again"] and "same folder as" in skipped["again"] and "sub" in skipped["again"]
+    assert "again" in report.summary()
+
+
+def test_unreadable_subfolder_is_reported(tmp_path, monkeypatch):
+    """Runs as root too: the folder's listing fails as chmod 000 makes it fail for other users."""
+    src = make_inputs(tmp_path / "in")
+    locked = src / "sub" / "deeper"
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = translate_folder(identity, src, tmp_path / "out", progress=False)
+    assert not report.ok
+    failed = relative(report.failed, src)
+    assert list(failed) == ["sub/deeper"] and "cannot read folder" in failed["sub/deeper"]
+    assert "sub/deeper" in report.summary().replace(os.sep, "/")
+    assert len(report.written) == len(INPUTS) - 1  # everything else is processed
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read a chmod 000 folder")
+def test_unreadable_subfolder_chmod_000_makes_the_cli_exit_1(model, tmp_path, capsys):
+    src = make_inputs(tmp_path / "in")
+    locked = src / "sub" / "deeper"
+    locked.chmod(0)
+    try:
+        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(tmp_path / "out"),
+                          "--no-progress"])
+    finally:
+        locked.chmod(0o755)
+    assert code == 1
+    assert "cannot read folder" in capsys.readouterr().out
+    assert len(list_images(tmp_path / "out")) == len(INPUTS) - 1
+
+
+def test_names_starting_with_two_dots_are_processed(tmp_path):
+    src = make_inputs(tmp_path / "in")
+    write_image(src / "..dots.png", pattern(1, 20))
+    write_image(src / "..folder" / "y.png", pattern(2, 20))
+    write_image(src / ".hidden.png", pattern(3, 20))
+    (src / "notes.txt").write_text("not an image")
+    report = translate_folder(identity, src, tmp_path / "out", progress=False)
+    assert report.ok
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written)
+    assert written == sorted([*INPUTS, "..dots.png", "..folder/y.png"])
+    assert (tmp_path / "out" / "..dots.png").is_file()  # inside the output folder, not above it
+    skipped = relative(report.skipped, src)
+    assert sorted(skipped) == [".hidden.png", "notes.txt"]
+    assert "hidden" in skipped[".hidden.png"] and "not an image" in skipped["notes.txt"]
+
+
+def test_output_folder_equal_to_input_is_an_error(model, tmp_path, capsys):
+    src = make_inputs(tmp_path / "in")
+    before = files(src)
+    (tmp_path / "alias").symlink_to(src, target_is_directory=True)
+    for output in (src, src / ".", tmp_path / "alias"):
+        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(output), "--no-progress"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "is the input folder" in err and str(src) in err
+    assert img2img_main(["translate", "--model", str(model / "model"), "--input", str(src), "--output", str(src)]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert files(src) == before
+
+
+def test_empty_input_is_an_error(model, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    only_text = tmp_path / "text"
+    only_text.mkdir()
+    (only_text / "notes.txt").write_text("no images here")
+    for src in (empty, only_text):
+        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(tmp_path / "out")])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "no images found in" in err and str(src) in err
+    assert "notes.txt" in err  # what was there is named
+    assert img2img_main(["translate", "--model", str(model / "model"), "--input", str(empty), "--output", str(tmp_path / "out")]) == 2
+    assert "no images found in" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_symlink_loop_is_one_reported_entry(model, tmp_path, capsys):
+    src = make_inputs(tmp_path / "in")
+    (src / "sub" / "loop").symlink_to("..", target_is_directory=True)  # in/sub/loop/sub/loop/...
+    (src / "self.png").symlink_to("self.png")  # a link to itself
+    report = translate_folder(identity, src, tmp_path / "out", progress=False)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written) == sorted(INPUTS)
+    assert relative(report.skipped, src) == {"sub/loop": relative(report.skipped, src)["sub/loop"]}
+    assert "symlink loop" in relative(report.skipped, src)["sub/loop"]
+    assert list(relative(report.failed, src)) == ["self.png"] and "symlink loop" in report.failed[0][1]
+    # the CLI: no traceback, everything else written, exit 1 for the unreadable self.png
+    assert onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(tmp_path / "cli"),
+                      "--no-progress"]) == 1
+    printed = capsys.readouterr().out
+    assert "symlink loop" in printed and f"{len(INPUTS)} written" in printed
+
+
+def test_single_file_input_is_never_overwritten(model, tmp_path, capsys):
+    src = make_inputs(tmp_path / "in")
+    photo = src / "a.png"
+    original = photo.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(photo), "--output", str(src), *extra])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "would replace the input" in err and "a.png" in err
+        assert img2img_main(["translate", "--model", str(model / "model"), "--input", str(photo), "--output", str(src),
+                             *extra]) == 2
+        assert "would replace the input" in capsys.readouterr().err
+    assert photo.read_bytes() == original
+    # an output folder whose files link to the inputs is refused the same way
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").symlink_to(photo)
+    with pytest.raises(ValueError):
+        translate_folder(identity, photo, out, overwrite=True, progress=False)
+    assert photo.read_bytes() == original
+
+
+def test_symlink_in_the_output_folder_leading_outside_is_an_error(model, tmp_path, capsys):
+    src = make_inputs(tmp_path / "in")
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    out.mkdir()
+    (out / "sub").symlink_to(outside, target_is_directory=True)
+    code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(out), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(out / "sub") in err and "outside the output folder" in err
+    assert not list(outside.iterdir()) and files(out) == []  # nothing written anywhere
+    # a file link too (it would count as "already done", or be replaced)
+    (out / "sub").unlink()
+    (out / "a.png").symlink_to(outside / "a.png")
+    with pytest.raises(ValueError, match="outside the output folder"):
+        translate_folder(identity, src, out, progress=False)
+    # a link that stays inside the output folder is fine
+    (out / "a.png").unlink()
+    (out / "inner").mkdir()
+    (out / "sub").symlink_to(out / "inner", target_is_directory=True)
+    assert translate_folder(identity, src, out, progress=False).ok
+    assert not list(outside.iterdir())
+
+
+HOLD_OUTPUT = r'''
+import sys, time
+from pathlib import Path
+from img2img_runtime import translate_folder
+
+src, dst, started, release = sys.argv[1:5]
+
+def translate(images):
+    Path(started).touch()
+    deadline = time.monotonic() + 60
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return list(images)
+
+report = translate_folder(translate, src, dst, batch_size=1, progress=False)
+print("REPORT", report.ok, len(report.written), len(report.failed), flush=True)
+'''
+
+
+def test_second_job_on_the_same_output_folder_is_refused(model, tmp_path, capsys):
+    from img2img_runtime.folder import OutputFolderBusyError
+
+    src, out = make_inputs(tmp_path / "in"), tmp_path / "out"
+    started, release = tmp_path / "started", tmp_path / "release"
+    first = subprocess.Popen([sys.executable, "-c", HOLD_OUTPUT, str(src), str(out), str(started), str(release)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), first.communicate()
+        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(out), "--no-progress",
+                          "--overwrite"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "in use by another img2img job" in err and f"pid {first.pid}" in err and str(out) in err
+        with pytest.raises(OutputFolderBusyError):
+            translate_folder(identity, src, out, overwrite=True, progress=False)
+    finally:
+        release.touch()
+        stdout, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert f"REPORT True {len(INPUTS)} 0" in stdout  # the first job finished, no false failures
+    assert files(out) == sorted(INPUTS)  # its lock is gone
+    # a lock left by a dead job (its OS lock died with it) is taken over
+    (out / LOCK_NAME).write_text("pid 999999999 on somewhere\n")
+    again = translate_folder(identity, src, out, overwrite=True, progress=False)
+    assert again.ok and len(again.written) == len(INPUTS) and files(out) == sorted(INPUTS)
+
+
+def test_live_temp_files_of_another_process_are_kept(tmp_path):
+    src, out = make_inputs(tmp_path / "in"), tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(done.stdout)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out.mkdir()
+        live_temp = out / f".a.png.{alive.pid}.0123456789ab.tmp"
+        dead_temp = out / f".a.png.{dead_pid}.0123456789ab.tmp"
+        legacy_temp = out / ".b.jpg.0123456789ab.tmp"  # written before temp names carried a pid
+        for temp in (live_temp, dead_temp, legacy_temp):
+            temp.write_bytes(b"partial")
+        report = translate_folder(identity, src, out, progress=False)
+        assert report.ok and len(report.written) == len(INPUTS)
+        assert live_temp.exists() and not dead_temp.exists() and not legacy_temp.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    # temp names carry the writer's pid
+    from img2img_runtime.io import atomic_write
+
+    seen = []
+    atomic_write(tmp_path / "x.bin", lambda temp: (seen.append(Path(temp).name), Path(temp).write_bytes(b"x")))
+    assert seen[0].startswith(f".x.bin.{os.getpid()}.") and seen[0].endswith(".tmp")

@@ -110,3 +110,75 @@ def test_folder_job_keeps_paths_skips_existing_and_reports_bad_files(trained_run
     forced = translator.translate_folder(src, tmp_path / "out", overwrite=True, progress=False)
     assert len(forced.written) == 2
     assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 9: one input contract (item 6) and the pixel budget (item 1)
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_input_type_follows_the_reading_rules_of_files(trained_run, tmp_path):
+    import cv2
+
+    translator = Translator.from_pretrained(trained_run, device="cpu")
+    rgba = np.dstack([pattern(5, 32), np.tile(np.array([0, 255, 128, 64], np.uint8), (32, 8))])
+    rgba[..., :3][rgba[..., 3] == 0] = 0  # transparent pixels hold black, as many editors write them
+    cv2.imwrite(str(tmp_path / "a.png"), rgba[..., [2, 1, 0, 3]])
+    ref = translator(tmp_path / "a.png")  # alpha over white
+    np.testing.assert_array_equal(translator(rgba), ref)
+    pil = translator(Image.open(tmp_path / "a.png"))
+    assert isinstance(pil, Image.Image)
+    np.testing.assert_array_equal(np.asarray(pil), ref)  # was: alpha dropped (black)
+    tensor = torch.from_numpy(rgba).permute(2, 0, 1).float() / 255
+    np.testing.assert_array_equal((translator(tensor) * 255).round().byte().permute(1, 2, 0).numpy(), ref)
+
+    image = pattern(6, 32)
+    ref = translator(image)
+    np.testing.assert_array_equal(translator(image.astype(np.uint16) * 257), ref)  # 16-bit scaled, not clipped
+    with Image.fromarray(image[:, :, 0]) as gray:
+        gray16 = Image.fromarray(image[:, :, 0].astype(np.uint16) * 257)
+        np.testing.assert_array_equal(np.asarray(translator(gray16)), np.asarray(translator(gray)))
+    half = np.full((16, 16), 0.5, np.float32)
+    np.testing.assert_array_equal(np.asarray(translator(Image.fromarray(half, mode="F"))), translator(np.full((16, 16), 128, np.uint8)))
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.full((8, 8, 3), np.nan, np.float32), "NaN"),
+        (torch.full((3, 8, 8), float("inf")), "NaN or infinite"),
+        (np.zeros((0, 8, 3), np.uint8), "empty image"),
+        (torch.zeros(0, 3, 8, 8), "empty image"),
+        (torch.zeros(3, 0, 8), "empty image"),
+        (np.full((8, 8, 3), 255.0, np.float32), r"\[0, 1\]"),
+        (torch.full((3, 8, 8), -1.0), r"\[0, 1\]"),
+    ],
+)
+def test_nan_empty_and_out_of_range_inputs_are_clear_errors(trained_run, bad, match):
+    translator = Translator.from_pretrained(trained_run, device="cpu")
+    with pytest.raises(ValueError, match=match):
+        translator(bad)
+
+
+def test_translator_pixel_budget_for_paths_and_folders(trained_run, tmp_path):
+    from img2img_runtime.io import ImageTooLargeError
+
+    write_image(tmp_path / "in" / "big.png", pattern(7, 40))
+    write_image(tmp_path / "in" / "small.png", pattern(8, 24))
+    translator = Translator.from_pretrained(trained_run, device="cpu", max_pixels=1000)
+    with pytest.raises(ImageTooLargeError, match="40 x 40 pixels"):
+        translator(tmp_path / "in" / "big.png")
+    report = translator.translate_folder(tmp_path / "in", tmp_path / "out", progress=False)
+    assert [p.name for p, _ in report.failed] == ["big.png"] and "max-pixels" in report.failed[0][1]
+    assert [p.name for p in report.written] == ["small.png"]
+
+
+def test_folder_progress_moves_per_tile(trained_run, tmp_path):
+    write_image(tmp_path / "in" / "huge.png", pattern(9, 64))
+    translator = Translator.from_pretrained(trained_run, device="cpu", tile=16, overlap=4, batch_size=2)
+    seen = []
+    report = translator.translate_folder(tmp_path / "in", tmp_path / "out", progress=lambda done, total: seen.append((done, total)))
+    assert report.ok and len(report.written) == 1
+    assert all(total == 1 for _, total in seen) and seen[-1][0] == 1
+    inside = [done for done, _ in seen if 0 < done < 1]
+    assert len(inside) >= 5 and inside == sorted(inside)  # 25 tiles in batches of 2: the bar moves during the image

@@ -384,3 +384,227 @@ def test_torch_side_reexports_the_same_functions():
 
     assert torch_side.read_image is runtime.read_image
     assert torch_side.ImageReadError is runtime.ImageReadError
+
+
+# --------------------------------------------------------------------------------------------
+# Pixel budget (issue 9, item 1): refused from the header, before decoding
+# --------------------------------------------------------------------------------------------
+
+
+def hostile_png(width=32767, height=32767, stream_bytes=4_000_000):
+    """A small PNG whose header declares ``width x height`` RGB pixels (the IDAT holds only the
+    first rows; the whole image would need ``3 * width * height`` bytes to decode)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * stream_bytes, 9)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def test_png_declaring_32767_squared_pixels_is_refused_from_its_header(tmp_path):
+    import time
+
+    from img2img_runtime.io import MAX_PIXELS, ImageTooLargeError
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(hostile_png())
+    start = time.perf_counter()
+    with pytest.raises(ImageTooLargeError) as caught:
+        read_image(path)
+    assert time.perf_counter() - start < 1.0  # no decoding, no allocation of 3 GB
+    message = str(caught.value)
+    assert isinstance(caught.value, ImageReadError) and message.startswith(str(path))
+    assert "32767 x 32767" in message and f"{MAX_PIXELS:,}" in message and MAX_PIXELS == 100_000_000
+    assert "--max-pixels" in message and "IMG2IMG_MAX_PIXELS" in message and "max_pixels=" in message
+
+
+def test_hostile_png_needs_little_memory_to_refuse(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(hostile_png())
+    code = (
+        "import resource, sys\n"
+        "from img2img_runtime.io import ImageTooLargeError, read_image\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n    read_image(sys.argv[1])\nexcept ImageTooLargeError:\n    pass\n"
+        "else:\n    raise SystemExit('not refused')\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"  # MiB on Linux
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bomb.png")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip()) < 50  # the file is read (a few MB), nothing is decoded
+
+
+def test_max_pixels_per_call_environment_and_no_limit(tmp_path, monkeypatch):
+    from img2img_runtime.io import ImageTooLargeError, default_max_pixels
+
+    write_image(tmp_path / "x.png", blocky_rgb(32, 40))  # 1280 pixels
+    monkeypatch.delenv("IMG2IMG_MAX_PIXELS", raising=False)
+    assert default_max_pixels() == 100_000_000
+    with pytest.raises(ImageTooLargeError, match=r"40 x 32 pixels .*limit of 1,279 pixels"):
+        read_image(tmp_path / "x.png", max_pixels=1279)
+    assert read_image(tmp_path / "x.png", max_pixels=1280).shape == (32, 40, 3)
+    monkeypatch.setenv("IMG2IMG_MAX_PIXELS", "1000")
+    assert default_max_pixels() == 1000
+    with pytest.raises(ImageTooLargeError, match="limit of 1,000 pixels"):
+        read_image(tmp_path / "x.png")
+    assert read_image(tmp_path / "x.png", max_pixels=0).shape == (32, 40, 3)  # the call wins; 0 = no limit
+    monkeypatch.setenv("IMG2IMG_MAX_PIXELS", "0")
+    assert read_image(tmp_path / "x.png").shape == (32, 40, 3)
+    monkeypatch.setenv("IMG2IMG_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="IMG2IMG_MAX_PIXELS"):
+        read_image(tmp_path / "x.png")
+    with pytest.raises(ValueError, match="max_pixels"):
+        read_image(tmp_path / "x.png", max_pixels=-1)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".bmp", ".tif"])
+def test_every_format_is_measured_from_its_header(tmp_path, ext):
+    from img2img_runtime.io import ImageTooLargeError, image_size
+
+    data = encode(ext, blocky_rgb(32, 40))
+    assert image_size(data) == (40, 32)
+    (tmp_path / f"x{ext}").write_bytes(data)
+    with pytest.raises(ImageTooLargeError, match="declares 40 x 32 pixels"):
+        read_image(tmp_path / f"x{ext}", max_pixels=40 * 32 - 1)
+    assert read_image(tmp_path / f"x{ext}", max_pixels=40 * 32).shape == (32, 40, 3)
+
+
+def test_other_header_sizes():
+    from img2img_runtime.io import image_size
+
+    lossless = encode(".webp", blocky_rgb(32, 40), cv2.IMWRITE_WEBP_QUALITY, 101)  # VP8L
+    assert lossless[12:16] == b"VP8L" and image_size(lossless) == (40, 32)
+    assert image_size(b"GIF89a" + struct.pack("<HH", 640, 480) + b"\x00" * 8) == (640, 480)
+    assert image_size(b"P6\n# comment\n640 480\n255\n") == (640, 480)
+    assert image_size(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 480 +X 640\n") == (640, 480)
+    assert image_size(b"not an image") is None and image_size(b"\x89PNG\r\n\x1a\n") is None
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".bmp", ".tif"])
+def test_forged_huge_headers_are_refused(tmp_path, ext):
+    """A real small file whose header is patched to declare 60000 x 60000 pixels."""
+    from img2img_runtime.io import ImageTooLargeError
+
+    data = bytearray(encode(ext, blocky_rgb(32, 40)))
+    if ext == ".jpg":
+        sof = next(i for i in range(2, len(data) - 1) if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
+        struct.pack_into(">HH", data, sof + 5, 60000, 60000)
+    elif ext == ".bmp":
+        struct.pack_into("<ii", data, 18, 60000, 60000)
+    else:
+        order = "<" if data[:2] == b"II" else ">"
+        (ifd,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, ifd)
+        for i in range(count):
+            entry = ifd + 2 + 12 * i
+            tag, kind = struct.unpack_from(order + "HH", data, entry)
+            if tag in (256, 257):
+                struct.pack_into(order + ("H" if kind == 3 else "I"), data, entry + 8, 60000)
+    (tmp_path / f"x{ext}").write_bytes(bytes(data))
+    with pytest.raises(ImageTooLargeError, match="declares 60000 x 60000 pixels"):
+        read_image(tmp_path / f"x{ext}")
+
+
+# --------------------------------------------------------------------------------------------
+# In-memory images follow the file rules (issue 9, item 6)
+# --------------------------------------------------------------------------------------------
+
+
+def test_arrays_follow_the_file_rules():
+    from img2img_runtime.io import as_uint8_image
+
+    assert as_uint8_image(np.full((2, 2), 0.5, np.float32), channels=3)[0, 0].tolist() == [128, 128, 128]
+    assert as_uint8_image(np.full((2, 2), 0.5, np.float32)).shape == (2, 2, 1)  # channels=None keeps gray
+    floats = np.array([[0.0, 0.25, 1.0, 1.0 + 0.4 / 255, -0.4 / 255]])
+    assert as_uint8_image(floats, channels=1)[0, :, 0].tolist() == [0, 64, 255, 255, 0]
+    values = np.array([[0, 257, 385, 386, 128 * 257, 65535]], np.uint16)
+    assert as_uint8_image(values, channels=1)[0, :, 0].tolist() == [0, 1, 1, 2, 128, 255]
+    rgba = np.array([[[120, 80, 40, 0], [120, 80, 40, 255], [120, 80, 40, 128]]], np.uint8)
+    out = as_uint8_image(rgba)
+    assert out[0, 0].tolist() == [255, 255, 255] and out[0, 1].tolist() == [120, 80, 40]
+    assert out[0, 2].tolist() == [round((c * 128 + 255 * 127) / 255) for c in (120, 80, 40)]
+    gray_alpha = np.array([[[10, 0], [20, 255]]], np.uint8)
+    assert as_uint8_image(gray_alpha, channels=1)[0, :, 0].tolist() == [255, 20]
+    image = blocky_rgb()
+    assert as_uint8_image(image) is image or np.array_equal(as_uint8_image(image), image)  # uint8 RGB: as is
+    assert as_uint8_image(image[:, :, 0], channels=3).shape == (16, 24, 3)
+
+
+def test_uint16_rounding_is_exact_for_every_value():
+    from img2img_runtime.io import as_uint8_image
+
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    np.testing.assert_array_equal(as_uint8_image(values, channels=1)[:, :, 0], np.rint(values / 257.0).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (np.array([[0.5, np.nan]], np.float32), ValueError, "1 NaN or infinite"),
+        (np.array([[0.5, np.inf]]), ValueError, "NaN or infinite"),
+        (np.zeros((0, 4, 3), np.uint8), ValueError, "empty image"),
+        (np.zeros((4, 0)), ValueError, "empty image"),
+        (np.full((2, 2, 3), 255.0), ValueError, r"must be in \[0, 1\].*divide 0..255 floats by 255"),
+        (np.full((2, 2, 3), -1.0), ValueError, r"must be in \[0, 1\]"),
+        (np.zeros((2, 2, 5), np.uint8), ValueError, "channels"),
+        (np.zeros((2, 2, 3, 1), np.uint8), ValueError, "channels"),
+        (np.zeros((2, 2, 3), np.int64), TypeError, "unsupported sample type int64"),
+        (42, TypeError, "unsupported input type int"),
+    ],
+)
+def test_bad_arrays_are_clear_errors(bad, error, match):
+    from img2img_runtime.io import as_uint8_image
+
+    with pytest.raises(error, match=match):
+        as_uint8_image(bad)
+
+
+def test_pil_images_follow_the_file_rules(tmp_path):
+    from PIL import Image
+
+    from img2img_runtime.io import as_uint8_image
+
+    bgra = np.zeros((2, 3, 4), np.uint8)
+    bgra[..., :3] = (40, 80, 120)
+    bgra[..., 3] = [[0, 255, 128], [255, 0, 255]]
+    (tmp_path / "a.png").write_bytes(encode(".png", bgra))
+    from_file = read_image(tmp_path / "a.png")
+    with Image.open(tmp_path / "a.png") as pil:
+        np.testing.assert_array_equal(as_uint8_image(pil), from_file)  # alpha over white, not black
+    np.testing.assert_array_equal(as_uint8_image(Image.open(tmp_path / "a.png").convert("RGBa")), from_file)
+    values = np.array([[0, 257, 385, 386, 128 * 257, 65535]], np.uint16)
+    (tmp_path / "g16.png").write_bytes(encode(".png", values))
+    with Image.open(tmp_path / "g16.png") as pil:  # PIL gives mode I or I;16: scaled, not clipped
+        np.testing.assert_array_equal(as_uint8_image(pil, channels=3), read_image(tmp_path / "g16.png"))
+    assert as_uint8_image(Image.fromarray(values[0].reshape(2, 3).astype(np.uint16)), channels=1).max() == 255
+    as_float = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), mode="F")
+    assert as_uint8_image(as_float, channels=1)[0, :, 0].tolist() == [0, 128, 255]
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    palette.putpixel((0, 0), 0)
+    palette.putpixel((1, 0), 1)
+    palette.info["transparency"] = 0
+    assert as_uint8_image(palette)[0].tolist() == [[255, 255, 255], [200, 100, 50]]
+    assert as_uint8_image(Image.new("1", (2, 2), 1), channels=3)[0, 0].tolist() == [255, 255, 255]
+    with pytest.raises(ValueError, match="NaN"):
+        as_uint8_image(Image.fromarray(np.array([[np.nan]], np.float32), mode="F"))
+
+
+def test_pil_image_exif_orientation_is_applied_as_for_files(tmp_path):
+    from PIL import Image
+
+    from img2img_runtime.io import as_uint8_image
+
+    image = blocky_rgb()
+    (tmp_path / "o.jpg").write_bytes(jpeg_with_exif(encode(".jpg", image[..., ::-1], cv2.IMWRITE_JPEG_QUALITY, 100), 6))
+    with Image.open(tmp_path / "o.jpg") as pil:
+        out = as_uint8_image(pil)
+    assert out.shape == (24, 16, 3)
+    np.testing.assert_array_equal(out, read_image(tmp_path / "o.jpg"))
+
+
+def test_paths_go_through_read_image_with_the_budget(tmp_path):
+    from img2img_runtime.io import ImageTooLargeError, as_uint8_image
+
+    write_image(tmp_path / "x.png", blocky_rgb(32, 40))
+    np.testing.assert_array_equal(as_uint8_image(tmp_path / "x.png"), read_image(tmp_path / "x.png"))
+    assert as_uint8_image(str(tmp_path / "x.png"), channels=1).shape == (32, 40, 1)
+    with pytest.raises(ImageTooLargeError):
+        as_uint8_image(tmp_path / "x.png", max_pixels=100)

@@ -296,3 +296,93 @@ def test_prepare_colorize_without_colour_photos_is_an_error(tmp_path):
     with pytest.raises(ValueError, match=r"no colour photos in .*grays.*2 photo\(s\) without colour"):
         prepare("colorize", grays, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile photo folders (issue 9): nothing left out silently, photos never overwritten, one job per OUT
+# ---------------------------------------------------------------------------------------------
+
+
+def pair_names(out: Path) -> list[str]:
+    return sorted(names(out / "train" / "A") + names(out / "val" / "A"))
+
+
+def test_prepare_follows_symlinks_reports_loops_and_two_dot_names(tmp_path, photos, monkeypatch, capsys):
+    import os
+
+    elsewhere = tmp_path / "elsewhere"
+    write_image(elsewhere / "q.png", pattern(11, 48))
+    (photos / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (photos / "nested" / "loop").symlink_to("..", target_is_directory=True)
+    write_image(photos / "..dots.png", pattern(12, 48))
+    write_image(photos / "locked" / "r.png", pattern(13, 48))
+    (photos / "notes.txt").write_text("not a photo")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # an unreadable subfolder, also when the tests run as root
+        if Path(path) == photos / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    out = tmp_path / "out"
+    report = prepare("restore", photos, out, preset="light")
+    assert pair_names(out) == sorted(["..dots", "linked/q", "nested/p3", "p0", "p1", "p2", "p4"])
+    failed = {p.relative_to(photos).as_posix(): reason for p, reason in report.failed}
+    skipped = {p.relative_to(photos).as_posix(): reason for p, reason in report.skipped}
+    assert list(failed) == ["locked"] and "cannot read folder" in failed["locked"]
+    assert sorted(skipped) == ["nested/loop", "notes.txt"] and "symlink loop" in skipped["nested/loop"]
+    summary = report.summary()
+    assert "locked" in summary and "nested/loop" in summary.replace(os.sep, "/") and "notes.txt" in summary
+    assert main(["prepare", "restore", str(photos), str(tmp_path / "cli")]) == 1  # the unreadable folder
+    assert "cannot read folder" in capsys.readouterr().out
+
+
+def test_prepare_refuses_output_equal_to_photos_and_empty_photos(tmp_path, photos, capsys):
+    before = sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*"))
+    with pytest.raises(ValueError, match="is the photos folder"):
+        prepare("sketch", photos, photos)
+    assert main(["prepare", "sketch", str(photos), str(photos)]) == 2
+    assert "is the photos folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*")) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".hidden.png").write_bytes(b"")
+    assert main(["prepare", "sketch", str(empty), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no images found in" in err and str(empty) in err and ".hidden.png" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_output_inside_photos_is_never_read_as_photos(tmp_path, photos):
+    out = photos / "pairs"
+    first = prepare("sketch", photos, out)
+    assert sum(first.counts.values()) == 5
+    again = prepare("sketch", photos, out)
+    assert again.skipped_existing == 5 and sum(again.counts.values()) == 5  # no pairs/train/A/... photos
+    assert [(p.relative_to(photos).as_posix(), r) for p, r in again.skipped] == [("pairs", "the output folder (never read as photos)")]
+    # photos that are a prepared folder's own B side would be overwritten by their pairs
+    with pytest.raises(ValueError, match="would replace the input"):
+        prepare("sketch", out / "train" / "B", out)
+
+
+def test_prepare_refuses_outward_symlink_in_output_and_a_busy_output(tmp_path, photos):
+    from img2img_runtime.folder import OutputFolderBusyError, output_lock
+
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "A").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ValueError, match="outside the output folder"):
+        prepare("sketch", photos, out)
+    assert not list(outside.iterdir())
+    (out / "train" / "A").unlink()
+    (out / "prepare.json").symlink_to(outside / "prepare.json")
+    with pytest.raises(ValueError, match="outside the output folder"):
+        prepare("sketch", photos, out)
+    (out / "prepare.json").unlink()
+    with output_lock(out):  # another job writing to OUT
+        with pytest.raises(OutputFolderBusyError, match="in use by another img2img job"):
+            prepare("sketch", photos, out)
+    assert sum(prepare("sketch", photos, out).counts.values()) == 5
+    assert not (out / ".img2img.lock").exists() and not list(outside.iterdir())

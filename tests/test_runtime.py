@@ -181,3 +181,68 @@ def test_img2img_translate_uses_the_runtime_for_onnx_files(sr_model, input_dir, 
                          "--direction", "BtoA"]) == 2
     assert "one direction" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 9: one input contract (item 6), the pixel budget and per-tile progress (item 1)
+# --------------------------------------------------------------------------------------------
+
+
+def test_model_inputs_follow_the_reading_rules_of_files(sr_model, tmp_path):
+    import cv2
+    from PIL import Image
+
+    model = Model(sr_model)
+    rgba = np.dstack([pattern(5, 24), np.tile(np.array([0, 255, 128, 64], np.uint8), (24, 6))])
+    cv2.imwrite(str(tmp_path / "a.png"), rgba[..., [2, 1, 0, 3]])
+    ref = model(tmp_path / "a.png")
+    np.testing.assert_array_equal(model(rgba), ref)  # alpha over white (was: TypeError or no compositing)
+    out = model(Image.open(tmp_path / "a.png"))
+    assert isinstance(out, Image.Image) and np.array_equal(np.asarray(out), ref)  # PIL in, PIL out
+    image = pattern(6, 24)
+    ref = model(image)
+    np.testing.assert_array_equal(model(image.astype(np.float32) / 255), ref)  # floats in [0, 1]
+    np.testing.assert_array_equal(model(image.astype(np.uint16) * 257), ref)  # 16-bit scaled
+    outs = model([image, tmp_path / "a.png"])
+    assert isinstance(outs, list) and np.array_equal(outs[0], ref)
+    for bad, match in [(np.full((8, 8, 3), np.nan, np.float32), "NaN"), (np.zeros((8, 0, 3), np.uint8), "empty image"),
+                       (image * 1.0, r"\[0, 1\]")]:
+        with pytest.raises(ValueError, match=match):
+            model(bad)
+    with pytest.raises(TypeError, match="Translator"):
+        model(torch.zeros(3, 8, 8))
+
+
+def test_max_pixels_in_the_runtime_cli_and_img2img_translate(sr_model, input_dir, tmp_path, capsys, monkeypatch):
+    # the inputs: a.png 40 x 30 = 1200 pixels, b.jpg 480, c.bmp 391
+    code = onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "onnx"),
+                      "--no-progress", "--max-pixels", "1000"])
+    out = capsys.readouterr().out
+    assert code == 1 and "2 written" in out and "1 failed" in out
+    assert "a.png" in out and "30 x 40 pixels" in out and "--max-pixels" in out
+    assert relative_files(tmp_path / "onnx") == ["sub/b.jpg", "sub/deeper/c.bmp"]
+    code = img2img_main(["translate", "--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "cli"),
+                         "--no-progress", "--max-pixels", "450"])
+    out = capsys.readouterr().out
+    assert code == 1 and "1 written" in out and "2 failed" in out
+    monkeypatch.setenv("IMG2IMG_MAX_PIXELS", "300")  # the environment sets the default; the flag wins
+    assert onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "env"), "--no-progress"]) == 1
+    assert "3 failed" in capsys.readouterr().out
+    assert onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "env"), "--no-progress",
+                      "--max-pixels", "0"]) == 0
+    with pytest.raises(SystemExit):
+        onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "x"), "--max-pixels", "-5"])
+    assert "--max-pixels" in capsys.readouterr().err
+
+
+def test_runtime_folder_progress_moves_per_tile(sr_model, tmp_path):
+    write_image(tmp_path / "in" / "a_small.png", pattern(1, 24)[:8, :8])
+    write_image(tmp_path / "in" / "b_huge.png", pattern(2, 48))
+    model = Model(sr_model, tile=16, overlap=4, batch_size=1)
+    seen = []
+    report = model.translate_folder(tmp_path / "in", tmp_path / "out", progress=lambda done, total: seen.append(done))
+    assert report.ok and len(report.written) == 2
+    assert seen == sorted(seen) and seen[-1] == 2
+    assert len([d for d in seen if 1 < d < 2]) >= 8  # the huge image (second) moves the bar per tile: 16 tiles
+    expected = Model(sr_model, tile=16, overlap=4)(pattern(2, 48))
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "b_huge.png"), expected)

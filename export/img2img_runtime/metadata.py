@@ -33,6 +33,7 @@ to RGB. Tensors: ``input`` float32 ``N x C x H x W``, ``output`` float32 ``N x C
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,7 @@ def build_metadata(config: Mapping[str, Any], spec: ModelSpec, *, direction: str
         "output": {"channels": spec.out_channels, "range": [-1.0, 1.0], "color_space": "lab_ab" if spec.color == "lab" else "rgb" if spec.out_channels == 3 else "gray"},
         "color": {"space": spec.color, "ab_scale": spec.ab_scale, "resolution": spec.color_resolution},
         "scale": spec.scale, "size_multiple": spec.size_multiple, "min_size": spec.min_size,
+        "image_statistics": spec.image_statistics,
         "tile": {"size": tile, "overlap": overlap}, "training": dict(config.get("training", {})),
     }
     flat = {
@@ -65,14 +67,127 @@ def build_metadata(config: Mapping[str, Any], spec: ModelSpec, *, direction: str
     return {"img2img.config": json.dumps(full), **{f"img2img.{k}": str(v) for k, v in flat.items()}}
 
 
+MAX_METADATA_CHARS = 1 << 20  #: ``img2img.config`` is a few KB; larger values are refused
+MAX_METADATA_DEPTH = 32  #: nesting depth of ``img2img.config`` (the real one has 3 levels)
+
+
+class MetadataError(ValueError):
+    """An ONNX file's img2img metadata does not follow the schema (or does not match the graph);
+    the message names the file and the field."""
+
+
 def parse_metadata(props: Mapping[str, str], source: str = "model") -> dict[str, Any]:
-    """``metadata_props`` -> the config dict; a clear error for files that img2img did not export."""
+    """``metadata_props`` -> the config dict; a clear error for files that img2img did not export.
+
+    The JSON is checked against the schema (:func:`validate_metadata`): size, nesting, types and
+    ranges; a problem raises one :class:`MetadataError` (a ``ValueError``) naming the field.
+    """
     if "img2img.config" not in props:
         raise ValueError(f"{source} has no img2img metadata: export it with `img2img export` (plain ONNX files are not self-describing)")
-    config = json.loads(props["img2img.config"])
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
+    text = props["img2img.config"]
+    if len(text) > MAX_METADATA_CHARS:
+        raise MetadataError(f"{source}: metadata field 'img2img.config' is too large ({len(text)} characters)")
+    try:
+        check_json_depth(text, MAX_METADATA_DEPTH)
+        config = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise MetadataError(f"{source}: metadata field 'img2img.config' is not valid JSON ({err})") from err
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise ValueError(f"{source} was exported by a newer img2img (format {config['format_version']}); upgrade img2img-runtime")
+    validate_metadata(config, source)
     return config
+
+
+def check_json_depth(text: str, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` before parsing it (brackets inside strings do not count)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                raise ValueError(f"nested more than {limit} levels deep")
+        elif ch in "]}":
+            depth -= 1
+
+
+def validate_metadata(config: Any, source: str = "model") -> None:
+    """Check the ``img2img.config`` JSON of an ONNX file: required keys, types and sane ranges.
+
+    Raises:
+        MetadataError: the first problem, naming ``source`` and the field.
+    """
+
+    def fail(field: str, problem: str) -> None:
+        raise MetadataError(f"{source}: metadata field {field!r} {problem}")
+
+    def show(value: Any) -> str:
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def obj(value: Any, field: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            fail(field, f"must be a JSON object, got {show(value)}")
+        for key in required:
+            if key not in value:
+                fail(f"{field}.{key}" if field else key, "is missing")
+        return value
+
+    def integer(value: Any, field: str, lo: int, hi: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            fail(field, f"must be an integer in {lo}..{hi}, got {show(value)}")
+
+    def number(value: Any, field: str, lo: float, hi: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+            fail(field, f"must be a number in [{lo}, {hi}], got {show(value)}")
+
+    def string(value: Any, field: str, choices: tuple[str, ...] | None = None) -> None:
+        if not isinstance(value, str) or len(value) > 200 or (choices is not None and value not in choices):
+            fail(field, f"must be {'one of ' + repr(choices) if choices else 'a short string'}, got {show(value)}")
+
+    obj(config, "img2img.config", ("format_version", "input", "output"))
+    if "format" in config:
+        string(config["format"], "format", (FORMAT,))
+    integer(config["format_version"], "format_version", 1, FORMAT_VERSION)
+    for key in ("task", "direction", "precision", "img2img_version"):
+        if key in config:
+            string(config[key], key)
+    for side in ("input", "output"):
+        spec = obj(config[side], side, ("channels",))
+        integer(spec["channels"], f"{side}.channels", 1, 4)
+        if "color_space" in spec:
+            string(spec["color_space"], f"{side}.color_space")
+    if "scale" in config:
+        integer(config["scale"], "scale", 1, 8)
+    for key in ("size_multiple", "min_size"):
+        if key in config:
+            integer(config[key], key, 1, 4096)
+    if "image_statistics" in config and not isinstance(config["image_statistics"], bool):
+        fail("image_statistics", f"must be true or false, got {show(config['image_statistics'])}")
+    if "color" in config:
+        color = obj(config["color"], "color")
+        if "space" in color:
+            string(color["space"], "color.space", ("rgb", "lab"))
+        if "ab_scale" in color:
+            number(color["ab_scale"], "color.ab_scale", 1e-6, 1e6)
+        if color.get("resolution") is not None:
+            integer(color["resolution"], "color.resolution", 1, 1 << 16)
+    if config.get("tile") is not None:
+        tile = obj(config["tile"], "tile")
+        if "size" in tile:
+            integer(tile["size"], "tile.size", 1, 1 << 16)
+            integer(tile.get("overlap", 0), "tile.overlap", 0, 1 << 16)
+    if "training" in config:
+        obj(config["training"], "training")
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

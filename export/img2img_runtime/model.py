@@ -3,7 +3,7 @@
 Example:
     >>> from img2img_runtime import Model
     >>> model = Model("restore.onnx")                 # reads the metadata: no side files
-    >>> restored = model(image)                       # uint8 H x W x 3 RGB in, uint8 out
+    >>> restored = model(image)                       # uint8 H x W x 3 RGB in, uint8 out (or a path, PIL image)
     >>> report = model.translate_folder("in/", "out/")
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .folder import FolderReport, translate_folder
-from .io import read_image
-from .metadata import parse_metadata
+from .folder import FolderReport, ProgressFn, translate_folder
+from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
+from .metadata import MetadataError, parse_metadata
 from .processing import ModelSpec, run_images, suggested_tile, tiling_policy
 
 
@@ -34,6 +34,12 @@ class Model:
         batch_size: images (or tiles) per run.
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         color_resolution: colorization models: predict colour at most at this size.
+        max_pixels: refuse input files with more pixels than this, from their header (None: 100
+            megapixels or ``$IMG2IMG_MAX_PIXELS``; 0: no limit); see :func:`~img2img_runtime.io.read_image`.
+
+    Inputs (``__call__``) follow :func:`~img2img_runtime.io.as_uint8_image`, the reading rules
+    of files: uint8/uint16/float-in-[0, 1] arrays ``H x W (x C)``, RGBA over white, PIL images
+    (-> a PIL image out), paths; NaN, out-of-range floats and empty images are a ValueError.
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class Model:
         batch_size: int = 4,
         threads: int | None = None,
         color_resolution: int | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -59,37 +66,74 @@ class Model:
         self.config: dict[str, Any] = parse_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.spec = ModelSpec.from_config(self.config, color_resolution=color_resolution)
         self.input_name = self.session.get_inputs()[0].name
+        self._check_graph()
         meta_tile = self.config.get("tile") or {}
         suggested = (int(meta_tile["size"]), int(meta_tile["overlap"])) if "size" in meta_tile else suggested_tile(self.spec)
-        self.tile, self.overlap, self.tile_threshold = tiling_policy(tile, overlap, suggested)
+        self.tile, self.overlap, self.tile_threshold = tiling_policy(tile, overlap, suggested,
+                                                                     image_statistics=self.spec.image_statistics)
         self.batch_size = batch_size
+        self.max_pixels = max_pixels
+
+    def _check_graph(self) -> None:
+        """The graph must agree with its metadata: channels from its static shapes, the scale from one
+        tiny probe (a ``scale`` of 3 on a x4 net would otherwise give silently wrong, padded outputs)."""
+        spec, source = self.spec, str(self.path)
+        for field, arg, channels in (("input.channels", self.session.get_inputs()[0], spec.in_channels),
+                                     ("output.channels", self.session.get_outputs()[0], spec.out_channels)):
+            shape = arg.shape
+            if len(shape) == 4 and isinstance(shape[1], int) and shape[1] != channels:
+                raise MetadataError(f"{source}: metadata field {field!r} is {channels} but the graph's {arg.name!r} has shape {shape}")
+        multiple = max(spec.size_multiple, 1)
+        side = -(-max(spec.min_size, multiple, 8) // multiple) * multiple
+        if side > 512:  # a probe would cost too much; the static shapes above are all we check
+            return
+        try:
+            out = self.run_batch(np.zeros((1, spec.in_channels, side, side), np.float32))
+        except Exception as err:  # onnxruntime raises its own error types
+            raise MetadataError(f"{source}: the graph does not run on a {side} x {side} input as its metadata "
+                                f"('input.channels', 'size_multiple', 'min_size') describe: {err}") from err
+        expected = (1, spec.out_channels, side * spec.scale, side * spec.scale)
+        if tuple(out.shape) != expected:
+            field = "output.channels" if out.ndim == 4 and out.shape[1] != spec.out_channels else "scale"
+            raise MetadataError(f"{source}: metadata field {field!r} does not match the graph: a {side} x {side} input "
+                                f"gives an output of shape {tuple(out.shape)}, the metadata say {expected} "
+                                f"(scale {spec.scale})")
 
     def run_batch(self, batch: np.ndarray) -> np.ndarray:
         """float32 ``N x C x H x W`` (valid sizes) -> the raw network output."""
         return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
 
-    def translate_arrays(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs."""
+    def translate_arrays(self, images: Sequence[np.ndarray], *, on_tile: Any = None) -> list[np.ndarray]:
+        """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (``on_tile(done, total)``:
+        progress of tiled images)."""
         return run_images(self.run_batch, images, self.spec, batch_size=self.batch_size, tile=self.tile,
-                          overlap=self.overlap, tile_threshold=self.tile_threshold)
+                          overlap=self.overlap, tile_threshold=self.tile_threshold, on_tile=on_tile)
 
-    def __call__(self, images: np.ndarray | str | os.PathLike | Sequence[Any]) -> Any:
-        """uint8 ``H x W x C`` array (or a path) -> uint8 array; a list -> a list."""
+    def __call__(self, images: Any) -> Any:
+        """An image (array, path or PIL image) -> uint8 array (PIL in, PIL out); a list -> a list."""
         if isinstance(images, (list, tuple)):
-            return self.translate_arrays([self._load(im) for im in images])
-        return self.translate_arrays([self._load(images)])[0]
+            outs = self.translate_arrays([self._load(im) for im in images])
+            return [self._as_input_type(out, im) for out, im in zip(outs, images)]
+        return self._as_input_type(self.translate_arrays([self._load(images)])[0], images)
 
     def _load(self, image: Any) -> np.ndarray:
-        if isinstance(image, (str, os.PathLike)):
-            return read_image(image, channels=self.spec.image_channels)
-        array = np.asarray(image)
-        if array.dtype != np.uint8:
-            raise TypeError(f"images must be uint8 arrays (H x W x C, RGB) or paths, got {array.dtype}")
-        return array
+        if _is_torch_tensor(image):
+            raise TypeError("torch tensors: use img2img.Translator, or pass tensor.permute(1, 2, 0).cpu().numpy()")
+        return as_uint8_image(image, channels=self.spec.image_channels, max_pixels=self.max_pixels)
+
+    @staticmethod
+    def _as_input_type(out: np.ndarray, image: Any) -> Any:
+        pil_class = _pil_image_class()
+        if pil_class is not None and isinstance(image, pil_class):
+            from PIL import Image
+
+            return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
+        return out
 
     def translate_folder(self, input_path: str | os.PathLike, output_dir: str | os.PathLike, *, overwrite: bool = False,
-                         recursive: bool = True, progress: bool = True) -> FolderReport:
+                         recursive: bool = True, progress: bool | ProgressFn = True) -> FolderReport:
         """Translate a folder (recursively, keeping relative paths and formats) or one file; see
-        :func:`img2img_runtime.folder.translate_folder`."""
+        :func:`img2img_runtime.folder.translate_folder` (the progress moves per tile on large images)."""
         return translate_folder(self.translate_arrays, input_path, output_dir, in_channels=self.spec.image_channels,
-                                overwrite=overwrite, recursive=recursive, batch_size=self.batch_size, progress=progress)
+                                overwrite=overwrite, recursive=recursive, batch_size=self.batch_size, progress=progress,
+                                max_pixels=self.max_pixels)

@@ -27,6 +27,7 @@ import numpy as np
 from .color import lab_to_rgb, rgb_to_lab
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
+TileProgress = Callable[[int, int], None]  # (tiles done, tiles in the image), after each tile batch
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ModelSpec:
     ab_scale: float = 110.0
     color_resolution: int | None = None
     train_size: int | None = None  # the training crop (config["training"]["size"]), if known
+    image_statistics: bool = False  # the net normalises by per-image statistics (instance norm): tiles are not exact
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "ModelSpec":
@@ -53,6 +55,7 @@ class ModelSpec:
             min_size=int(config.get("min_size", 1)), color=color.get("space", "rgb"),
             ab_scale=float(color.get("ab_scale", 110.0)), color_resolution=color.get("resolution"),
             train_size=(config.get("training") or {}).get("size"),
+            image_statistics=bool(config.get("image_statistics", False)),
         )
         spec.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**spec)
@@ -175,14 +178,16 @@ def _ramp(length: int, overlap: int, start_fade: bool, end_fade: bool) -> np.nda
     return weight
 
 
-def run_tiled(run_batch: BatchFn, net_input: np.ndarray, spec: ModelSpec, *, tile: int, overlap: int, batch_size: int = 4) -> np.ndarray:
+def run_tiled(run_batch: BatchFn, net_input: np.ndarray, spec: ModelSpec, *, tile: int, overlap: int, batch_size: int = 4,
+              on_tile: TileProgress | None = None) -> np.ndarray:
     """Run one ``C x H x W`` input as overlapping tiles and blend them (feathered seams).
 
     Tiles of ``tile`` x ``tile`` input pixels step by ``tile - overlap``; the last row/column is
     moved back to end at the border, so all tiles have one size and are batched. Each output
     tile is weighted by linear ramps over the overlap (only on sides shared with a neighbour) and
     the weighted sum is normalised. Only ``batch_size`` tiles are on the device at a time; the
-    result is accumulated in host memory.
+    result is accumulated in host memory. ``on_tile(done, total)`` is called after each batch
+    of tiles (progress bars of jobs on huge images).
     """
     if overlap < 0 or overlap >= tile:
         raise ValueError(f"tile overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
@@ -205,6 +210,8 @@ def run_tiled(run_batch: BatchFn, net_input: np.ndarray, spec: ModelSpec, *, til
             w = wy[:, None] * wx[None, :]
             out[:, y * s : (y + th) * s, x * s : (x + tw) * s] += result * w
             weight_sum[y * s : (y + th) * s, x * s : (x + tw) * s] += w
+        if on_tile is not None:
+            on_tile(start + len(chunk), len(boxes))
     assert out is not None
     out /= weight_sum
     return out
@@ -230,12 +237,18 @@ def suggested_tile(spec: ModelSpec) -> tuple[int, int]:
     return tile, max(16, tile // 8)
 
 
-def tiling_policy(tile: int | str | None, overlap: int | None, suggested: tuple[int, int]) -> tuple[int | None, int | None, int | None]:
+def tiling_policy(tile: int | str | None, overlap: int | None, suggested: tuple[int, int], *,
+                  image_statistics: bool = False) -> tuple[int | None, int | None, int | None]:
     """``(tile, overlap, threshold)`` for :func:`run_images` from a user's choice.
 
-    ``"auto"`` tiles with the suggested size only images larger than twice it; an int tiles
-    every image larger than that int; None never tiles.
+    ``"auto"`` tiles with the suggested size only images larger than twice it, except for nets
+    with per-image statistics (``image_statistics``: instance norm), which "auto" never tiles:
+    each tile would normalise itself and the result would differ from the whole image's (by
+    tens of grey levels); an int tiles every image larger than that int (for such nets too:
+    the caller asked); None never tiles.
     """
+    if tile == "auto" and image_statistics:
+        return None, None, None
     if tile == "auto":
         return suggested[0], suggested[1] if overlap is None else overlap, 2 * suggested[0]
     if tile is None:
@@ -254,13 +267,14 @@ def run_images(
     tile: int | None = None,
     overlap: int | None = None,
     tile_threshold: int | None = None,
+    on_tile: TileProgress | None = None,
 ) -> list[np.ndarray]:
     """Translate uint8 ``H x W x C`` images of any sizes; returns uint8 ``sH x sW x C'`` images.
 
     Images whose net inputs have the same size are batched (up to ``batch_size``); order is
     kept. With ``tile``, a net input larger than ``tile_threshold`` (default ``tile``) on either
     side is processed in overlapping tiles (``overlap`` defaults to ``tile // 8``) so memory
-    stays bounded.
+    stays bounded; ``on_tile(done, total)`` reports the tiles of each tiled image as they finish.
     """
     prepared = [prepare(image, spec) for image in images]
     results: list[np.ndarray | None] = [None] * len(prepared)
@@ -268,7 +282,8 @@ def run_images(
     for i, (net_input, context) in enumerate(prepared):
         if tile and max(net_input.shape[1:]) > (tile_threshold or tile):
             prepared[i] = (np.empty(0), context)  # keep only what finish() needs: bounded memory
-            out = run_tiled(run_batch, net_input, spec, tile=tile, overlap=tile // 8 if overlap is None else overlap, batch_size=batch_size)
+            out = run_tiled(run_batch, net_input, spec, tile=tile, overlap=tile // 8 if overlap is None else overlap,
+                            batch_size=batch_size, on_tile=on_tile)
             del net_input
             results[i] = finish(out, context, spec)
             continue

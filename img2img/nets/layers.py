@@ -249,6 +249,12 @@ def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02) 
     return net
 
 
+def uses_image_statistics(net: nn.Module) -> bool:
+    """True if ``net`` normalises by statistics of each input (instance norm), so that running it
+    on tiles of an image is not the same as running it on the whole image."""
+    return any(isinstance(m, nn.InstanceNorm2d) for m in net.modules())
+
+
 def zero_init_(conv: nn.Module) -> nn.Module:
     """Zero a conv's weight and bias and mark it ``zero_init`` so :func:`init_weights` keeps it at zero.
 

@@ -139,9 +139,8 @@ class UNetGenerator(nn.Module):
             "dropout": dropout,
             "upsample": upsample,
             "residual": residual,
+            "global_context": global_context,
         }
-        if global_context:  # only when set, so that configs saved before it keep their exact form
-            self.config["global_context"] = True
         self.residual = residual
         self.in_channels = in_channels
         self.out_channels = out_channels

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..optimization import Optimization
+from ..nets.layers import uses_image_statistics
 
 
 class Task(nn.Module):
@@ -64,6 +65,7 @@ class Task(nn.Module):
             "scale": int(getattr(g, "scale", 1)),
             "size_multiple": int(getattr(g, "size_multiple", 1)),
             "min_size": int(getattr(g, "min_size", 1)),
+            "image_statistics": uses_image_statistics(g),
             "color": {"space": "rgb"},
         }
 
