@@ -80,7 +80,7 @@ class TrainConfig:
     pool_size: int = 50
     adv_weight: float | None = None  # weight of the generator's GAN term: pix2pix 1, srgan 1e-3; 0 = no GAN
     warmup_steps: int | None = None  # srgan: steps // 2 (0 = no warm-up); other tasks: 0
-    feature_matching_weight: float = 1.0
+    feature_matching_weight: float = 1.0  # srgan "l1+fm" content loss: weight of the discriminator feature matching
     vgg_weights: str | None = None  # srgan; else $IMG2IMG_VGG19_WEIGHTS (never the torch cache)
     content_loss: str | None = None  # srgan: "vgg" (with VGG19 weights) or "l1+fm"; resolved and recorded
     # optimisation
@@ -111,7 +111,7 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     val_every: int = 1000
-    val_max_images: int = 50
+    val_max_images: int = 50  # validation scores at most this many val images
     best_metric: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed options: {"step", "changed": {key: [old, new]}}
     auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps

@@ -21,6 +21,8 @@ from img2img_runtime.io import list_images, read_image, write_image
 
 SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
 DEMO_MINUTES = 3.0
+# measured on the 2-core CPU: data, the last validation and save, restoring and the page, after training
+DEMO_OVERHEAD_SECONDS = 20
 
 
 def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minutes: float | None = None,
@@ -36,6 +38,7 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
     from .report import plot_curves, read_log, write_html
     from .train import train
 
+    begun = time.perf_counter()
     out = Path(out)
     data, photos, run, results = out / "data", out / "photos", out / "run", out / "results"
     report = prepare("restore", SAMPLES, data, preset="medium", val_fraction=2 / 12, seed=0)
@@ -47,6 +50,10 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
                 shutil.copyfile(clean, photos / split / clean.name)
     started = time.perf_counter()
     budget = {"steps": steps} if steps else {"minutes": minutes or DEMO_MINUTES}
+    if not steps:  # a time budget: training takes that long whatever the machine (slower machines make fewer steps)
+        finish = time.strftime("%H:%M", time.localtime(time.time() + 60 * budget["minutes"] + DEMO_OVERHEAD_SECONDS))
+        print(f"demo: training for {budget['minutes']:g} minutes (the speed is measured on the first steps and the "
+              f"schedule planned to fit), then restoring {report.counts['val']} photos: done at about {finish}")
     result = train(
         "pix2pix", data=str(photos), recipe="restore", recipe_options={"preset": "medium"}, out=str(run), profile="cpu",
         num_workers=0 if steps and steps < 50 else 2, sample_every=250, checkpoint_every=500, val_every=250,
@@ -72,5 +79,5 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
                "every epoch); the rows below are held-back photos, restored at full size.",
                f"Model: {run / 'best'}; sample grids during training: {run / 'samples'}."],
     )
-    print(f"demo: open {page}")
+    print(f"demo: open {page} (finished in {(time.perf_counter() - begun) / 60:.1f} minutes)")
     return page

@@ -53,6 +53,7 @@ import numpy as np
 
 from img2img_runtime.io import ImageReadError, is_image_file, list_images, read_image
 from img2img_runtime.processing import to_channels
+from img2img_runtime.progress import Progress
 
 from . import metrics
 from .checkpoint import write_json
@@ -376,6 +377,7 @@ def evaluate_model(
     max_size: int | None = None,
     device: str = "auto",
     direction: str | None = None,
+    progress: bool = False,
 ) -> EvalReport:
     """Score ``model`` on ``data`` beside the baselines (see the module docstring).
 
@@ -393,6 +395,7 @@ def evaluate_model(
         realistic: sr: blur, noise and JPEG around the downscale.
         seed: inputs of photo ``i`` come from ``np.random.default_rng([seed, i])``.
         max_images: stop after this many evaluated images (None: all).
+        progress: a labelled progress bar with ETA on stderr (the CLI's default).
         max_size: photos whose longer side exceeds this are first downscaled with
             ``cv2.INTER_AREA`` (photos only, not paired folders).
         device: for run/model folders: ``"auto"``, ``"cpu"``, ``"cuda"``, ...; ``.onnx`` files
@@ -451,9 +454,12 @@ def evaluate_model(
     per_image: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     warmed = not runner.warm_up
+    total = len(pairs) if task is None else len(photos)
+    bar = Progress(total if max_images is None else min(total, max_images), f"eval {task or 'pairs'}", enabled=progress)
     for path, a, target, baselines, border in items:
         if max_images is not None and len(per_image) >= max_images:
             break
+        bar.update()
         shape = target.shape[:2]
         name = _relative(path, root)
         if min(shape) - 2 * border < _SSIM_WINDOW:
@@ -475,6 +481,7 @@ def evaluate_model(
         rows[TARGET_ROW] = {"colorfulness": metrics.colorfulness(cropped)}
         per_image.append({"path": name, "height": shape[0], "width": shape[1], "rows": rows})
 
+    bar.close()
     if not per_image:
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise ValueError(f"no image of {data} could be evaluated: {len(skipped)} skipped{first}")

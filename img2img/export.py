@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from img2img_runtime.logs import quiet_third_party
 from img2img_runtime.metadata import build_metadata
 from img2img_runtime.processing import ModelSpec, pad_to_multiple
 
@@ -96,6 +97,7 @@ def export_onnx(
     calibration: str | os.PathLike | None = None,
     calibration_method: str = "auto",
     check: bool = True,
+    progress: bool = False,
 ) -> ExportReport:
     """Export one direction of a run/model folder/checkpoint to ``out`` (an ``.onnx`` file).
 
@@ -111,9 +113,11 @@ def export_onnx(
             crops, also stored as the ``img2img.int8_psnr_db`` metadata key.
         calibration_method: ``"auto"`` (default: the best of several percentiles), ``"percentile"``,
             ``"minmax"`` or ``"entropy"`` (static int8); see :mod:`img2img_runtime.quantize`.
+        progress: a labelled progress bar over the int8 calibration (the CLI's default).
     """
     if fp16 and int8:
         raise ValueError("choose one of fp16 and int8")
+    quiet_third_party()  # the exporters' and onnxruntime's logs (the CLI's --verbose keeps them)
     translator = Translator.from_pretrained(model, device="cpu", direction=direction, precision="fp32")
     direction = translator.direction
     net = translator.net().float().eval()
@@ -138,7 +142,8 @@ def export_onnx(
             from img2img_runtime.quantize import quantize
 
             graph_path = os.path.join(tmp, "model_int8.onnx")
-            quantized = quantize(fp32_path, graph_path, spec, calibration=calibration, method=calibration_method)
+            quantized = quantize(fp32_path, graph_path, spec, calibration=calibration, method=calibration_method,
+                                 progress=progress)
             notes.append(quantized.summary())
             if quantized.psnr_db is not None:
                 metadata["img2img.int8_psnr_db"] = f"{quantized.psnr_db:.2f}"

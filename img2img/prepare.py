@@ -33,8 +33,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from img2img_runtime.folder import check_outputs, output_lock
+from img2img_runtime.folder import check_outputs, failed_line, output_lock
 from img2img_runtime.io import ImageReadError, atomic_write, list_images, read_image, write_image
+from img2img_runtime.progress import Progress
 
 from .data.recipes import Recipe, has_color
 
@@ -50,7 +51,7 @@ class PrepareReport:
         first = (f"{self.counts['train']} train pairs, {self.counts['val']} val pairs "
                  f"({self.skipped_existing} already there), {len(self.failed)} failed")
         lines = [first + (f", {len(self.skipped)} skipped" if self.skipped else "")]
-        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
+        lines += [failed_line(path, reason) for path, reason in self.failed]
         lines += [f"  SKIPPED {path}: {reason}" for path, reason in self.skipped]
         return "\n".join(lines)
 
@@ -81,6 +82,7 @@ def prepare(
     max_size: int | None = None,
     overwrite: bool = False,
     workers: int = 2,
+    progress: bool = False,
     **options: Any,
 ) -> PrepareReport:
     """Build ``out/{train,val}/{A,B}`` from the photos under ``photos`` with ``recipe``.
@@ -89,6 +91,7 @@ def prepare(
         recipe: ``sketch``, ``colorize``, ``restore`` or ``sr``.
         val_fraction: share of photos held out for validation (split by image, seeded).
         max_size: downscale photos whose longer side exceeds this first (None: keep).
+        progress: a labelled progress bar with ETA on stderr (the CLI's default).
         options: recipe options (``preset=`` for restore, ``scale=``/``realistic=`` for sr,
             sketch keyword arguments).
 
@@ -158,8 +161,10 @@ def prepare(
         return split, "written", path, None
 
     todo = [i for i, path in enumerate(paths) if path not in clashing]
-    with output_lock(out), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with output_lock(out), ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
+            Progress(len(todo), f"prepare {recipe}", unit="photo", enabled=progress) as bar:
         for split, status, path, error in pool.map(one, todo):
+            bar.update()
             if status == "failed":
                 report.failed.append((path, error or ""))
                 continue

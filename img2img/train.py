@@ -47,10 +47,22 @@ from .divergence import (LR_BACKOFF, MAX_ROLLBACKS, WEIGHT_CHECK_EVERY, LossWatc
                          snapshot, weight_norm)
 from .monitor import HealthMonitor, evaluate, sample_grid, selection_score
 from .optimization import NonFiniteLossError, Optimization, broadcast_state, distributed_world, lr_factor
+from .options import family_of_recipe, normalize_train_kwargs
 from .tasks import Task, build_task
 
 # steps between in-memory copies of the last good state (what a rollback returns to)
 GOOD_STATE_EVERY = 50
+# steps (past the prefetched batches) after which a run logs its measured speed and expected time
+SPEED_PROBE_STEPS = 10
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"12 min"``, ``"3.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +81,13 @@ class TrainResult:
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
+    total_steps: int | None = None  # the run's schedule (step < total_steps: stopped early, resumable)
+
+    def __repr__(self) -> str:  # one line: the task (a network) would print ~100
+        steps = f"{self.step} of {self.total_steps}" if self.total_steps and self.total_steps != self.step else f"{self.step}"
+        best = (f", best={self.best.get('best_metric')} {self.best['best_score']:.4g} at step {self.best.get('best_step')}"
+                if isinstance(self.best.get("best_score"), (int, float)) else "")
+        return f"TrainResult(task={getattr(self.task, 'name', type(self.task).__name__)!r}, run_dir='{self.run_dir}', step={steps}{best})"
 
 
 def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, verify: bool = True) -> Dataset | None:
@@ -124,12 +143,18 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
     for key, value in kwargs.items():
         if key in ("out", "task") or key in RESUMABLE_OVERRIDES:
             saved[key] = value
-        elif key in saved and saved[key] != value and value is not None:
+        elif key in saved and saved[key] != value and value is not None and not _given_as_saved(value, saved[key]):
             raise ValueError(f"cannot change {key!r} when resuming ({saved[key]!r} in {out}, {value!r} given)")
     if task and task != saved["task"]:
         raise ValueError(f"{out} is a {saved['task']} run, not {task}")
     saved["decay_steps"] = state["config"]["decay_steps"]
     return TrainConfig.from_dict(saved), state
+
+
+def _given_as_saved(given: Any, saved: Any) -> bool:
+    """A resume repeating the first command: network flags (a dict) name some of the saved keys
+    with their saved values; the run filled in the rest with defaults."""
+    return isinstance(given, dict) and isinstance(saved, dict) and all(k in saved and saved[k] == v for k, v in given.items())
 
 
 def _setup_distributed() -> tuple[int, int, int]:
@@ -159,11 +184,19 @@ def _collate(dataset: Dataset, indices: range) -> dict[str, torch.Tensor]:
 
 
 def train(task: str | None = None, *, resume: bool = False, stop_after: int | None = None, **kwargs: Any) -> TrainResult:
-    """Train a task on a folder; every other keyword is a :class:`~img2img.config.TrainConfig` field.
+    """Train a model family (``task``: pix2pix, cyclegan, srgan) on a folder.
 
-    ``stop_after`` ends this call after that many total steps (with a checkpoint) without
-    changing the schedule, e.g. to train in chunks; resume later with ``resume=True``.
-    Ctrl-C also saves a checkpoint before stopping.
+    Every other keyword is a :class:`~img2img.config.TrainConfig` field or the name of an
+    ``img2img train`` flag (``base_channels=32``, ``skip_bad=True``, ``preset="heavy"``...; see
+    :mod:`img2img.options`). Like the CLI's ``--task``, ``task`` may also name a recipe (restore,
+    colorize, sketch, sr): ``train(task="restore", data="photos", out="RUN")`` trains pix2pix
+    on inputs the restore recipe makes from the photos. With ``resume=True`` the family comes
+    from the run folder.
+
+    ``stop_after`` ends this call at that step of the run (with a checkpoint) without changing
+    the schedule, e.g. to train in chunks; resume later with ``resume=True`` and the same
+    ``steps`` (bit-exact on the same device and thread count). Ctrl-C also saves a checkpoint
+    before stopping.
 
     Example:
         >>> from img2img import train
@@ -173,7 +206,13 @@ def train(task: str | None = None, *, resume: bool = False, stop_after: int | No
     Returns:
         :class:`TrainResult` with the run folder and the trained task.
     """
-    cfg, state = _resolve_config(task, resume, kwargs)
+    options = normalize_train_kwargs({**kwargs, **({"task": task} if task is not None else {})})
+    family = options.pop("task", None)
+    if family is None and not resume and options.get("recipe"):
+        family = family_of_recipe(options["recipe"])
+    if stop_after is not None and stop_after <= 0:
+        raise ValueError(f"stop_after must be positive, got {stop_after}")
+    cfg, state = _resolve_config(family, resume, options)
     return Trainer(cfg, state).fit(stop_after=stop_after)
 
 
@@ -241,6 +280,22 @@ class Trainer:
         self.preview = prepare_batch(_collate(source, range(min(4, len(source)))), cfg, device, None)
         if self.is_main:
             self._start_run_folder()
+            log.info("%s", self.summary())
+
+    def summary(self) -> str:
+        """One start-up line: data found, device, model sizes, batch and schedule."""
+        cfg = self.cfg
+        counts = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+        nets = ", ".join(f"G {name} {counts(g) / 1e6:.2f}M" for name, g in self.net.generators().items())
+        discriminators = sum(counts(d) for d in self.net.discriminators())
+        nets += f", D {discriminators / 1e6:.2f}M parameters" if discriminators else " parameters"
+        data = f"{len(self.train_set)} training item(s)" + (f" ({cfg.recipe} recipe)" if cfg.recipe else "")
+        data += f", {len(self.val_set)} for validation" if self.val_set is not None else ", no val split"
+        plan = f"{cfg.minutes:g}-minute budget" if cfg.minutes else f"{cfg.steps} steps"
+        where = f"from step {self.step}, " if self.step else ""
+        processes = f"{self.world} processes, " if self.world > 1 else ""
+        return (f"{cfg.task} on {self.device} ({processes}{cfg.precision}): {data}; {nets}; "
+                f"batch {cfg.batch_size} of {cfg.size} px; {where}{plan}")
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["task"])
@@ -286,7 +341,7 @@ class Trainer:
         with _opencv_threads_stopped():  # the persistent workers are forked here
             batches = iter(self.loader)
         started, started_step = time.perf_counter(), self.step
-        with _interrupt_at_step_boundary() as interrupted:
+        with _interrupt_at_step_boundary() as interrupted, _logs_above(progress):
             while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not budget.spent():
                 losses = self.train_step(next(batches))
                 self.train_seconds = budget.elapsed()
@@ -294,11 +349,20 @@ class Trainer:
                     self._plan_steps(budget, self.step - started_step)
                     if progress is not None:
                         progress.total = cfg.steps
-                if progress is not None:
-                    progress.update(1)
-                    progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                if self.is_main and self.step - started_step == SPEED_PROBE_STEPS + 2 * cfg.num_workers and not cfg.minutes:
+                    per_step = (time.perf_counter() - started) / (self.step - started_step)
+                    log.info("%.3g s/step measured: %d steps to go, about %s", per_step, cfg.steps - self.step,
+                             _duration(per_step * (cfg.steps - self.step)))
                 end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
                 last = self.step >= end or budget.spent()
+                if progress is not None:  # the postfix first: drawn with this step's losses, not the last step's
+                    progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                    if last:  # the final bar is drawn once, by close(), before the last validation and save
+                        progress.n = self.step
+                        progress.close()
+                        progress = None
+                    else:
+                        progress.update(1)
                 if self.is_main and (self.step % cfg.log_every == 0 or last):
                     elapsed = time.perf_counter() - started
                     self._log({"step": self.step, "lr": self.opt.learning_rates()["G"], **losses,
@@ -309,10 +373,9 @@ class Trainer:
                     self.validate()
                 if self.step % cfg.checkpoint_every == 0 or last:
                     self.save()
-                if interrupted():
-                    log.warning("interrupted at step %d: saving a checkpoint; continue with --resume", self.step)
+                if interrupted():  # the CLI prints one line: what was saved and the command that resumes
                     self.save()
-                    raise KeyboardInterrupt
+                    raise TrainingInterrupted(self.step, self.run_dir)
         if progress is not None:
             progress.close()
         if budget.spent() and self.step < cfg.steps and self.is_main:
@@ -326,7 +389,8 @@ class Trainer:
             log.warning("%d updates were skipped because of non-finite losses or gradients", self.opt.skipped_total)
         if self.world > 1:
             dist.barrier()
-        return TrainResult(run_dir=self.run_dir, task=self.net, step=self.step, metrics=dict(self.metrics), best=dict(self.best))
+        return TrainResult(run_dir=self.run_dir, task=self.net, step=self.step, metrics=dict(self.metrics), best=dict(self.best),
+                           total_steps=cfg.steps if cfg.steps_planned else None)
 
     def _plan_steps(self, budget: "TimeBudget", measured_steps: int) -> None:
         """A time-budget run has measured its speed: fix the total steps so the schedule fits the budget."""
@@ -548,6 +612,14 @@ def _worker_init(worker_id: int) -> None:  # noqa: ARG001
     torch.set_num_threads(1)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the run was saved at ``step`` in ``run_dir`` (resume with ``resume=True``)."""
+
+    def __init__(self, step: int, run_dir: str | os.PathLike) -> None:
+        super().__init__(f"interrupted at step {step}: checkpoint saved in {run_dir}; continue with resume=True (--resume)")
+        self.step, self.run_dir = step, Path(run_dir)
+
+
 @contextlib.contextmanager
 def _interrupt_at_step_boundary():
     """Turn the first Ctrl-C into a flag checked between steps (so the saved state is exact)."""
@@ -566,6 +638,19 @@ def _interrupt_at_step_boundary():
         yield lambda: flag["set"]
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _logs_above(progress: Any):
+    """While a progress bar is drawn, log lines print above it instead of through it (which
+    left a torn bar line, and the bar drawn again below the log line)."""
+    if progress is None:
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield
 
 
 def _val_batches(dataset: Dataset, cfg: TrainConfig, device: torch.device):

@@ -1,13 +1,20 @@
 """``img2img-onnx``: translate images or folders with an exported model; torch is not needed.
 
     img2img-onnx --model model.onnx --input DIR_OR_IMAGE --output DIR [--tile auto|N|none] [--batch-size 4]
-                 [--max-pixels N]
+                 [--max-pixels N] [--verbose]
+
+Ctrl-C stops after the outputs being written, prints one line (what is kept and the command that
+finishes the job: the same one, which skips finished outputs) and exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from collections.abc import Sequence
+
+from .argparsing import HelpfulParser
 
 
 def parse_tile(value: str) -> int | str | None:
@@ -47,27 +54,62 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="refuse input images with more than N pixels (width x height), from their header, before "
                              "decoding (default: $IMG2IMG_MAX_PIXELS, else 100000000; 0 = no limit); larger legal images are tiled")
     parser.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist (default: skip them)")
-    parser.add_argument("--no-recursive", dest="recursive", action="store_false")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--no-recursive", dest="recursive", action="store_false",
+                        help="a folder's images only, not its subfolders' (default: recursive)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar (default: a bar on stderr)")
+
+
+VERBOSE_HELP = "also show the logs of the libraries underneath (onnxruntime, onnx, OpenCV, ...); default: quiet"
+
+
+def command_line(prog: str, argv: Sequence[str], *, drop: Sequence[str] = (), add: Sequence[str] = ()) -> str:
+    """``prog`` and ``argv`` as one shell-quoted command to copy, without the flags in ``drop``
+    (flags without a value, e.g. ``--overwrite``), with ``add`` appended."""
+    kept = [arg for arg in argv if not any(arg == flag or (len(arg) > 2 and flag.startswith(arg) and arg.startswith("--"))
+                                           for flag in drop)]
+    return shlex.join([prog, *kept, *add])
+
+
+def interrupted(prog: str, what: str, command: str) -> int:
+    """Ctrl-C: close the progress bars, print ONE line on stderr (what was kept, and the command
+    that continues), and return 130 (the shell's status for SIGINT)."""
+    tqdm_module = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", []) or []):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close is no reason to fail here
+            pass
+    sys.stdout.flush()
+    print(f"{prog}: interrupted; {what}: {command}", file=sys.stderr, flush=True)
+    return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="img2img-onnx", description="Run an exported img2img model (ONNX) on images or folders.")
+    parser = HelpfulParser(prog="img2img-onnx", description="Run an exported img2img model (ONNX) on images or folders.")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     parser.add_argument("--model", required=True, help="a .onnx file written by `img2img export`")
     add_run_arguments(parser)
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
-    parser.add_argument("--providers", nargs="+", help="onnxruntime execution providers (default: CPUExecutionProvider)")
+    parser.add_argument("--providers", nargs="+", metavar="PROVIDER",
+                        help="onnxruntime execution providers (default: CPUExecutionProvider)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    from .logs import quiet_third_party
     from .model import Model
 
+    quiet_third_party(args.verbose)
     try:
         model = Model(args.model, providers=args.providers, tile=args.tile, overlap=args.overlap,
                       batch_size=args.batch_size, threads=args.threads, max_pixels=args.max_pixels)
         report = model.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress)
+    except KeyboardInterrupt:  # outputs are written whole or not at all; a rerun skips the finished ones
+        return interrupted("img2img-onnx", f"finished outputs are kept in {args.output}; the same command finishes the rest",
+                           command_line("img2img-onnx", argv, drop=["--overwrite"]))
     except (OSError, ValueError) as error:  # missing/unreadable/busy folders, refused outputs
         print(f"img2img-onnx: error: {error}", file=sys.stderr)
         return 2

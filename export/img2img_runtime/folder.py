@@ -68,11 +68,17 @@ class FolderReport:
     def summary(self) -> str:
         first = f"{len(self.written)} written, {len(self.skipped_existing)} already done (skipped), {len(self.failed)} failed"
         lines = [first + (f", {len(self.skipped)} not processed" if self.skipped else "")]
-        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
+        lines += [failed_line(path, reason) for path, reason in self.failed]
         lines += [f"  SKIPPED {path}: {reason}" for path, reason in self.skipped[:SUMMARY_SKIPPED_LINES]]
         if len(self.skipped) > SUMMARY_SKIPPED_LINES:
             lines.append(f"  ... and {len(self.skipped) - SUMMARY_SKIPPED_LINES} more not processed")
         return "\n".join(lines)
+
+
+def failed_line(path: str | os.PathLike, reason: str) -> str:
+    """``  FAILED <path>: <reason>`` with the path once (read errors already start with it)."""
+    prefix = f"{path}: "
+    return f"  FAILED {path}: {reason[len(prefix):] if reason.startswith(prefix) else reason}"
 
 
 def _inside(path: str, root: str) -> bool:
@@ -420,10 +426,10 @@ def _progress(total: int, enabled: bool | ProgressFn) -> Callable[[float], None]
         from tqdm.auto import tqdm
     except ImportError:  # the runtime does not require tqdm: a plain counter on stderr
         def plain(done: float) -> None:
-            print(f"\r{shown(done)}/{total} images", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+            print(f"\rtranslate: {shown(done)}/{total} images", end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
         return plain
-    bar = tqdm(total=total, unit="img", dynamic_ncols=True)
+    bar = tqdm(total=total, desc="translate", unit="img", dynamic_ncols=True)
 
     def update(done: float) -> None:
         if bar.disable:

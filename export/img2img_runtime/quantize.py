@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from .io import ImageReadError, list_images, read_image
+from .logs import third_party_output
 from .processing import ModelSpec, denormalize, prepare, suggested_tile
+from .progress import Progress
 
 MAX_CALIBRATION_IMAGES = 32
 CALIBRATION_METHODS = ("auto", "percentile", "minmax", "entropy")
@@ -89,12 +91,13 @@ class QuantizeReport:
 
 
 def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: ModelSpec, *,
-             calibration: str | os.PathLike | None = None, method: str = "auto") -> QuantizeReport:
+             calibration: str | os.PathLike | None = None, method: str = "auto", progress: bool = False) -> QuantizeReport:
     """Write an int8 model: static (calibrated on the images in ``calibration``) or dynamic.
 
     ``method="auto"`` quantizes once per percentile of :data:`AUTO_PERCENTILES` and keeps the
     model whose outputs on the calibration crops are closest to the float model's (highest PSNR);
-    the others are single runs (``"percentile"`` at :data:`PERCENTILE`).
+    the others are single runs (``"percentile"`` at :data:`PERCENTILE`). ``progress`` shows a
+    labelled bar over the calibration crops of all candidates.
     """
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_dynamic, quantize_static)
@@ -104,11 +107,16 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
     out_path = Path(out_path)
     pre = str(out_path.with_suffix(".pre.onnx"))
-    quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
+    with third_party_output():
+        quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
     if calibration is None:
-        quantize_dynamic(pre, str(out_path), weight_type=QuantType.QInt8)
+        with third_party_output():
+            quantize_dynamic(pre, str(out_path), weight_type=QuantType.QInt8)
         return QuantizeReport("dynamic")
     batches = calibration_batches(calibration, spec)
+
+    candidates = [("percentile", p) for p in AUTO_PERCENTILES] if method == "auto" else [(method, PERCENTILE)]
+    bar = Progress(len(batches) * len(candidates), "int8 calibration", unit="crop", enabled=progress)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -116,11 +124,12 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
 
         def get_next(self):  # noqa: ANN201 - onnxruntime's interface
             batch = next(self.items, None)
+            if batch is not None:
+                bar.update()
             return None if batch is None else {"input": batch}
 
     keep_float = _output_convs(pre)
     reference = _outputs(fp32_path, batches)
-    candidates = [("percentile", p) for p in AUTO_PERCENTILES] if method == "auto" else [(method, PERCENTILE)]
     tried: dict[str, float] = {}
     paths = [out_path.with_suffix(f".candidate{index}.onnx") for index in range(len(candidates))]
     best: tuple[float, str, Path] | None = None
@@ -129,16 +138,18 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
             label = f"percentile {percentile:g}" if name == "percentile" else name
             calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                                 "entropy": CalibrationMethod.Entropy}[name]
-            quantize_static(pre, str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
-                            op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
-                            extra_options={"CalibPercentile": percentile} if name == "percentile" else {})
+            with third_party_output():  # the calibrators print their steps
+                quantize_static(pre, str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
+                                op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
+                                extra_options={"CalibPercentile": percentile} if name == "percentile" else {})
             tried[label] = _psnr(reference, _outputs(path, batches))
             if best is None or tried[label] > best[0]:
                 best = (tried[label], label, path)
         assert best is not None
         os.replace(best[2], out_path)
     finally:  # the losing candidates, or all of them after an error
+        bar.close()
         for path in paths:
             path.unlink(missing_ok=True)
     return QuantizeReport("static", best[1], len(batches), keep_float, best[0], tried)

@@ -266,7 +266,7 @@ class _FolderDataset(Dataset):
     def _report_skipped(self) -> None:
         if self.skipped:
             logger.warning(
-                "%s: skipped %d bad file(s) under %s (listed in .skipped), first: %s: %s",
+                "%s: skipped %d bad file(s) under %s (a training run lists them in RUN/skipped.txt), first: %s: %s",
                 type(self).__name__, len(self.skipped), self.split_root, *self.skipped[0],
             )
 
@@ -312,7 +312,9 @@ class _FolderDataset(Dataset):
 
     def _require_some(self, items: list, folder: Path) -> None:
         if not items:
-            raise DatasetError(f"no usable images in {folder}: all were skipped as bad (see .skipped)")
+            bad = "; ".join(f"{path}: {reason}" for path, reason in self.skipped[:_MAX_LISTED])
+            more = f" ... ({len(self.skipped) - _MAX_LISTED} more)" if len(self.skipped) > _MAX_LISTED else ""
+            raise DatasetError(f"no usable images in {folder}: all were skipped as bad" + (f" ({bad}{more})" if bad else ""))
 
     def _match(self, dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
         """Pairs of files in ``dir_a`` and ``dir_b`` with the same relative path without extension."""

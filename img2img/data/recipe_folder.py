@@ -117,7 +117,7 @@ class RecipeFolder(_ResizeCropFolder):
         if not self.photos:
             raise DatasetError(f"no colour photos in {self.split_root}: all {len(gray)} usable photo(s) have no "
                                "colour (grayscale), and colorization needs colour photos to learn from")
-        logger.warning("RecipeFolder: left out %d photo(s) without colour under %s (colorize; listed in .skipped): %s",
+        logger.warning("RecipeFolder: left out %d photo(s) without colour under %s (colorize; a training run lists them in RUN/skipped.txt): %s",
                        len(gray), self.split_root, ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""))
 
     def __len__(self) -> int:
