@@ -77,7 +77,6 @@ import argparse
 import collections
 import hashlib
 import json
-import math
 import os
 import shutil
 import sys
@@ -95,6 +94,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "export"))  # im
 from bench.common import (  # noqa: E402
     count_flops, environment, format_table, matmul_peak, median, run_isolated, time_calls,
 )
+from img2img_runtime.metrics import psnr_uint8  # noqa: E402
 
 NETS: dict[str, tuple[str, dict[str, Any], str, str]] = {  # key -> (preset, overrides, task, description)
     "unet_256": ("unet_256", {"upsample": "transpose"}, "pix2pix",
@@ -147,11 +147,6 @@ def net_input_image(image: np.ndarray, out_size: int, scale: int) -> np.ndarray:
     return cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
 # ---------------------------------------------------------------------------------------- building
 def build_net(key: str, seed: int, calibration: list[np.ndarray]) -> torch.nn.Module:
     """The preset with a fixed seed; batch-norm running statistics re-estimated on ``calibration``."""
@@ -175,7 +170,7 @@ def build_net(key: str, seed: int, calibration: list[np.ndarray]) -> torch.nn.Mo
 
 def train_net(key: str, photos: str, run_dir: str, steps: int, seed: int, threads: int) -> str:
     """Train ``key`` for ``steps`` on the photos with its recipe (runs in its own process); returns the run folder."""
-    from img2img.train import train
+    from img2img.training import train
 
     torch.set_num_threads(threads)
     preset, overrides, _, _ = NETS[key]
@@ -389,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     from img2img.checkpoint import save_pretrained
     from img2img.export import export_onnx
     from img2img_runtime.processing import ModelSpec
-    from img2img_runtime.quantize import calibration_batches
+    from img2img.quantize import calibration_batches
 
     t_start = time.perf_counter()
     threads = args.threads or torch.get_num_threads()
@@ -498,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                         row["speedup"] = ms["torch"] / ms["ort_fp32"]
                         row["speedup_min"] = min(times["torch"]) / min(times["ort_fp32"])
                         row["speedup_vs"] = "torch"
-                        row["psnr_db"] = psnr(ref["ort_fp32"], ref["torch"])
+                        row["psnr_db"] = psnr_uint8(ref["ort_fp32"], ref["torch"])
                         row["psnr_vs"] = "torch"
                         row["out_std"] = float(ref["ort_fp32"].astype(np.float64).std())
                         row["target"] = mark(row["speedup"] >= 1.0)
@@ -506,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                         row["speedup"] = ms["ort_fp32"] / ms[backend]
                         row["speedup_min"] = min(times["ort_fp32"]) / min(times[backend])
                         row["speedup_vs"] = "ORT fp32"
-                        row["psnr_db"] = psnr(ref[backend], ref["ort_fp32"])
+                        row["psnr_db"] = psnr_uint8(ref[backend], ref["ort_fp32"])
                         row["psnr_vs"] = "ORT fp32"
                         row["target"] = mark(row["speedup"] >= INT8_SPEEDUP_TARGET and row["psnr_db"] >= INT8_PSNR_TARGET)
                     rows.append(row)

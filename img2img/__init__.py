@@ -7,13 +7,39 @@ Example:
     >>> photo = translator("labels/0001.png")
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-# Imported eagerly on purpose: binding the function `train` here, after the submodule
-# `img2img.train` is loaded, keeps `img2img.train(...)` the function for every later import.
-from .config import TrainConfig  # noqa: E402
-from .evaluate import EvalReport, evaluate_model  # noqa: E402
-from .infer import Translator  # noqa: E402
-from .train import TrainResult, train  # noqa: E402
+if TYPE_CHECKING:  # for type checkers and editors; at run time the names below load on first use
+    from .config import TrainConfig
+    from .evaluate import EvalReport, evaluate_model
+    from .infer import Translator
+    from .training import TrainResult, train
+
+# The public names load on first use (PEP 562): `import img2img` and the CLI's --help and argument
+# errors do not wait for torch, kornia or OpenCV. The training loop is the module `img2img.training`;
+# `img2img.train` is its function (no module of that name hides it).
+_LAZY = {
+    "TrainConfig": ".config",
+    "EvalReport": ".evaluate",
+    "evaluate_model": ".evaluate",
+    "Translator": ".infer",
+    "TrainResult": ".training",
+    "train": ".training",
+}
 
 __all__ = ["EvalReport", "TrainConfig", "TrainResult", "Translator", "__version__", "evaluate_model", "train"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -118,8 +118,13 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.task not in TASK_DEFAULTS:
-            raise ValueError(f"unknown task {self.task!r}; available: {', '.join(TASK_DEFAULTS)}")
+        task_defaults = TASK_DEFAULTS.get(self.task)
+        if task_defaults is None:  # a task registered outside the package (img2img.tasks.register_task)
+            from .tasks import TASKS
+
+            if self.task not in TASKS:
+                raise ValueError(f"unknown task {self.task!r}; available: {', '.join(sorted({*TASK_DEFAULTS, *TASKS}))}")
+            task_defaults = {"warmup_steps": 0, "lr_schedule": "linear", "gan_mode": "vanilla", **TASKS[self.task].defaults}
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
@@ -127,7 +132,7 @@ class TrainConfig:
         from .presets import apply_recipe_profile
 
         apply_recipe_profile(self)
-        for key, value in TASK_DEFAULTS[self.task].items():
+        for key, value in task_defaults.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
         if self.task == "pix2pix" and self.generator.startswith("unet") and "norm" not in self.generator_kwargs:
@@ -234,17 +239,8 @@ class TrainConfig:
         return cls(**data)
 
     def task_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of the task's constructor."""
-        common = dict(
-            generator=self.generator, generator_kwargs=dict(self.generator_kwargs),
-            discriminator_kwargs=dict(self.discriminator_kwargs), gan_mode=self.gan_mode,
-            lambda_gp=self.lambda_gp, in_channels=self.in_channels, out_channels=self.out_channels,
-        )
-        if self.task == "pix2pix":
-            return {**common, "lambda_l1": self.lambda_l1, "pixel_loss": self.pixel_loss, "adv_weight": self.adv_weight,
-                    "color_space": self.color_space}
-        if self.task == "cyclegan":
-            return {**common, "lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity, "pool_size": self.pool_size}
-        return {**common, "scale": self.scale, "adv_weight": self.adv_weight, "warmup_steps": self.warmup_steps,
-                "feature_matching_weight": self.feature_matching_weight, "vgg_weights": self.vgg_weights,
-                "content_loss": self.content_loss}
+        """The keyword arguments of the task's constructor: its keyword-only arguments named like
+        fields of this config (``Task.config_kwargs``)."""
+        from .tasks import TASKS
+
+        return TASKS[self.task].config_kwargs(self)

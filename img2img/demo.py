@@ -36,7 +36,7 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
     from .metrics import psnr_uint8
     from .prepare import prepare
     from .report import plot_curves, read_log, write_html
-    from .train import train
+    from .training import train
 
     begun = time.perf_counter()
     out = Path(out)
@@ -56,6 +56,7 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
               f"schedule planned to fit), then restoring {report.counts['val']} photos: done at about {finish}")
     result = train(
         "pix2pix", data=str(photos), recipe="restore", recipe_options={"preset": "medium"}, out=str(run), profile="cpu",
+        recolor=True,  # ten photos: without it the net learns their palette (measured: +1.2 and +2.3 dB on the two)
         num_workers=0 if steps and steps < 50 else 2, sample_every=250, checkpoint_every=500, val_every=250,
         device=device, resume=(run / "checkpoints" / "last.pt").exists(), **budget,
     )

@@ -57,7 +57,7 @@ from img2img_runtime.progress import Progress
 
 from . import metrics
 from .checkpoint import write_json
-from .data.folders import key_by_stem
+from .data.files import key_by_stem
 from .data.recipes import RECIPE_NAMES, Recipe, has_color
 
 __all__ = ["EvalReport", "METRICS", "evaluate_model", "find_pairs"]
@@ -250,7 +250,7 @@ def find_pairs(root: str | os.PathLike) -> tuple[list[tuple[Path, Path]], list[t
     """Pairs of a paired folder (see the module docstring) and ``(path, reason)`` for unmatched files.
 
     Files pair by relative path without extension (``A/x.png`` with ``B/x.jpg``), the rule of
-    :class:`img2img.data.folders.PairedFolder`.
+    :class:`img2img.data.paired.PairedFolder`.
 
     Raises:
         ValueError: ``root`` holds no ``A/`` + ``B/`` folders (in ``val/``, itself or ``train/``).

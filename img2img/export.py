@@ -112,7 +112,7 @@ def export_onnx(
             int8; the static report gives the int8 model's PSNR against fp32 on the calibration
             crops, also stored as the ``img2img.int8_psnr_db`` metadata key.
         calibration_method: ``"auto"`` (default: the best of several percentiles), ``"percentile"``,
-            ``"minmax"`` or ``"entropy"`` (static int8); see :mod:`img2img_runtime.quantize`.
+            ``"minmax"`` or ``"entropy"`` (static int8); see :mod:`img2img.quantize`.
         progress: a labelled progress bar over the int8 calibration (the CLI's default).
     """
     if fp16 and int8:
@@ -139,7 +139,7 @@ def export_onnx(
             graph_path = os.path.join(tmp, "model_fp16.onnx")
             exporter = _export_graph(_Fp16Wrapper(copy.deepcopy(net)).eval(), example, graph_path, opset)
         elif int8:
-            from img2img_runtime.quantize import quantize
+            from .quantize import quantize
 
             graph_path = os.path.join(tmp, "model_int8.onnx")
             quantized = quantize(fp32_path, graph_path, spec, calibration=calibration, method=calibration_method,

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from .data.augment import to_uint8
-from .metrics import psnr, sharpness_ratio, ssim
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -41,35 +40,17 @@ def selection_score(metrics: dict[str, float], best_metric: str) -> float | None
 
 @torch.no_grad()
 def evaluate(task: Task, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
-    """Mean PSNR/SSIM of ``task`` over prepared validation batches (in ``[-1, 1]``, on device).
-
-    Paired tasks compare the output with the target; CycleGAN, which has no targets, scores
-    the reconstruction after a round trip (A -> B -> A and B -> A -> B).
-    """
+    """Mean validation scores of ``task`` over prepared batches (in ``[-1, 1]``, on device): what
+    :meth:`Task.validation_scores` measures (output against target by PSNR, SSIM and sharpness;
+    CycleGAN, which has no targets, the round trips)."""
     sums: dict[str, float] = {}
     count = 0
     for batch in batches:
         a, b = batch["A"], batch["B"]
-        if task.name == "cyclegan":
-            g = task.generators()
-            scores = {
-                "val_cycle_psnr": 0.5 * (psnr(g["BtoA"](g["AtoB"](a)).float(), a, reduction="none")
-                                         + psnr(g["AtoB"](g["BtoA"](b)).float(), b, reduction="none")),
-            }
-        else:
-            out = task.translate(a).float()
-            scores = {"val_psnr": psnr(out, b, reduction="none"), "val_ssim": ssim(out, b, reduction="none"),
-                      "val_sharpness": _sharpness_ratios(out, b)}
-        for key, values in scores.items():
+        for key, values in task.validation_scores(a, b).items():
             sums[key] = sums.get(key, 0.0) + float(values.sum())
         count += a.shape[0]
     return {key: value / max(count, 1) for key, value in sums.items()}
-
-
-def _sharpness_ratios(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image :func:`~img2img.metrics.sharpness_ratio` of outputs and targets in ``[-1, 1]``."""
-    outs, targets = (to_uint8(t[:, :3]).permute(0, 2, 3, 1).cpu().numpy() for t in (out, target))
-    return torch.tensor([min(sharpness_ratio(o, t), 1e6) for o, t in zip(outs, targets)], dtype=torch.float64)
 
 
 def _to_rgb_uint8(images: torch.Tensor, height: int) -> np.ndarray:
@@ -89,18 +70,11 @@ def _mean_pairwise_l1(images: torch.Tensor) -> float:
 
 @torch.no_grad()
 def sample_grid(task: Task, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, float]:
-    """An image of rows ``input | output | target`` (CycleGAN: ``A | G_AB(A) | G_BA(G_AB(A))``
-    and the same from B), and the output diversity ratio used to detect mode collapse."""
-    a, b = batch["A"], batch["B"]
-    if task.name == "cyclegan":
-        g = task.generators()
-        fake_b, fake_a = g["AtoB"](a), g["BtoA"](b)
-        columns_rows = [[a, fake_b, g["BtoA"](fake_b)], [b, fake_a, g["AtoB"](fake_a)]]
-        diversity = _mean_pairwise_l1(fake_b) / max(_mean_pairwise_l1(b), 1e-8)
-    else:
-        out = task.translate(a)
-        columns_rows = [[a, out, b]]
-        diversity = _mean_pairwise_l1(out) / max(_mean_pairwise_l1(b), 1e-8)
+    """An image of the rows :meth:`Task.sample_rows` gives (``input | output | target``; CycleGAN:
+    ``A | G_AB(A) | G_BA(G_AB(A))`` and the same from B), and the output diversity ratio used to
+    detect mode collapse."""
+    columns_rows, outputs, references = task.sample_rows(batch["A"], batch["B"])
+    diversity = _mean_pairwise_l1(outputs) / max(_mean_pairwise_l1(references), 1e-8)
     height = max(t.shape[-2] for cols in columns_rows for t in cols)
     blocks = []
     for cols in columns_rows:

@@ -33,7 +33,7 @@ RECIPES = ("sketch", "colorize", "restore", "sr")
 GENERATOR_FLAGS: dict[str, str] = {name: name for name in (
     "base_channels", "num_downs", "num_blocks", "norm", "dropout", "upsample", "residual", "global_context")}
 # flag / keyword -> discriminator (PatchGAN) constructor keyword (in TrainConfig.discriminator_kwargs)
-DISCRIMINATOR_FLAGS: dict[str, str] = {"d_layers": "n_layers", "d_channels": "base_channels", "d_norm": "norm",
+DISCRIMINATOR_FLAGS: dict[str, str] = {"d_layers": "num_layers", "d_channels": "base_channels", "d_norm": "norm",
                                        "d_scales": "num_scales", "spectral_norm": "spectral_norm"}
 # flag / keyword -> recipe option (in TrainConfig.recipe_options)
 RECIPE_FLAGS: dict[str, str] = {"preset": "preset", "realistic": "realistic"}
@@ -90,6 +90,13 @@ def _put(out: dict[str, Any], key: str, value: Any, given_as: str) -> None:
     out[key] = value
 
 
+def _registered_tasks() -> set[str]:
+    """Task names registered with ``img2img.tasks.register_task`` (imports the tasks: torch)."""
+    from .tasks import TASKS
+
+    return set(TASKS)
+
+
 def normalize_train_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Keywords in the CLI's vocabulary (see the module docstring) -> ``TrainConfig`` fields.
 
@@ -113,7 +120,7 @@ def normalize_train_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
         if task in RECIPES:
             _put(out, "recipe", task, "task")
             out.pop("task", None)
-        elif task in FAMILIES:
+        elif task in FAMILIES or task in _registered_tasks():
             out["task"] = task
         else:
             raise ValueError(f"unknown task {task!r}: a model family ({', '.join(FAMILIES)}) or a recipe "

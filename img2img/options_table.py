@@ -3,7 +3,7 @@
 One row per flag of ``img2img train`` (from :func:`img2img.cli.build_parser`) with the Python
 keyword it becomes, then every :class:`~img2img.config.TrainConfig` field no flag reaches
 ("Python only"). The keyword is not guessed from the flag's name: each flag is parsed and handed
-to the CLI's own ``train`` command with ``img2img.train.train`` replaced by a recorder, so the
+to the CLI's own ``train`` command with ``img2img.training.train`` replaced by a recorder, so the
 table shows the keyword the CLI really passes. Defaults are those of ``TrainConfig(task=...)``
 for each task.
 
@@ -45,12 +45,12 @@ def _train_subparser() -> argparse.ArgumentParser:
 
 
 def _record(argv: list[str]) -> dict[str, Any] | None:
-    """The keywords ``img2img <argv>`` passes to ``img2img.train.train`` (None if it does not get there)."""
+    """The keywords ``img2img <argv>`` passes to ``img2img.training.train`` (None if it does not get there)."""
     import importlib
 
     from . import cli
 
-    train_module = importlib.import_module(f"{__package__}.train")  # the module (img2img.train is also the function)
+    train_module = importlib.import_module(f"{__package__}.training")
 
     recorded: dict[str, Any] = {}
 
@@ -195,7 +195,7 @@ def rows() -> list[tuple[str, str, str, str]]:
     configs = _defaults()
     base = _record(_BASE_ARGV)
     if base is None:
-        raise RuntimeError("could not follow `img2img train` to img2img.train.train: update img2img/options_table.py")
+        raise RuntimeError("could not follow `img2img train` to img2img.training.train: update img2img/options_table.py")
     field_names = [f.name for f in dataclasses.fields(TrainConfig)]
     reached: set[str] = set()
     table = []

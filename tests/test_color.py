@@ -8,7 +8,7 @@ import torch
 from conftest import TINY_UNET, pattern
 from img2img.color import join_lab, split_lab
 from img2img.infer import Translator
-from img2img.train import train
+from img2img.training import train
 from img2img_runtime.color import lab_to_rgb, rgb_to_lab
 from img2img_runtime.processing import ModelSpec, run_images
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from img2img.data import degrade
-from img2img.data.degrade import PRESETS, STEP_KINDS, Degrader, Step, restore_degrader, sr_degrade
+from img2img.data.degrade import PRESETS, STEP_KINDS, Degrader, Step, bicubic_downscale, restore_degrader, sr_degrade
+from img2img_runtime.metrics import psnr_uint8
 
 
 def photo(seed: int, height: int = 96, width: int = 96) -> np.ndarray:
@@ -30,11 +31,6 @@ def photo(seed: int, height: int = 96, width: int = 96) -> np.ndarray:
 
 def rng(*seed: int) -> np.random.Generator:
     return np.random.default_rng(list(seed))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255**2 / max(mse, 1e-10))
 
 
 def check_seeded(make, image: np.ndarray, *, changes: bool = True, shape: tuple | None = None) -> None:
@@ -68,7 +64,7 @@ def test_preset_smoke(preset):
 def test_presets_get_stronger():
     images = [photo(i, 96, 96) for i in range(4)]
     mean_psnr = {
-        preset: np.mean([psnr(image, restore_degrader(preset)(image, rng(10, i, s)))
+        preset: np.mean([psnr_uint8(image, restore_degrader(preset)(image, rng(10, i, s)))
                          for i, image in enumerate(images) for s in range(3)])
         for preset in PRESETS
     }
@@ -141,16 +137,45 @@ def test_sr_degrade_sizes(realistic, scale, size):
 def test_sr_degrade_realistic_seeded():
     hr = photo(6, 96, 96)
     check_seeded(lambda image, g: sr_degrade(image, 4, g, realistic=True), hr, changes=False, shape=(24, 24, 3))
-    assert psnr(sr_degrade(hr, 4, rng(0)), sr_degrade(hr, 4, rng(0), realistic=True)) < 40
+    assert psnr_uint8(sr_degrade(hr, 4, rng(0)), sr_degrade(hr, 4, rng(0), realistic=True)) < 40
 
 
 def test_sr_degrade_bicubic():
     hr = photo(7, 64, 64)
     lr = sr_degrade(hr, 2, rng(0))
     np.testing.assert_array_equal(lr, sr_degrade(hr, 2, rng(1)))  # deterministic, ignores the rng
-    assert psnr(cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA), lr) > 30
+    np.testing.assert_array_equal(lr, bicubic_downscale(hr, 2))  # the one bicubic downscaling
+    assert psnr_uint8(cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA), lr) > 30
     flat = np.full((48, 64, 3), (200, 30, 120), np.uint8)
     np.testing.assert_array_equal(sr_degrade(flat, 4, rng(0)), flat[:12, :16])
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_bicubic_downscale_constant_and_shapes():
+    constant = np.full((24, 36, 3), 173, np.uint8)
+    out = bicubic_downscale(constant, 4)
+    assert out.shape == (6, 9, 3) and out.dtype == np.uint8
+    assert (out == 173).all()
+    assert bicubic_downscale(noise(8, 12), 2).shape == (4, 6, 3)
+    assert bicubic_downscale(constant[:, :, 0], 3).shape == (8, 12)
+    with pytest.raises(ValueError, match="multiple"):
+        bicubic_downscale(noise(10, 12), 4)
+
+
+def test_bicubic_downscale_is_antialiased():
+    import torch
+
+    image = noise(64, 64)
+    block_means = image.reshape(16, 4, 16, 4, 3).mean(axis=(1, 3))
+    out = bicubic_downscale(image, 4)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    aliased = torch.nn.functional.interpolate(x, size=(16, 16), mode="bicubic", align_corners=False)
+    aliased = aliased[0].permute(1, 2, 0).numpy()
+    # Antialiased: close to the local average; plain bicubic samples the noise instead.
+    assert np.abs(out - block_means).mean() < 10 < 30 < np.abs(aliased - block_means).mean()
 
 
 @pytest.mark.parametrize("realistic", [False, True])

@@ -71,7 +71,7 @@ def test_health_monitor_adapts_to_run_length_and_watches_each_discriminator():
 def test_health_events_reach_the_log_with_a_one_image_val_split(tmp_path, monkeypatch):
     import importlib
 
-    training = importlib.import_module("img2img.train")  # the module (img2img.train is also the function)
+    training = importlib.import_module("img2img.training")
     from conftest import TINY_UNET, make_paired
 
     seen, real = [], training.sample_grid

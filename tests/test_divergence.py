@@ -16,7 +16,7 @@ from img2img.checkpoint import load_checkpoint
 from img2img.cli import main
 from img2img.divergence import MAX_ROLLBACKS, LossWatch, TrainingDiverged, reconstruction_loss
 from img2img.optimization import Optimization
-from img2img.train import train
+from img2img.training import train
 
 FAST = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=1000)
 BATCH_NORM_UNET = {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "norm": "batch"}}

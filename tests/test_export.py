@@ -32,11 +32,12 @@ from img2img.checkpoint import load_pretrained, save_pretrained
 from img2img.cli import main as cli_main
 from img2img.export import export_onnx
 from img2img.infer import Translator
-from img2img.train import train
+from img2img.training import train
 from img2img_runtime import Model, metadata
 from img2img_runtime.color import rgb_to_lab
 from img2img_runtime.io import write_image
 from img2img_runtime.metadata import read_metadata
+from img2img_runtime.metrics import psnr_uint8
 from img2img_runtime.processing import ModelSpec, pad_to_multiple, suggested_tile
 
 FP32_TOLERANCE = 1e-4
@@ -142,11 +143,6 @@ def session_for(path: Path) -> ort.InferenceSession:
 
 def run_session(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x})[0]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -337,7 +333,7 @@ def test_int8_export_runs_and_stays_close_to_fp32(ws, calibration):
     int8_out = Model(path, tile=None)(image)
     fp32_out = Model(fp32_path, tile=None)(image)
     assert int8_out.shape == fp32_out.shape == (192, 256, 3)
-    assert psnr(int8_out, fp32_out) > 20
+    assert psnr_uint8(int8_out, fp32_out) > 20
 
 
 @pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])
@@ -363,7 +359,7 @@ def test_static_int8_runs_every_conv_but_the_last_in_int8(ws, name):
     assert f"{psnr_db:.1f} dB" in " ".join(report.notes)
     assert 15 < psnr_db < 100
     image = smooth_image(32, 48, seed=2)
-    assert psnr(Model(path, tile=None)(image), Model(fp32_path, tile=None)(image)) > 15
+    assert psnr_uint8(Model(path, tile=None)(image), Model(fp32_path, tile=None)(image)) > 15
 
 
 def test_calibration_methods(ws, tmp_path):
@@ -383,7 +379,7 @@ def test_calibration_methods(ws, tmp_path):
 
 
 def test_psnr_against_itself_is_infinite_and_drops_with_noise(ws, tmp_path):
-    from img2img_runtime.quantize import psnr_against
+    from img2img.quantize import psnr_against
 
     fp32_path, _ = ws.export("srgan")
     x = [np.random.default_rng(0).uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)]

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from conftest import TINY_UNET
 from img2img.checkpoint import load_checkpoint
-from img2img.train import train
+from img2img.training import train
 
 KILLS = 20
 STEPS = 150

@@ -8,15 +8,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from img2img.data.folders import (
-    DatasetError,
-    PairedFolder,
-    SRFolder,
-    UnpairedFolder,
-    bicubic_downscale,
-    find_split_root,
-    to_tensor_uint8,
-)
+from img2img.data.degrade import bicubic_downscale
+from img2img.data.files import DatasetError, ImageCache, find_split_root, split_dirs, to_tensor_uint8
+from img2img.data.paired import PairedFolder
+from img2img.data.sr_folder import SRFolder
+from img2img.data.unpaired import UnpairedFolder
 from conftest import pattern
 from img2img_runtime.io import write_image
 
@@ -70,28 +66,6 @@ def test_to_tensor_uint8():
     assert tensor.dtype == torch.uint8 and tensor.shape == (3, 5, 7) and tensor.is_contiguous()
     np.testing.assert_array_equal(as_hwc(tensor), image)
     assert to_tensor_uint8(image[:, :, 0]).shape == (1, 5, 7)
-
-
-def test_bicubic_downscale_constant_and_shapes():
-    constant = np.full((24, 36, 3), 173, np.uint8)
-    out = bicubic_downscale(constant, 4)
-    assert out.shape == (6, 9, 3) and out.dtype == np.uint8
-    assert (out == 173).all()
-    assert bicubic_downscale(noise(8, 12), 2).shape == (4, 6, 3)
-    assert bicubic_downscale(constant[:, :, 0], 3).shape == (8, 12)
-    with pytest.raises(ValueError, match="multiple"):
-        bicubic_downscale(noise(10, 12), 4)
-
-
-def test_bicubic_downscale_is_antialiased():
-    image = noise(64, 64)
-    block_means = image.reshape(16, 4, 16, 4, 3).mean(axis=(1, 3))
-    out = bicubic_downscale(image, 4)
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-    aliased = torch.nn.functional.interpolate(x, size=(16, 16), mode="bicubic", align_corners=False)
-    aliased = aliased[0].permute(1, 2, 0).numpy()
-    # Antialiased: close to the local average; plain bicubic samples the noise instead.
-    assert np.abs(out - block_means).mean() < 10 < 30 < np.abs(aliased - block_means).mean()
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +303,7 @@ def test_on_bad_skip_drops_and_records(tmp_path, caplog):
     corrupt(tmp_path / "A" / "broken.png")
     write_image(tmp_path / "A" / "lonely.png", noise(8, 8))
     (tmp_path / "A" / "readme.txt").write_text("hi")
-    with caplog.at_level(logging.WARNING, logger="img2img.data.folders"):
+    with caplog.at_level(logging.WARNING, logger="img2img.data.files"):
         ds = PairedFolder(tmp_path, size=8, on_bad="skip")
     assert [a.name for a, _ in ds.pairs] == ["good1.png", "good2.png"]
     reasons = {path: reason for path, reason in ds.skipped}
@@ -345,7 +319,7 @@ def test_on_bad_skip_without_verify_falls_back_to_the_next_item(tmp_path, caplog
     make_pairs(tmp_path, ["a", "b", "c"])
     corrupt(tmp_path / "B" / "b.png")
     ds = PairedFolder(tmp_path, size=8, verify=False, on_bad="skip")
-    with caplog.at_level(logging.WARNING, logger="img2img.data.folders"):
+    with caplog.at_level(logging.WARNING, logger="img2img.data.files"):
         item = ds[1]
     assert item["path"] == "c.png"
     assert any(str(tmp_path / "B" / "b.png") in r.getMessage() for r in caplog.records)
@@ -455,8 +429,6 @@ def test_sr_split_root_layout(tmp_path):
 
 def test_cyclegan_dataset_layout_trainA_trainB_testA_testB(tmp_path):
     """The published CycleGAN datasets ship as trainA/ trainB/ testA/ testB/: read them as they are."""
-    from img2img.data.folders import UnpairedFolder, find_split_root, split_dirs
-
     for folder, seed in (("trainA", 0), ("trainB", 10), ("testA", 20), ("testB", 30)):
         count = 3 if folder.startswith("train") else 2
         for i in range(count + (folder == "trainB")):
@@ -488,8 +460,6 @@ def test_paired_folder_reads_the_trainA_trainB_layout(tmp_path):
 
 
 def test_image_cache_returns_read_only_copies_within_its_budget(tmp_path):
-    from img2img.data.folders import ImageCache
-
     paths = []
     for i in range(3):
         paths.append(tmp_path / f"p{i}.png")

@@ -11,7 +11,7 @@ from conftest import TINY_UNET, pattern
 from img2img.checkpoint import save_pretrained
 from img2img.infer import Translator
 from img2img.nets import create_model, list_models
-from img2img.train import train
+from img2img.training import train
 from img2img_runtime.io import read_image, write_image
 
 SMALL = {"base_channels": 4, "num_blocks": 1, "num_convs": 2}

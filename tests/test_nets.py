@@ -5,8 +5,14 @@ registry and the layer factories. Tiny configs, CPU only."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import json
+import shutil
+import sys
+import textwrap
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +21,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
+from img2img.checkpoint import load_pretrained, save_pretrained
 from img2img.nets import (
     CompactSR,
     PatchGAN,
@@ -27,14 +34,17 @@ from img2img.nets import (
     get_norm_layer,
     init_weights,
     list_models,
+    register_arch,
     register_model,
+    registry,
 )
-from img2img.nets import registry
 from img2img.nets.layers import conv_bias, get_activation
+from img2img.nets.patchgan import patchgan_kwargs
 
 TINY = {"base_channels": 4, "num_blocks": 2, "num_convs": 2}
 GENERATORS = list_models("generator")
 ALL_MODELS = list_models()
+ARCHS = sorted({get_model_class(name) for name in ALL_MODELS}, key=lambda cls: cls.arch)
 
 
 def tiny_overrides(name: str, **extra: Any) -> dict[str, Any]:
@@ -64,12 +74,14 @@ def randn_image(n: int, c: int, h: int, w: int) -> torch.Tensor:
 
 
 def test_registry_lists_every_architecture() -> None:
-    assert GENERATORS == [
+    documented = {  # the README's "Networks" table; new nets only add to it
         "compact_sr_x2", "compact_sr_x4", "resnet_6blocks", "resnet_9blocks",
         "srresnet_x2", "srresnet_x4", "srresnet_x8", "unet_128", "unet_256",
-    ]  # fmt: skip
-    assert list_models("discriminator") == ["patchgan_142", "patchgan_34", "patchgan_70"]
+    }  # fmt: skip
+    assert documented <= set(GENERATORS)
+    assert {"patchgan_142", "patchgan_34", "patchgan_70"} <= set(list_models("discriminator"))
     assert list_models() == sorted(GENERATORS + list_models("discriminator"))
+    assert set(registry._ARCHS.values()) == set(ARCHS), "every architecture has a preset"
 
 
 @pytest.mark.parametrize("name", GENERATORS)
@@ -90,11 +102,10 @@ def test_generator_shape_and_range(name: str) -> None:
 @pytest.mark.parametrize("name", GENERATORS)
 def test_generator_interface_attributes(name: str) -> None:
     net = tiny(name, in_channels=1, out_channels=2)
-    expected_scale = {"compact_sr_x2": 2, "compact_sr_x4": 4, "srresnet_x2": 2, "srresnet_x4": 4, "srresnet_x8": 8}
-    expected_multiple = {"unet_128": 128, "unet_256": 256, "resnet_6blocks": 4, "resnet_9blocks": 4}
+    known_multiple = {"unet_128": 128, "unet_256": 256, "resnet_6blocks": 4, "resnet_9blocks": 4}
     assert (net.in_channels, net.out_channels) == (1, 2)
-    assert net.scale == expected_scale.get(name, 1)
-    assert net.size_multiple == expected_multiple.get(name, 1)
+    assert net.scale == net.config.get("scale", 1)
+    assert net.size_multiple == known_multiple.get(name, net.size_multiple)
     assert net.min_size % net.size_multiple == 0
     for attr in ("scale", "size_multiple", "min_size"):
         assert isinstance(getattr(net, attr), int)
@@ -106,10 +117,14 @@ def test_generator_interface_attributes(name: str) -> None:
     assert y.shape == (1, 2, net.scale * side, net.scale * side)
 
 
-@pytest.mark.parametrize("name", [n for n in GENERATORS if get_model_class(n) in (UNetGenerator, ResnetGenerator)])
+@pytest.mark.parametrize("name", GENERATORS)
 def test_generator_rejects_size_not_multiple(name: str) -> None:
     net = tiny(name).eval()
     m = net.size_multiple
+    if m == 1:  # every size is valid
+        assert net(randn_image(1, 3, net.min_size + 1, net.min_size + 2)).shape[-2:] == (
+            net.scale * (net.min_size + 1), net.scale * (net.min_size + 2))
+        return
     with pytest.raises(ValueError, match=f"multiples of {m}"):
         net(randn_image(1, 3, net.min_size + m // 2, net.min_size))
 
@@ -131,14 +146,44 @@ def test_config_round_trip(name: str) -> None:
         torch.testing.assert_close(rebuilt(x), net(x))
 
 
-@pytest.mark.parametrize("cls", [UNetGenerator, ResnetGenerator, SRResNet, CompactSR, PatchGAN])
+@pytest.mark.parametrize("cls", ARCHS, ids=lambda cls: cls.arch)
 def test_config_holds_every_constructor_argument(cls: type[nn.Module]) -> None:
     net = cls(base_channels=4)
     params = inspect.signature(cls).parameters
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
-    assert set(net.config) == {"arch", *params}
+    assert list(net.config) == ["arch", *params]  # in signature order, as configs were always written
     expected = {k: p.default for k, p in params.items()} | {"base_channels": 4}
     assert {k: net.config[k] for k in params} == expected
+    assert net.config["arch"] == cls.arch and build_model(net.config).config == net.config
+
+
+# config.json "directions.<d>.net" dicts as img2img wrote them before configs were recorded by
+# register_arch (hand-written per net); a PatchGAN config from before num_layers was n_layers
+SAVED_CONFIGS = [
+    {"arch": "unet", "in_channels": 3, "out_channels": 3, "num_downs": 5, "base_channels": 4, "norm": "instance",
+     "dropout": 0.5, "upsample": "resize", "residual": True, "global_context": False},
+    {"arch": "resnet", "in_channels": 3, "out_channels": 1, "base_channels": 4, "num_blocks": 2, "norm": "instance",
+     "dropout": 0.0, "padding": "reflect"},
+    {"arch": "srresnet", "in_channels": 3, "out_channels": 3, "base_channels": 4, "num_blocks": 1, "scale": 2,
+     "residual": False},
+    {"arch": "compact_sr", "in_channels": 1, "out_channels": 1, "base_channels": 4, "num_convs": 2, "scale": 3},
+]
+
+
+@pytest.mark.parametrize("saved", SAVED_CONFIGS, ids=lambda c: c["arch"])
+def test_model_folders_keep_their_config_format(tmp_path: Path, saved: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    net = build_model(saved).eval()
+    assert net.config == saved and list(net.config) == list(saved)  # same keys, values and order
+    spec = {"input": {"channels": net.in_channels}, "output": {"channels": net.out_channels}, "scale": net.scale,
+            "size_multiple": net.size_multiple}
+    save_pretrained({"AtoB": net}, tmp_path / "model", task="test", io_spec=spec)
+    written = json.loads((tmp_path / "model" / "config.json").read_text())["directions"]["AtoB"]["net"]
+    assert written == saved and list(written) == list(saved)
+    _, nets = load_pretrained(tmp_path / "model")
+    x = randn_image(1, net.in_channels, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(nets["AtoB"](x), net(x))
 
 
 def test_config_round_trip_keeps_non_default_arguments() -> None:
@@ -203,20 +248,32 @@ def test_unet_instance_norm_keeps_conv_bias() -> None:
     assert UNetGenerator(num_downs=5, base_channels=4).down[1].conv.bias is None
 
 
-def test_unet_rejects_bad_arguments() -> None:
-    with pytest.raises(AssertionError, match="upsample"):
-        UNetGenerator(upsample="nearest")
-    with pytest.raises(AssertionError, match="num_downs"):
-        UNetGenerator(num_downs=1)
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "message"),
+    [
+        (UNetGenerator, {"upsample": "nearest"}, "upsample must be one of"),
+        (UNetGenerator, {"num_downs": 1}, "num_downs >= 2"),
+        (UNetGenerator, {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        (UNetGenerator, {"in_channels": 1, "residual": True}, "in_channels == out_channels"),
+        (ResnetGenerator, {"num_blocks": -1}, "num_blocks >= 0"),
+        (ResnetGenerator, {"padding": "circular"}, "padding must be one of"),
+        (SRResNet, {"scale": 3}, "scale must be one of"),
+        (SRResNet, {"num_blocks": -1}, "num_blocks >= 0"),
+        (SRResNet, {"out_channels": 1, "residual": True}, "in_channels == out_channels"),
+        (CompactSR, {"scale": 0}, "positive integer"),
+        (CompactSR, {"num_convs": 0}, "num_convs >= 1"),
+        (PatchGAN, {"num_layers": 0}, "num_layers >= 1"),
+        (PatchGAN, {"num_scales": 0}, "num_scales >= 1"),
+    ],
+)
+def test_nets_reject_bad_arguments_with_value_error(cls: type[nn.Module], kwargs: dict[str, Any], message: str) -> None:
+    """ValueError, not assert: the checks hold under ``python -O`` too."""
+    with pytest.raises(ValueError, match=message):
+        cls(base_channels=4, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
 # SR generators
-
-
-def test_srresnet_rejects_unsupported_scale() -> None:
-    with pytest.raises(AssertionError, match="scale must be one of"):
-        SRResNet(scale=3)
 
 
 @pytest.mark.parametrize("scale", [2, 4])
@@ -246,9 +303,9 @@ def test_compact_sr_starts_near_the_upsampled_input() -> None:
 # PatchGAN
 
 
-@pytest.mark.parametrize(("n_layers", "expected"), [(2, 34), (3, 70), (4, 142)])
-def test_patchgan_receptive_field_from_gradient(n_layers: int, expected: int) -> None:
-    net = PatchGAN(base_channels=4, n_layers=n_layers, norm="none")
+@pytest.mark.parametrize(("num_layers", "expected"), [(2, 34), (3, 70), (4, 142)])
+def test_patchgan_receptive_field_from_gradient(num_layers: int, expected: int) -> None:
+    net = PatchGAN(base_channels=4, num_layers=num_layers, norm="none")
     for p in net.parameters():
         nn.init.ones_(p)  # with positive LeakyReLU slopes every path adds: no cancellations
     x = randn_image(1, 3, 256, 256).requires_grad_(True)
@@ -288,7 +345,7 @@ def test_patchgan_multiscale_shapes() -> None:
 
 @pytest.mark.parametrize("num_scales", [1, 2])
 def test_patchgan_return_features(num_scales: int) -> None:
-    net = PatchGAN(base_channels=4, n_layers=3, num_scales=num_scales).eval()
+    net = PatchGAN(base_channels=4, num_layers=3, num_scales=num_scales).eval()
     x = randn_image(2, 3, 64, 64)
     logits, features = net(x, return_features=True)
     assert len(features) == num_scales * 4  # one per LeakyReLU: 3 stride-2 convs + 1 stride-1 conv
@@ -322,14 +379,34 @@ def test_patchgan_spectral_norm_trains() -> None:
     assert rebuilt.state_dict().keys() == net.state_dict().keys()
 
 
+def test_patchgan_n_layers_is_a_deprecated_alias_of_num_layers() -> None:
+    with pytest.warns(DeprecationWarning, match="'n_layers' is deprecated, use 'num_layers'"):
+        net = PatchGAN(base_channels=4, n_layers=2)
+    assert net.config["num_layers"] == 2 and "n_layers" not in net.config and net.receptive_field() == 34
+    with pytest.warns(DeprecationWarning):
+        assert create_model("patchgan_70", base_channels=4, n_layers=4).receptive_field() == 142
+    with pytest.warns(DeprecationWarning):
+        assert patchgan_kwargs({"n_layers": 2}, gan_mode="vanilla") == {"num_layers": 2, "norm": "batch"}
+    with pytest.raises(TypeError, match="both"):
+        PatchGAN(n_layers=2, num_layers=3)
+    saved = {"arch": "patchgan", "in_channels": 6, "base_channels": 4, "n_layers": 2, "norm": "batch",
+             "spectral_norm": False, "num_scales": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a config saved with the old name loads silently
+        rebuilt = build_model(saved)
+    assert rebuilt.config == {**{k: v for k, v in saved.items() if k != "n_layers"}, "num_layers": 2}
+    assert rebuilt.state_dict().keys() == net.state_dict().keys()
+
+
 # --------------------------------------------------------------------------------------------
 # Registry
 
 
 @pytest.fixture
 def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let a test register presets without leaking them into the real registry."""
+    """Let a test register nets and presets without leaking them into the real registry."""
     monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
+    monkeypatch.setattr(registry, "_ARCHS", dict(registry._ARCHS))
 
 
 def test_register_model_rejects_duplicates(scratch_registry: None) -> None:
@@ -348,7 +425,7 @@ def test_register_model_adds_a_preset(scratch_registry: None) -> None:
     assert "tiny_unet" in list_models("generator") and "tiny_unet" not in list_models("discriminator")
     assert create_model("tiny_unet").size_multiple == 8
 
-    def no_annotation(**overrides: Any):  # noqa: ANN202
+    def no_annotation(**overrides: Any):
         return UNetGenerator(**overrides)
 
     with pytest.raises(TypeError, match="annotate"):
@@ -371,6 +448,112 @@ def test_create_model_overrides() -> None:
     assert create_model("unet_128", base_channels=4, num_downs=5).size_multiple == 32  # presets can be overridden
     with pytest.raises(TypeError):
         create_model("srresnet_x4", num_downs=3)
+
+
+def test_register_arch_checks_the_declaration(scratch_registry: None) -> None:
+    def scratch(arch: str = "scratch", presets: dict[str, Any] | None = None) -> type[nn.Module]:
+        class Scratch(nn.Module):
+            kind = "generator"
+
+            def __init__(self, *, width: int = 1) -> None:
+                super().__init__()
+
+        Scratch.arch, Scratch.presets = arch, presets or {}
+        return Scratch
+
+    class Loose(nn.Module):
+        arch, kind = "loose", "generator"
+
+        def __init__(self, **extra: Any) -> None:
+            super().__init__()
+
+    with pytest.raises(ValueError, match="architecture 'unet' is already registered"):
+        register_arch(scratch(arch="unet"))
+    with pytest.raises(ValueError, match="model 'unet_256' is already registered"):
+        register_arch(scratch(presets={"unet_256": {}}))
+    with pytest.raises(TypeError, match=r"preset 'scratch_1' sets \['depth'\]"):
+        register_arch(scratch(presets={"scratch_1": {"depth": 2}}))
+    with pytest.raises(TypeError, match=r"takes \*\*extra"):
+        register_arch(Loose)
+    cls = register_arch(scratch(presets={"scratch_1": {"width": 2}}))
+    assert cls().config == {"arch": "scratch", "width": 1}
+    assert create_model("scratch_1").config == {"arch": "scratch", "width": 2}
+    assert build_model({"arch": "scratch", "width": 3}).config == {"arch": "scratch", "width": 3}
+
+
+# --------------------------------------------------------------------------------------------
+# A new net is one file
+
+NEW_NET = '''
+"""A tiny generator written as a contributor would: this file and nothing else."""
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from {registry} import register_arch
+
+
+@register_arch
+class NearestSR(nn.Module):
+    arch: ClassVar[str] = "nearest_sr"
+    kind: ClassVar[str] = "generator"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {{"nearest_sr_x2": {{"scale": 2}}, "nearest_sr_x3": {{"scale": 3}}}}
+
+    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, width: int = 8, scale: int = 2) -> None:
+        super().__init__()
+        if scale < 1:
+            raise ValueError(f"NearestSR scale must be >= 1, got {{scale}}")
+        self.in_channels, self.out_channels, self.scale = in_channels, out_channels, scale
+        self.size_multiple = self.min_size = 1
+        self.body = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, out_channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardtanh(self.body(F.interpolate(x, scale_factor=self.scale, mode="nearest")))
+'''
+
+
+def test_a_new_net_is_one_file(tmp_path: Path, scratch_registry: None) -> None:
+    """A module with one decorated class is a preset to create_model, a config to build_model and
+    a model folder to save_pretrained/load_pretrained; no other file names it."""
+    path = tmp_path / "nearest_sr.py"
+    path.write_text(textwrap.dedent(NEW_NET.format(registry="img2img.nets")))
+    spec = importlib.util.spec_from_file_location("nearest_sr", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+    assert {"nearest_sr_x2", "nearest_sr_x3"} <= set(list_models("generator"))
+    torch.manual_seed(0)
+    net = create_model("nearest_sr_x3", width=4, out_channels=1).eval()
+    assert net.config == {"arch": "nearest_sr", "in_channels": 3, "out_channels": 1, "width": 4, "scale": 3}
+    with pytest.raises(ValueError, match="scale must be >= 1"):
+        create_model("nearest_sr_x2", scale=0)
+
+    spec = {"input": {"channels": 3}, "output": {"channels": 1}, "scale": 3, "size_multiple": 1}
+    save_pretrained({"AtoB": net}, tmp_path / "model", task="test", io_spec=spec)
+    _, nets = load_pretrained(tmp_path / "model")
+    x = randn_image(1, 3, 5, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(nets["AtoB"](x), net(x))
+    assert nets["AtoB"].config == net.config
+
+
+def test_the_nets_package_registers_every_module_in_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropping the same file into (a copy of) img2img/nets is all it takes: no import line, no list."""
+    source = Path(registry.__file__).parent
+    copy = tmp_path / "nets_copy"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "nearest_sr.py").write_text(textwrap.dedent(NEW_NET.format(registry=".registry")))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        nets_copy = importlib.import_module("nets_copy")  # its own registry: the real one is untouched
+        assert set(nets_copy.list_models()) == set(ALL_MODELS) | {"nearest_sr_x2", "nearest_sr_x3"}
+        assert "nearest_sr_x2" not in list_models()
+    finally:
+        for name in [m for m in sys.modules if m == "nets_copy" or m.startswith("nets_copy.")]:
+            del sys.modules[name]
 
 
 # --------------------------------------------------------------------------------------------

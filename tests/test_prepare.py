@@ -12,11 +12,12 @@ import torch
 
 from conftest import TINY_UNET, pattern
 from img2img.cli import main
-from img2img.data.folders import PairedFolder, SRFolder
+from img2img.data.paired import PairedFolder
+from img2img.data.sr_folder import SRFolder
 from img2img.data.recipe_folder import RecipeFolder
 from img2img.data.recipes import Recipe
 from img2img.prepare import prepare, split_indices
-from img2img.train import train
+from img2img.training import train
 from img2img_runtime.io import read_image, write_image
 
 TINY = ["--num-workers", "0", "--no-progress", "--base-channels", "8", "--d-channels", "8"]

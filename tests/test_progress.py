@@ -61,12 +61,12 @@ def test_prepare_and_eval_show_labelled_bars(tmp_path, capsys):
 
 
 def test_training_logs_a_start_up_summary_and_its_speed(tmp_path, caplog):
-    from img2img.train import SPEED_PROBE_STEPS, train
+    from img2img.training import SPEED_PROBE_STEPS, train
 
     data = tmp_path / "data"
     make_paired(data / "train", ["a", "b", "c"], size=40)
     make_paired(data / "val", ["v"], size=40)
-    with caplog.at_level(logging.INFO, logger="img2img.train"):
+    with caplog.at_level(logging.INFO, logger="img2img.training"):
         train("pix2pix", data=str(data), out=str(tmp_path / "run"), steps=SPEED_PROBE_STEPS + 3, size=32, load_size=36,
               num_workers=0, progress=False, sample_every=1000, val_every=1000, checkpoint_every=1000, **TINY_UNET)
     text = caplog.text
@@ -85,7 +85,7 @@ def test_demo_announces_when_it_will_finish(tmp_path, capsys, monkeypatch):
 
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("img2img.train"), "train", fake_train)
+    monkeypatch.setattr(importlib.import_module("img2img.training"), "train", fake_train)
     with pytest.raises(KeyboardInterrupt):
         demo.run_demo(tmp_path / "demo", minutes=2)
     out = capsys.readouterr().out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import pattern
-from img2img.data.folders import DatasetError
+from img2img.data.files import DatasetError
 from img2img.data.recipe_folder import RecipeFolder
 from img2img.data.recipes import COLOR_CHROMA_THRESHOLD, Recipe, has_color
 from img2img.data.sketch import sketch, sketch_random

@@ -21,7 +21,7 @@ from img2img.checkpoint import (DiskFullError, LogFormatError, append_jsonl, cle
                                 load_pretrained, read_jsonl, save_pretrained)
 from img2img.nets import create_model
 from img2img.report import read_log
-from img2img.train import Trainer, _resolve_config, train
+from img2img.training import Trainer, _resolve_config, train
 
 FAST = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=2)
 IO_SPEC = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},

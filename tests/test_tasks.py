@@ -16,7 +16,7 @@ from img2img.config import TrainConfig
 from img2img.optimization import Optimization, lr_factor
 from img2img.tasks import CycleGAN, ImagePool, Pix2Pix, SRGAN, build_task
 
-TINY_D = {"base_channels": 8, "n_layers": 2}
+TINY_D = {"base_channels": 8, "num_layers": 2}
 
 
 def tiny(name: str, **kw) -> torch.nn.Module:
@@ -305,7 +305,7 @@ def test_srgan_vgg_is_never_needed_for_inference(tmp_path, sr_dir, vgg54_file, n
     from conftest import TINY_SR
 
     import img2img
-    from img2img.train import train
+    from img2img.training import train
 
     run = tmp_path / "run"
     fast = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=1000)

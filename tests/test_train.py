@@ -14,7 +14,7 @@ from conftest import TINY_RESNET, TINY_SR, TINY_UNET
 from img2img.checkpoint import load_checkpoint
 from img2img.data.sampler import ResumableSampler
 from img2img.optimization import NonFiniteLossError, Optimization, lr_factor
-from img2img.train import train
+from img2img.training import train
 
 FAST = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=1000)
 
@@ -159,7 +159,7 @@ def test_data_workers_start_after_opencv_threads_were_used(tmp_path, paired_dir)
         for _ in range(3):  # start OpenCV's worker threads in the parent
             cv2.GaussianBlur(np.random.rand(2000, 2000).astype(np.float32), (31, 31), 5)
         from conftest import TINY_UNET
-        from img2img.train import train
+        from img2img.training import train
         result = train("pix2pix", data={str(paired_dir)!r}, out={str(tmp_path / "run")!r}, steps=2, size=32,
                        num_workers=2, progress=False, val_every=1000, sample_every=1000, **TINY_UNET)
         print("steps", result.step)

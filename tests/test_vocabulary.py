@@ -5,6 +5,7 @@ TrainResult, --resume without the task, and --stop-after + --resume bit for bit.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 import pytest
@@ -18,7 +19,7 @@ from img2img.options import keyword_names, normalize_train_kwargs
 from img2img_runtime.cli import build_parser as build_runtime_parser
 from img2img_runtime.cli import main as runtime_main
 
-train_module = sys.modules["img2img.train"]
+train_module = importlib.import_module("img2img.training")
 TINY = ["--num-downs", "4", "--base-channels", "8", "--d-channels", "8", "--size", "32", "--num-workers", "0",
         "--device", "cpu", "--no-progress"]
 
@@ -52,7 +53,7 @@ def test_cli_names_work_as_python_keywords(config_of):
                                                  "residual", "global_context")} == dict(
         base_channels=16, num_downs=5, num_blocks=2, norm="batch", dropout=0.1, upsample="transpose", residual=False,
         global_context=True)
-    assert cfg.discriminator_kwargs == {"n_layers": 2, "base_channels": 8, "norm": "instance", "num_scales": 2,
+    assert cfg.discriminator_kwargs == {"num_layers": 2, "base_channels": 8, "norm": "instance", "num_scales": 2,
                                         "spectral_norm": True}
     sr = config_of(task="sr", realistic=True, scale=2)
     assert sr.task == "srgan" and sr.recipe == "sr" and sr.recipe_options["realistic"] is True and sr.recipe_options["scale"] == 2

@@ -77,7 +77,8 @@ class DeviceAugment(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.paired and self.size_dependent and a.shape[-2:] != b.shape[-2:]:
-            raise ValueError("random crops and affine transforms need A and B of one size; super-resolution supports flips only")
+            raise ValueError("random crops and affine transforms need A and B of one size; "
+                             "super-resolution supports flips only")
         ops = list(self.geometry)
         if self.crop_scale:
             ops.insert(0, K.RandomResizedCrop(tuple(a.shape[-2:]), scale=(self.crop_scale, 1.0)))

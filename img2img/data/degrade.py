@@ -96,10 +96,10 @@ Sizes are in pixels and suit training crops of about 256-512 px; dust ``count`` 
 256 x 256 area (scaled with the image area).
 
 Super-resolution: :func:`sr_degrade` makes the low-resolution input from a high-resolution
-image: antialiased bicubic (the classic benchmark degradation), or with ``realistic=True`` a
-"second-order" real-world chain: blur, downscale towards the target, noise, JPEG, and with
-probability 1/2 a second milder blur/noise round, then the final resize to exactly ``H/s x W/s``
-and a last JPEG. Either way the low-resolution image, enlarged back with ``cv2.resize`` (bicubic),
+image: antialiased bicubic (:func:`bicubic_downscale`, the classic benchmark degradation), or
+with ``realistic=True`` a "second-order" real-world chain: blur, downscale towards the target,
+noise, JPEG, and with probability 1/2 a second milder blur/noise round, then the final resize to
+exactly ``H/s x W/s`` and a last JPEG. Either way the low-resolution image, enlarged back with ``cv2.resize`` (bicubic),
 lies on the high-resolution one (within 0.1 px).
 
 Example:
@@ -119,7 +119,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["PRESETS", "STEP_KINDS", "Degrader", "Step", "restore_degrader", "sr_degrade"]
+__all__ = ["PRESETS", "STEP_KINDS", "Degrader", "Step", "bicubic_downscale", "restore_degrader", "sr_degrade"]
 
 PRESETS = ("light", "medium", "heavy")
 
@@ -587,6 +587,33 @@ def restore_degrader(preset: str = "medium", **overrides: Any) -> Degrader:
 # ------------------------------------------------------------------------- super-resolution
 
 
+def bicubic_downscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """Antialiased bicubic downscaling by an integer factor: the standard SR degradation.
+
+    Same semantics as MATLAB's ``imresize(hr, 1/scale)`` (bicubic kernel a = -0.5, widened by
+    ``scale`` to antialias), computed with ``F.interpolate(mode="bicubic", antialias=True)`` on
+    float, then rounded and clipped to uint8. Imports torch when first called (not at import).
+
+    Shape:
+        ``H x W x C`` (or ``H x W``) uint8 -> ``H/scale x W/scale x C`` uint8.
+    """
+    if image.dtype != np.uint8:
+        raise ValueError(f"bicubic_downscale expects uint8, got {image.dtype}")
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    height, width = image.shape[:2]
+    if height % scale or width % scale:
+        raise ValueError(f"image size {height}x{width} is not a multiple of the scale {scale}")
+    import torch
+    import torch.nn.functional as F
+
+    planar = image[:, :, None] if image.ndim == 2 else image
+    x = torch.from_numpy(np.ascontiguousarray(planar)).permute(2, 0, 1)[None].float()  # (1, c, h, w)
+    y = F.interpolate(x, size=(height // scale, width // scale), mode="bicubic", antialias=True, align_corners=False)
+    out = y[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(out[:, :, 0] if image.ndim == 2 else out)
+
+
 def sr_degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, *, realistic: bool = False) -> np.ndarray:
     """Low-resolution input for super-resolution from a high-resolution image.
 
@@ -594,7 +621,7 @@ def sr_degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, *, realisti
         hr: ``uint8 H x W x C`` image; ``H`` and ``W`` must be multiples of ``scale``.
         scale: integer downscaling factor (>= 1).
         rng: the item's generator (unused when ``realistic`` is false).
-        realistic: ``False``: antialiased bicubic downscaling (MATLAB ``imresize``).
+        realistic: ``False``: :func:`bicubic_downscale` (antialiased bicubic, MATLAB ``imresize``).
             ``True``: Gaussian blur (sigma 0.2..0.3*scale+0.6), resize towards the target
             (1-2x its size, random antialiased interpolation), Gaussian (std 1..8) or shot
             noise, JPEG (quality 50..95); with probability 1/2 a second round (blur sigma
@@ -615,8 +642,6 @@ def sr_degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, *, realisti
     if height % scale or width % scale:
         raise ValueError(f"image size {height}x{width} (H x W) is not a multiple of the scale {scale}")
     if not realistic:
-        from .folders import bicubic_downscale  # imports torch: only when asked for
-
         return bicubic_downscale(hr, scale)
     if hr.shape[2] != 3:
         raise ValueError(f"realistic SR degradation expects an RGB image, got {hr.shape[2]} channels")

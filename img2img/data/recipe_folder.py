@@ -14,16 +14,13 @@ colour (``has_color`` is false: grayscale, even when stored as RGB) are left out
 from __future__ import annotations
 
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from img2img_runtime.processing import to_channels
 
-from .folders import DatasetError, _ResizeCropFolder, to_tensor_uint8
-from .io import ImageReadError, read_image
+from .files import DatasetError, ResizeCropFolder, to_tensor_uint8
 from .recipes import Recipe, has_color
 
 logger = logging.getLogger(__name__)
@@ -49,17 +46,17 @@ def recolor(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return photo if order == (0, 1, 2) else np.ascontiguousarray(photo[:, :, order])
 
 
-class RecipeFolder(_ResizeCropFolder):
+class RecipeFolder(ResizeCropFolder):
     """One folder of photos -> ``{"A": recipe input, "B": photo crop}`` items.
 
     Args:
         root: folder of photos (with ``train/``/``val/`` or itself the training split).
         recipe: a :class:`~img2img.data.recipes.Recipe` (sketch, colorize or restore; super-
-            resolution crops at the photo's own resolution: :class:`~img2img.data.folders.SRFolder`).
+            resolution crops at the photo's own resolution: :class:`~img2img.data.sr_folder.SRFolder`).
             With ``colorize``, photos without colour are left out (listed in ``skipped``).
         recolor: training crops get their channels shuffled (:func:`recolor`) before the recipe
             makes the input (restore: the damage is then learnt apart from the photos' palette).
-        Other arguments as :class:`~img2img.data.folders.PairedFolder`.
+        Other arguments as :class:`~img2img.data.paired.PairedFolder`.
 
     Raises:
         DatasetError: no usable photo (for ``colorize``: no photo with colour) in the folder.
@@ -67,8 +64,8 @@ class RecipeFolder(_ResizeCropFolder):
 
     def __init__(
         self, root, recipe: Recipe, *, split: str = "train", size: int = 256, load_size: int | None = None,
-        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True, seed: int = 0, train: bool = True,
-        recolor: bool = False,
+        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True, seed: int = 0,
+        train: bool = True, recolor: bool = False,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
@@ -92,18 +89,9 @@ class RecipeFolder(_ResizeCropFolder):
         """``(colour photos, photos without colour)``, one decode per file. With ``verify`` the
         files that do not decode are reported by ``on_bad`` and left out; without, they stay with
         the colour photos (loading reports them, as for the other recipes)."""
-
-        def check(path: Path) -> bool | str:
-            try:
-                return has_color(read_image(path, channels=3))
-            except ImageReadError as error:
-                return str(error)
-
-        workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = dict(zip(paths, pool.map(check, paths)))
+        results = self._decode_all(paths, 3, has_color)
         if verify:
-            self._bad_many([(p, r.removeprefix(f"{p}: "), r) for p, r in results.items() if isinstance(r, str)])
+            self._bad_many(self._unreadable(results))
         gray = [p for p in paths if not isinstance(results[p], str) and not results[p]]
         unreadable = [p for p in paths if isinstance(results[p], str)]
         left_out = set(gray) | (set(unreadable) if verify else set())
@@ -117,8 +105,9 @@ class RecipeFolder(_ResizeCropFolder):
         if not self.photos:
             raise DatasetError(f"no colour photos in {self.split_root}: all {len(gray)} usable photo(s) have no "
                                "colour (grayscale), and colorization needs colour photos to learn from")
-        logger.warning("RecipeFolder: left out %d photo(s) without colour under %s (colorize; a training run lists them in RUN/skipped.txt): %s",
-                       len(gray), self.split_root, ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""))
+        logger.warning("RecipeFolder: left out %d photo(s) without colour under %s "
+                       "(colorize; a training run lists them in RUN/skipped.txt): %s", len(gray), self.split_root,
+                       ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""))
 
     def __len__(self) -> int:
         return len(self.photos)

@@ -19,7 +19,9 @@ class ResumableSampler(Sampler[tuple[int, int]]):
     randomness from ``(seed, epoch, index)``, independently of the number of workers.
     """
 
-    def __init__(self, num_items: int, *, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1, start: int = 0) -> None:
+    def __init__(
+        self, num_items: int, *, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1, start: int = 0
+    ) -> None:
         if num_items <= 0:
             raise ValueError("the dataset is empty")
         self.num_items = num_items

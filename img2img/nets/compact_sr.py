@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import ConvBlock, PixelShuffleUpsample
-from .registry import register_arch, register_model
+from .registry import register_arch
 
 
 @register_arch
@@ -38,6 +38,7 @@ class CompactSR(nn.Module):
 
     arch: ClassVar[str] = "compact_sr"
     kind: ClassVar[str] = "generator"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"compact_sr_x2": {"scale": 2}, "compact_sr_x4": {"scale": 4}}
 
     def __init__(
         self,
@@ -49,16 +50,10 @@ class CompactSR(nn.Module):
         scale: int = 4,
     ) -> None:
         super().__init__()
-        assert scale >= 1, f"CompactSR scale must be a positive integer, got {scale}"
-        assert num_convs >= 1, f"CompactSR needs num_convs >= 1, got {num_convs}"
-        self.config: dict[str, Any] = {
-            "arch": self.arch,
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "base_channels": base_channels,
-            "num_convs": num_convs,
-            "scale": scale,
-        }
+        if scale < 1:
+            raise ValueError(f"CompactSR scale must be a positive integer, got {scale}")
+        if num_convs < 1:
+            raise ValueError(f"CompactSR needs num_convs >= 1, got {num_convs}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale = scale
@@ -77,15 +72,3 @@ class CompactSR(nn.Module):
         if self.residual:
             y = y + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return F.hardtanh(y)
-
-
-@register_model
-def compact_sr_x2(**overrides: Any) -> CompactSR:
-    """CompactSR, 2x upscaling."""
-    return CompactSR(**{"scale": 2, **overrides})
-
-
-@register_model
-def compact_sr_x4(**overrides: Any) -> CompactSR:
-    """CompactSR, 4x upscaling."""
-    return CompactSR(**{"scale": 4, **overrides})

@@ -1,21 +1,41 @@
-"""A plain-dict model registry.
+"""A plain-dict model registry: every net declares itself once, in its own module.
 
 Two tables:
 
-* presets, by name (``"unet_256"``): small functions registered with :func:`register_model`,
-  built with :func:`create_model`, listed with :func:`list_models`;
 * architectures, by ``arch`` key (``"unet"``): classes registered with :func:`register_arch`, so
-  :func:`build_model` can rebuild any net from the ``config`` dict it carries.
+  :func:`build_model` can rebuild any net from the ``config`` dict it carries. The decorator
+  records that ``config`` from the constructor's own arguments (defaults applied), so a net
+  never writes it by hand;
+* presets, by name (``"unet_256"``): the class's ``presets`` attribute (data: name -> constructor
+  overrides), or a function registered with :func:`register_model`; built with
+  :func:`create_model`, listed with :func:`list_models`.
+
+A new net is one module in ``img2img/nets/`` (``img2img.nets`` imports every module of the
+package, so nothing else names it)::
+
+    @register_arch
+    class TinyNet(nn.Module):
+        arch = "tiny"
+        kind = "generator"
+        presets = {"tiny_x2": {"scale": 2}}
+
+        def __init__(self, *, in_channels: int = 3, out_channels: int = 3, scale: int = 2) -> None:
+            ...
 
 Example:
     >>> net = create_model("unet_256", base_channels=32)
+    >>> net.config["base_channels"], net.config["num_downs"]
+    (32, 8)
     >>> same = build_model(net.config)  # what a checkpoint loader does
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Any, Callable, Mapping, TypeVar
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -28,30 +48,99 @@ F = TypeVar("F", bound=Callable[..., nn.Module])
 C = TypeVar("C", bound=type)
 
 
-def register_arch(cls: C) -> C:
-    """Class decorator: register an architecture under its ``arch`` class attribute.
+def rename_deprecated(cls: type, kwargs: Mapping[str, Any], *, warn: bool = True) -> dict[str, Any]:
+    """``kwargs`` with the class's deprecated keywords (``cls.renamed_arguments``: old -> new)
+    replaced by the new ones, with a ``DeprecationWarning`` for each when ``warn``.
 
-    The class must also have a ``kind`` class attribute (``"generator"`` or ``"discriminator"``)
-    and set ``self.config = {"arch": ..., **constructor kwargs}``.
+    Raises:
+        TypeError: both the old and the new keyword are given.
+    """
+    out = dict(kwargs)
+    for old, new in getattr(cls, "renamed_arguments", {}).items():
+        if old not in out:
+            continue
+        if new in out:
+            raise TypeError(f"{cls.__name__}: got both {old!r} and {new!r}; {old!r} is the deprecated name of {new!r}")
+        if warn:
+            warnings.warn(f"{cls.__name__}: {old!r} is deprecated, use {new!r}", DeprecationWarning, stacklevel=3)
+        out[new] = out.pop(old)
+    return out
+
+
+def _record_config(cls: type) -> None:
+    """Wrap ``cls.__init__`` so that every instance gets ``config = {"arch": ..., **arguments}``:
+    the bound constructor arguments, defaults applied, in signature order."""
+    init = cls.__init__
+    signature = inspect.signature(init)
+    var = [str(p) for p in signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if var:
+        raise TypeError(f"{cls.__name__}.__init__ takes {var[0]}: a config is rebuilt from named arguments only")
+
+    @functools.wraps(init)
+    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+        kwargs = rename_deprecated(cls, kwargs)
+        bound = signature.bind(self, *args, **kwargs)  # TypeError on unknown or missing arguments
+        bound.apply_defaults()
+        init(self, *args, **kwargs)
+        arguments = dict(bound.arguments)
+        arguments.pop(next(iter(signature.parameters)))  # self
+        self.config = {"arch": cls.arch, **arguments}  # after init: a registered subclass's wins
+
+    cls.__init__ = __init__
+
+
+def register_arch(cls: C) -> C:
+    """Class decorator: register an architecture under its ``arch`` class attribute, record each
+    instance's ``config`` from its constructor arguments, and register its ``presets``.
+
+    Class attributes:
+        arch: the key in saved configs (``"unet"``).
+        kind: ``"generator"`` or ``"discriminator"``.
+        presets: optional ``{name: {constructor keyword: value}}``; ``create_model(name, **kw)``
+            builds ``cls(**{**presets[name], **kw})``.
+        renamed_arguments: optional ``{old keyword: new keyword}``; the old one still works, with a
+            ``DeprecationWarning`` (saved configs that use it load silently, see :func:`build_model`).
+
+    Raises:
+        TypeError: no ``arch``/``kind``, ``*args``/``**kwargs`` in the constructor, or a preset that
+            sets an argument the constructor does not take.
+        ValueError: the ``arch`` or a preset name is already registered.
     """
     key = getattr(cls, "arch", None)
     if not isinstance(key, str) or getattr(cls, "kind", None) not in KINDS:
         raise TypeError(f"{cls.__name__} needs class attributes `arch` (str) and `kind` (one of {KINDS})")
     if key in _ARCHS:
         raise ValueError(f"architecture {key!r} is already registered (by {_ARCHS[key].__name__})")
+    presets: Mapping[str, Mapping[str, Any]] = getattr(cls, "presets", {})
+    taken = sorted(set(presets) & set(_PRESETS))
+    if taken:
+        raise ValueError(f"model {taken[0]!r} is already registered")
+    params = inspect.signature(cls.__init__).parameters
+    for name, overrides in presets.items():
+        unknown = sorted(set(overrides) - set(params))
+        if unknown:
+            raise TypeError(f"preset {name!r} sets {unknown}, not arguments of {cls.__name__}")
+    _record_config(cls)
     _ARCHS[key] = cls
+    for name, overrides in presets.items():
+        _PRESETS[name] = (functools.partial(_build_preset, cls, dict(overrides)), cls)
     return cls
 
 
+def _build_preset(cls: type[nn.Module], defaults: dict[str, Any], **overrides: Any) -> nn.Module:
+    return cls(**{**defaults, **rename_deprecated(cls, overrides)})
+
+
 def register_model(fn: F) -> F:
-    """Decorator: register a preset function under its ``__name__``.
+    """Decorator: register a preset function under its ``__name__`` (for presets that are more
+    than constructor overrides; plain ones are the class's ``presets`` data).
 
     The preset takes keyword overrides and returns a net; its return annotation names the net's
     class, which tells :func:`list_models` the preset's kind without building it::
 
         @register_model
-        def unet_256(**overrides: Any) -> UNetGenerator:
-            return UNetGenerator(**{"num_downs": 8, **overrides})
+        def unet_64(**overrides: Any) -> UNetGenerator:
+            return UNetGenerator(**{"num_downs": 6, **overrides})
 
     Raises:
         ValueError: a preset with that name is already registered.
@@ -101,7 +190,8 @@ def list_models(kind: str | None = None) -> list[str]:
 def build_model(config: Mapping[str, Any]) -> nn.Module:
     """Rebuild a net from its ``config`` (``{"arch": key, **constructor kwargs}``).
 
-    ``build_model(net.config)`` has the same architecture and state_dict keys as ``net``.
+    ``build_model(net.config)`` has the same architecture and state_dict keys as ``net``. Configs
+    saved with a since-renamed keyword (PatchGAN's ``n_layers``) load without a warning.
 
     Raises:
         ValueError: no ``arch`` key, or an unknown one (the message lists the available ones).
@@ -110,4 +200,5 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
     arch = kwargs.pop("arch", None)
     if arch not in _ARCHS:
         raise ValueError(f"unknown or missing arch {arch!r} in config; available: {', '.join(sorted(_ARCHS))}")
-    return _ARCHS[arch](**kwargs)
+    cls = _ARCHS[arch]
+    return cls(**rename_deprecated(cls, kwargs, warn=False))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .layers import ConvBlock, NormSpec, ResidualBlock, check_input_size
-from .registry import register_arch, register_model
+from .registry import register_arch
 
 PADDINGS = ("reflect", "replicate", "zeros")
 
@@ -39,6 +39,10 @@ class ResnetGenerator(nn.Module):
 
     arch: ClassVar[str] = "resnet"
     kind: ClassVar[str] = "generator"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "resnet_6blocks": {"num_blocks": 6},  # 128x128 images in the reference
+        "resnet_9blocks": {"num_blocks": 9},  # 256x256 images in the reference
+    }
 
     def __init__(
         self,
@@ -52,18 +56,10 @@ class ResnetGenerator(nn.Module):
         padding: str = "reflect",
     ) -> None:
         super().__init__()
-        assert num_blocks >= 0, f"num_blocks must be >= 0, got {num_blocks}"
-        assert padding in PADDINGS, f"padding must be one of {PADDINGS}, got {padding!r}"
-        self.config: dict[str, Any] = {
-            "arch": self.arch,
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "base_channels": base_channels,
-            "num_blocks": num_blocks,
-            "norm": norm,
-            "dropout": dropout,
-            "padding": padding,
-        }
+        if num_blocks < 0:
+            raise ValueError(f"ResnetGenerator needs num_blocks >= 0, got {num_blocks}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale = 1
@@ -92,15 +88,3 @@ class ResnetGenerator(nn.Module):
         h = self.down(self.stem(x))  # (n, 4 * base, H / 4, W / 4)
         h = self.up(self.blocks(h))  # (n, base, H, W)
         return self.head(h)
-
-
-@register_model
-def resnet_6blocks(**overrides: Any) -> ResnetGenerator:
-    """CycleGAN ResNet generator with 6 residual blocks (128x128 images in the reference)."""
-    return ResnetGenerator(**{"num_blocks": 6, **overrides})
-
-
-@register_model
-def resnet_9blocks(**overrides: Any) -> ResnetGenerator:
-    """CycleGAN ResNet generator with 9 residual blocks (256x256 images in the reference)."""
-    return ResnetGenerator(**{"num_blocks": 9, **overrides})

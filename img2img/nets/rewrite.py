@@ -170,9 +170,17 @@ def _replace(net: nn.Module, rule) -> nn.Module:  # noqa: ANN001 - rule: module 
 def for_export(net: nn.Module, *, subpixel: bool = True) -> nn.Module:
     """A rewritten eval-mode copy of ``net`` for ONNX export (see the module doc)."""
     net = fold_batch_norm(copy.deepcopy(net).eval())
-    _replace(net, lambda m: nn.LeakyReLU(float(m.weight.detach())) if isinstance(m, nn.PReLU) and m.weight.numel() == 1 else None)
+
+    def leaky_relu(m: nn.Module) -> nn.Module | None:
+        single_slope = isinstance(m, nn.PReLU) and m.weight.numel() == 1
+        return nn.LeakyReLU(float(m.weight.detach())) if single_slope else None
+
+    def sub_pixel(m: nn.Module) -> nn.Module | None:
+        return SubPixelConvTranspose2d.from_transposed(m) if SubPixelConvTranspose2d.supports(m) else None
+
+    _replace(net, leaky_relu)
     if subpixel:
-        _replace(net, lambda m: SubPixelConvTranspose2d.from_transposed(m) if SubPixelConvTranspose2d.supports(m) else None)
+        _replace(net, sub_pixel)
     return net
 
 

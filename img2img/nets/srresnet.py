@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import ConvBlock, PixelShuffleUpsample, ResidualBlock, zero_init_
-from .registry import register_arch, register_model
+from .registry import register_arch
 
 SCALES = (2, 4, 8)
 
@@ -39,6 +39,11 @@ class SRResNet(nn.Module):
 
     arch: ClassVar[str] = "srresnet"
     kind: ClassVar[str] = "generator"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "srresnet_x2": {"scale": 2},
+        "srresnet_x4": {"scale": 4},  # the SRGAN paper's generator
+        "srresnet_x8": {"scale": 8},
+    }
 
     def __init__(
         self,
@@ -51,19 +56,13 @@ class SRResNet(nn.Module):
         residual: bool = False,
     ) -> None:
         super().__init__()
-        assert not residual or in_channels == out_channels, (
-            f"a residual SRResNet needs in_channels == out_channels, got {in_channels} and {out_channels}")
-        assert scale in SCALES, f"SRResNet scale must be one of {SCALES}, got {scale}"
-        assert num_blocks >= 0, f"num_blocks must be >= 0, got {num_blocks}"
-        self.config: dict[str, Any] = {
-            "arch": self.arch,
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "base_channels": base_channels,
-            "num_blocks": num_blocks,
-            "scale": scale,
-            "residual": residual,
-        }
+        if residual and in_channels != out_channels:
+            raise ValueError(
+                f"a residual SRResNet needs in_channels == out_channels, got {in_channels} and {out_channels}")
+        if scale not in SCALES:
+            raise ValueError(f"SRResNet scale must be one of {SCALES}, got {scale}")
+        if num_blocks < 0:
+            raise ValueError(f"SRResNet needs num_blocks >= 0, got {num_blocks}")
         self.residual = residual
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -92,21 +91,3 @@ class SRResNet(nn.Module):
             upscaled = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
             return F.hardtanh(upscaled + self.head(h))
         return self.head(h)
-
-
-@register_model
-def srresnet_x2(**overrides: Any) -> SRResNet:
-    """SRResNet, 16 blocks, 2x upscaling."""
-    return SRResNet(**{"scale": 2, **overrides})
-
-
-@register_model
-def srresnet_x4(**overrides: Any) -> SRResNet:
-    """SRResNet, 16 blocks, 4x upscaling (the SRGAN paper's generator)."""
-    return SRResNet(**{"scale": 4, **overrides})
-
-
-@register_model
-def srresnet_x8(**overrides: Any) -> SRResNet:
-    """SRResNet, 16 blocks, 8x upscaling."""
-    return SRResNet(**{"scale": 8, **overrides})

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import NormSpec, check_input_size, conv_bias, get_norm_layer, zero_init_
-from .registry import register_arch, register_model
+from .registry import register_arch
+
+UPSAMPLINGS = ("transpose", "resize")
 
 
 class UNetDown(nn.Sequential):
@@ -109,6 +111,10 @@ class UNetGenerator(nn.Module):
 
     arch: ClassVar[str] = "unet"
     kind: ClassVar[str] = "generator"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "unet_128": {"num_downs": 7},  # pix2pix U-Net for 128x128 inputs
+        "unet_256": {"num_downs": 8},  # pix2pix U-Net for 256x256 inputs
+    }
 
     def __init__(
         self,
@@ -124,23 +130,15 @@ class UNetGenerator(nn.Module):
         global_context: bool = False,
     ) -> None:
         super().__init__()
-        assert not residual or in_channels == out_channels, (
-            f"a residual U-Net needs in_channels == out_channels, got {in_channels} and {out_channels}")
-        assert num_downs >= 2, f"UNetGenerator needs num_downs >= 2, got {num_downs}"
-        assert upsample in ("transpose", "resize"), f"upsample must be 'transpose' or 'resize', got {upsample!r}"
-        assert 0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}"
-        self.config: dict[str, Any] = {
-            "arch": self.arch,
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "num_downs": num_downs,
-            "base_channels": base_channels,
-            "norm": norm,
-            "dropout": dropout,
-            "upsample": upsample,
-            "residual": residual,
-            "global_context": global_context,
-        }
+        if residual and in_channels != out_channels:
+            raise ValueError(
+                f"a residual U-Net needs in_channels == out_channels, got {in_channels} and {out_channels}")
+        if num_downs < 2:
+            raise ValueError(f"UNetGenerator needs num_downs >= 2, got {num_downs}")
+        if upsample not in UPSAMPLINGS:
+            raise ValueError(f"upsample must be one of {UPSAMPLINGS}, got {upsample!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.residual = residual
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -195,15 +193,3 @@ class UNetGenerator(nn.Module):
         if self.residual:
             return F.hardtanh(x + self.up[-1](h))
         return self.up[-1](h)
-
-
-@register_model
-def unet_128(**overrides: Any) -> UNetGenerator:
-    """pix2pix U-Net for 128x128 inputs (7 downsamplings)."""
-    return UNetGenerator(**{"num_downs": 7, **overrides})
-
-
-@register_model
-def unet_256(**overrides: Any) -> UNetGenerator:
-    """pix2pix U-Net for 256x256 inputs (8 downsamplings)."""
-    return UNetGenerator(**{"num_downs": 8, **overrides})

@@ -1,22 +1,31 @@
-"""Tasks: which nets, which losses, one training step each. Registered by name."""
+"""Tasks: which nets, which losses, one training step each. Registered by name.
+
+Every module of this package is imported here, and each ``@register_task`` class in it becomes
+trainable by its name: adding a task is one module (see CONTRIBUTING.md).
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
-from .base import ImagePool, Task
-from .cyclegan import CycleGAN
-from .pix2pix import Pix2Pix
-from .srgan import SRGAN
+from .base import TASKS, ImagePool, Task, register_task
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Pix2Pix, CycleGAN, SRGAN)}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from .cyclegan import CycleGAN  # noqa: E402  (imported above; named here for the public API)
+from .pix2pix import Pix2Pix  # noqa: E402
+from .srgan import SRGAN  # noqa: E402
 
 
 def build_task(name: str, **kwargs: Any) -> Task:
-    """Create a task by name (``pix2pix``, ``cyclegan``, ``srgan``) with its keyword options."""
+    """Create a task by name (``pix2pix``, ``cyclegan``, ``srgan``, or a registered one) with its keyword options."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; available: {', '.join(sorted(TASKS))}")
     return TASKS[name](**kwargs)
 
 
-__all__ = ["TASKS", "CycleGAN", "ImagePool", "Pix2Pix", "SRGAN", "Task", "build_task"]
+__all__ = ["TASKS", "CycleGAN", "ImagePool", "Pix2Pix", "SRGAN", "Task", "build_task", "register_task"]

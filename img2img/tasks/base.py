@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 from typing import Any, ClassVar
 
 import torch
@@ -23,10 +25,51 @@ class Task(nn.Module):
       ``[-1, 1]``, returning floats for logging;
     * :meth:`generators`: direction (``"AtoB"``/``"BtoA"``) -> generator, what gets exported;
     * :meth:`translate` (used for samples and validation) and optionally :meth:`extra_state`.
+
+    and may override what the loop asks of them: ``dataset`` (which folder reader the loop
+    builds: ``"paired"``, ``"unpaired"`` or ``"sr"``), ``defaults`` (TrainConfig values for a task
+    registered outside the package), :meth:`from_config`, :meth:`validation_scores` and
+    :meth:`sample_rows`. A new task is one module with a ``@register_task`` class (see
+    ``img2img.tasks.register_task`` and CONTRIBUTING.md).
     """
 
     name: ClassVar[str] = ""
     default_direction: ClassVar[str] = "AtoB"
+    dataset: ClassVar[str] = "paired"
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> "Task":
+        """Build from a TrainConfig: every keyword-only constructor argument named like a config field."""
+        names = [n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
+        return cls(**cls.config_kwargs(cfg, names))
+
+    @classmethod
+    def config_kwargs(cls, cfg: Any, names: list[str] | None = None) -> dict[str, Any]:
+        """The constructor's keyword arguments taken from a TrainConfig (fields with the same names)."""
+        if names is None:
+            names = [n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
+        return {n: copy.deepcopy(getattr(cfg, n)) for n in names if hasattr(cfg, n)}
+
+    @torch.no_grad()
+    def validation_scores(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image validation scores of a batch (``val_*`` name -> ``(N,)``): the output against
+        the target by PSNR, SSIM and sharpness ratio."""
+        from ..data.augment import to_uint8
+        from ..metrics import psnr, sharpness_ratio, ssim
+
+        out = self.translate(a).float()
+        outs, targets = (to_uint8(t[:, :3]).permute(0, 2, 3, 1).cpu().numpy() for t in (out, b))
+        sharpness = torch.tensor([min(sharpness_ratio(o, t), 1e6) for o, t in zip(outs, targets)], dtype=torch.float64)
+        return {"val_psnr": psnr(out, b, reduction="none"), "val_ssim": ssim(out, b, reduction="none"),
+                "val_sharpness": sharpness}
+
+    @torch.no_grad()
+    def sample_rows(self, a: torch.Tensor, b: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
+        """``(rows of columns for the sample grid, outputs, references)``: ``input | output | target``;
+        the outputs' diversity against the references' detects mode collapse."""
+        out = self.translate(a)
+        return [[a, out, b]], out, b
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
@@ -68,6 +111,21 @@ class Task(nn.Module):
             "image_statistics": uses_image_statistics(g),
             "color": {"space": "rgb"},
         }
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make a :class:`Task` subclass trainable by its ``name`` (``train(name, ...)``).
+    Its ``defaults`` fill the TrainConfig values it needs that have no global default
+    (``generator``, ``lr``, ...); the three built-in tasks take theirs from ``config.TASK_DEFAULTS``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name")
+    if cls.name in TASKS and TASKS[cls.name] is not cls:
+        raise ValueError(f"a task named {cls.name!r} is already registered ({TASKS[cls.name].__name__})")
+    TASKS[cls.name] = cls
+    return cls
 
 
 class ImagePool:

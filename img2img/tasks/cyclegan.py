@@ -11,9 +11,10 @@ from .. import losses
 from ..nets import PatchGAN, create_model, init_weights
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
-from .base import ImagePool, Task
+from .base import ImagePool, Task, register_task
 
 
+@register_task
 class CycleGAN(Task):
     """Unpaired A <-> B translation.
 
@@ -28,6 +29,23 @@ class CycleGAN(Task):
     """
 
     name = "cyclegan"
+    dataset = "unpaired"
+
+    @torch.no_grad()
+    def validation_scores(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """No targets: the round trips A -> B -> A and B -> A -> B, by PSNR."""
+        from ..metrics import psnr
+
+        g = self.generators()
+        return {"val_cycle_psnr": 0.5 * (psnr(g["BtoA"](g["AtoB"](a)).float(), a, reduction="none")
+                                         + psnr(g["AtoB"](g["BtoA"](b)).float(), b, reduction="none"))}
+
+    @torch.no_grad()
+    def sample_rows(self, a: torch.Tensor, b: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
+        """``A | G_AB(A) | G_BA(G_AB(A))`` and the same from B."""
+        g = self.generators()
+        fake_b, fake_a = g["AtoB"](a), g["BtoA"](b)
+        return [[a, fake_b, g["BtoA"](fake_b)], [b, fake_a, g["AtoB"](fake_a)]], fake_b, b
 
     def __init__(
         self,

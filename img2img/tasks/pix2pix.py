@@ -12,7 +12,7 @@ from ..color import AB_SCALE, join_lab, split_lab
 from ..nets import PatchGAN, create_model, init_weights
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
-from .base import Task
+from .base import Task, register_task
 
 
 # The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
@@ -20,6 +20,7 @@ from .base import Task
 PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss, "psnr": losses.psnr_loss}
 
 
+@register_task
 class Pix2Pix(Task):
     """Paired A -> B translation.
 
@@ -29,7 +30,7 @@ class Pix2Pix(Task):
     Args:
         generator: a generator preset name (``unet_256``, ``unet_128``, ``resnet_9blocks``...).
         generator_kwargs: overrides for the preset (``base_channels``, ``norm``, ``upsample``...).
-        discriminator_kwargs: ``PatchGAN`` arguments (``n_layers``, ``base_channels``, ``norm``,
+        discriminator_kwargs: ``PatchGAN`` arguments (``num_layers``, ``base_channels``, ``norm``,
             ``spectral_norm``, ``num_scales``).
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
         lambda_l1: weight of the L1 term (100 in the paper).

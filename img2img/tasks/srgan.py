@@ -12,7 +12,7 @@ from .. import losses
 from ..nets import PatchGAN, create_model
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
-from .base import Task
+from .base import Task, register_task
 
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 CONTENT_LOSSES = ("vgg", "l1+fm")
 
 
+@register_task
 class SRGAN(Task):
     """Low resolution (A) -> high resolution (B), ``scale`` times larger.
 
@@ -43,6 +44,7 @@ class SRGAN(Task):
     """
 
     name = "srgan"
+    dataset = "sr"
 
     def __init__(
         self,

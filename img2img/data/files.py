@@ -1,4 +1,11 @@
-"""Folder datasets for pix2pix (paired), CycleGAN (unpaired) and SRGAN (super-resolution).
+"""What the folder datasets share: splits, file listing, the bad-file policy, decoding cache, crops.
+
+The datasets themselves live in files named for what they read: :mod:`img2img.data.paired`
+(pix2pix), :mod:`img2img.data.unpaired` (CycleGAN), :mod:`img2img.data.sr_folder` (SRGAN) and
+:mod:`img2img.data.recipe_folder` (photos + a recipe). All of them derive from
+:class:`FolderDataset`, the one place that decides what a bad file is and what happens to it
+(``on_bad="error"``: :class:`DatasetError` naming the file; ``"skip"``: dropped and listed in
+``dataset.skipped``).
 
 Items are dicts of ``uint8`` tensors, ``C x H x W``, not normalised: normalisation to
 ``[-1, 1]`` and flips happen later, on the training device, with the same parameters for A and B.
@@ -22,27 +29,27 @@ import logging
 import operator
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from img2img_runtime.processing import to_channels
-
-from img2img.data.degrade import sr_degrade
 from img2img.data.io import IMAGE_EXTENSIONS, ImageReadError, list_images, list_non_images, read_image
 
 __all__ = [
     "DatasetError",
-    "PairedFolder",
-    "SRFolder",
-    "UnpairedFolder",
-    "bicubic_downscale",
+    "FolderDataset",
+    "ImageCache",
+    "ResizeCropFolder",
     "find_split_root",
+    "key_by_stem",
+    "resize_image",
+    "shorter_side_to",
     "split_dirs",
     "to_tensor_uint8",
 ]
@@ -110,31 +117,7 @@ def to_tensor_uint8(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy())  # cached images are read-only
 
 
-def bicubic_downscale(image: np.ndarray, scale: int) -> np.ndarray:
-    """Antialiased bicubic downscaling by an integer factor: the standard SR degradation.
-
-    Same semantics as MATLAB's ``imresize(hr, 1/scale)`` (bicubic kernel a = -0.5, widened by
-    ``scale`` to antialias), computed with ``F.interpolate(mode="bicubic", antialias=True)`` on
-    float, then rounded and clipped to uint8.
-
-    Shape:
-        ``H x W x C`` (or ``H x W``) uint8 -> ``H/scale x W/scale x C`` uint8.
-    """
-    if image.dtype != np.uint8:
-        raise ValueError(f"bicubic_downscale expects uint8, got {image.dtype}")
-    if scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale}")
-    height, width = image.shape[:2]
-    if height % scale or width % scale:
-        raise ValueError(f"image size {height}x{width} is not a multiple of the scale {scale}")
-    planar = image[:, :, None] if image.ndim == 2 else image
-    x = torch.from_numpy(np.ascontiguousarray(planar)).permute(2, 0, 1)[None].float()  # (1, c, h, w)
-    y = F.interpolate(x, size=(height // scale, width // scale), mode="bicubic", antialias=True, align_corners=False)
-    out = y[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return np.ascontiguousarray(out[:, :, 0] if image.ndim == 2 else out)
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resizes with INTER_AREA when shrinking and INTER_CUBIC when enlarging; keeps H x W x C."""
     h, w = image.shape[:2]
     if (h, w) == (height, width):
@@ -144,7 +127,8 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def _shorter_side_to(height: int, width: int, short: int) -> tuple[int, int]:
+def shorter_side_to(height: int, width: int, short: int) -> tuple[int, int]:
+    """``(height, width)`` scaled so that the shorter side is ``short`` (neither side below it)."""
     if height <= width:
         return short, max(short, round(width * short / height))
     return max(short, round(height * short / width)), short
@@ -213,8 +197,13 @@ class ImageCache:
         return len(self._items)
 
 
-class _FolderDataset(Dataset):
-    """Validation, bad-file policy, verification, indexing and geometry shared by the folders."""
+class FolderDataset(Dataset):
+    """Validation, bad-file policy, verification, indexing and geometry shared by the folders.
+
+    Subclasses list their files in ``__init__`` (``_list``, ``_match``, ``_verified``), then
+    implement ``__len__`` and ``_load(index, rng)``; every bad file goes through ``_bad`` /
+    ``_bad_many``, which raise :class:`DatasetError` or record it in ``skipped`` by ``on_bad``.
+    """
 
     def __init__(self, *, root, split: str, size: int, on_bad: str, verify: bool, seed: int, train: bool) -> None:
         if on_bad not in ("error", "skip"):
@@ -290,12 +279,16 @@ class _FolderDataset(Dataset):
             raise DatasetError(f"no images found in {folder} (supported: {_SUPPORTED})")
         return images
 
-    def _decode_all(self, paths: list[Path], channels: int) -> dict[Path, tuple[int, ...] | str]:
-        """Decodes every file once (threads: OpenCV releases the GIL); shape or error text."""
+    @staticmethod
+    def _decode_all(
+        paths: list[Path], channels: int, inspect: Callable[[np.ndarray], Any] = np.shape
+    ) -> dict[Path, Any]:
+        """Decodes every file once (threads: OpenCV releases the GIL): ``inspect(image)`` (by
+        default its shape) per file, or the error text (a ``str``) of a file that does not decode."""
 
-        def check(path: Path) -> tuple[int, ...] | str:
+        def check(path: Path) -> Any:
             try:
-                return read_image(path, channels=channels).shape
+                return inspect(read_image(path, channels=channels))
             except ImageReadError as error:
                 return str(error)
 
@@ -303,18 +296,23 @@ class _FolderDataset(Dataset):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return dict(zip(paths, pool.map(check, paths)))
 
+    @staticmethod
+    def _unreadable(decoded: dict[Path, Any]) -> list[tuple[Path, str, str]]:
+        """``(path, reason, message)`` of the files :meth:`_decode_all` could not decode, for ``_bad_many``."""
+        return [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
+
     def _verified(self, paths: list[Path], channels: int) -> list[Path]:
         """``paths`` without the files that do not decode (reported by ``on_bad``)."""
         decoded = self._decode_all(paths, channels)
-        bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
-        self._bad_many(bad)
+        self._bad_many(self._unreadable(decoded))
         return [p for p in paths if not isinstance(decoded[p], str)]
 
     def _require_some(self, items: list, folder: Path) -> None:
         if not items:
             bad = "; ".join(f"{path}: {reason}" for path, reason in self.skipped[:_MAX_LISTED])
             more = f" ... ({len(self.skipped) - _MAX_LISTED} more)" if len(self.skipped) > _MAX_LISTED else ""
-            raise DatasetError(f"no usable images in {folder}: all were skipped as bad" + (f" ({bad}{more})" if bad else ""))
+            listed = f" ({bad}{more})" if bad else ""
+            raise DatasetError(f"no usable images in {folder}: all were skipped as bad{listed}")
 
     def _match(self, dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
         """Pairs of files in ``dir_a`` and ``dir_b`` with the same relative path without extension."""
@@ -371,7 +369,7 @@ class _FolderDataset(Dataset):
 
     def _box(self, height: int, width: int, short: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """Resized size and crop corner: random in train mode, centred in eval mode."""
-        new_h, new_w = _shorter_side_to(height, width, short)
+        new_h, new_w = shorter_side_to(height, width, short)
         if self.train:
             top = int(rng.integers(0, new_h - self.size + 1))
             left = int(rng.integers(0, new_w - self.size + 1))
@@ -381,7 +379,7 @@ class _FolderDataset(Dataset):
 
     def _crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         new_h, new_w, top, left = box
-        return _resize(image, new_h, new_w)[top : top + self.size, left : left + self.size]
+        return resize_image(image, new_h, new_w)[top : top + self.size, left : left + self.size]
 
     def __repr__(self) -> str:
         return (
@@ -390,8 +388,8 @@ class _FolderDataset(Dataset):
         )
 
 
-class _ResizeCropFolder(_FolderDataset):
-    """Resize-shorter-side + crop parameters shared by the paired and unpaired folders."""
+class ResizeCropFolder(FolderDataset):
+    """Resize-shorter-side + crop parameters shared by the paired, unpaired and recipe folders."""
 
     def _init_sizes(self, size: int, load_size: int | None, channels_a: int, channels_b: int) -> None:
         self.load_size = round(size * 286 / 256) if load_size is None else int(load_size)
@@ -405,228 +403,3 @@ class _ResizeCropFolder(_FolderDataset):
     @property
     def _short(self) -> int:
         return self.load_size if self.train else self.size
-
-
-# --------------------------------------------------------------------------------------------
-# Datasets
-# --------------------------------------------------------------------------------------------
-
-
-class PairedFolder(_ResizeCropFolder):
-    """Aligned pairs for pix2pix: ``A/`` + ``B/`` folders, or side-by-side AB images.
-
-    Layouts, detected in this order inside the split root: (a) ``A/`` and ``B/`` subfolders whose
-    files pair by relative path without extension (``A/x.png`` with ``B/x.jpg``, nested folders
-    allowed); (b) otherwise images holding A in the left half and B in the right half.
-    A and B of a pair get the same resize and crop; if their sizes differ, B is resized to A's.
-
-    Args:
-        root: dataset folder (with ``train/``/``val/`` or itself the training split).
-        split: ``"train"`` or ``"val"``.
-        size: side of the square crops.
-        load_size: shorter side after resizing in train mode (default ``round(size * 286 / 256)``).
-        channels_a, channels_b: 3 (RGB) or 1 (luminance).
-        on_bad: ``"error"`` raises DatasetError at the first problem; ``"skip"`` drops bad
-            files/pairs and lists them in ``self.skipped``.
-        verify: decode every file at construction, so bad files surface before training.
-        seed: base seed of the per-item random generator.
-        train: random crop after resizing to ``load_size`` (True) or centre crop at ``size``.
-
-    Items: ``{"A": uint8 (channels_a, size, size), "B": uint8 (channels_b, size, size),
-    "path": A's path relative to A/ (or to the split root for AB images)}``.
-    """
-
-    def __init__(
-        self, root, *, split: str = "train", size: int = 256, load_size: int | None = None,
-        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True,
-        seed: int = 0, train: bool = True,
-    ) -> None:
-        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
-        self._init_sizes(size, load_size, channels_a, channels_b)
-        dir_a, dir_b = self.dir_a, self.dir_b
-        if dir_a.is_dir() != dir_b.is_dir():
-            present, missing = (dir_a, dir_b) if dir_a.is_dir() else (dir_b, dir_a)
-            raise DatasetError(f"found {present} but not {missing}: paired data needs both A/ and B/")
-        self.layout = "A/B" if dir_a.is_dir() else "AB"
-        self.pairs: list[tuple[Path, Path | None]] = (
-            self._match(dir_a, dir_b) if self.layout == "A/B" else [(p, None) for p in self._list(self.split_root)]
-        )
-        if verify:
-            self._verify_pairs()
-        self._require_some(self.pairs, self.split_root)
-        self._report_skipped()
-
-    def _verify_pairs(self) -> None:
-        if self.layout == "A/B":
-            decoded = self._decode_all([a for a, _ in self.pairs], self.channels_a)
-            decoded.update(self._decode_all([b for _, b in self.pairs], self.channels_b))
-        else:
-            decoded = self._decode_all([a for a, _ in self.pairs], 3)
-        bad: list[tuple[Path, str, str]] = []
-        for path in decoded:
-            result = decoded[path]
-            if isinstance(result, str):
-                bad.append((path, result.removeprefix(f"{path}: "), result))
-            elif self.layout == "AB" and result[1] % 2:
-                bad.append((path, f"odd width {result[1]}", self._odd_width_message(path, result[1])))
-        self._bad_many(bad)
-        dropped = {path for path, _, _ in bad}
-        self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]
-
-    @staticmethod
-    def _odd_width_message(path: Path, width: int) -> str:
-        return f"{path}: side-by-side AB image has odd width {width}, so it cannot be split into equal A and B halves"
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def _load(self, index: int, rng: np.random.Generator) -> dict:
-        path_a, path_b = self.pairs[index]
-        if path_b is None:
-            same = self.channels_a == self.channels_b
-            image = self._read(path_a, self.channels_a if same else 3)
-            width = image.shape[1]
-            if width % 2:
-                raise DatasetError(self._odd_width_message(path_a, width))
-            image_a = to_channels(image[:, : width // 2], self.channels_a)
-            image_b = to_channels(image[:, width // 2 :], self.channels_b)
-            name = path_a.relative_to(self.split_root).as_posix()
-        else:
-            image_a = self._read(path_a, self.channels_a)
-            image_b = self._read(path_b, self.channels_b)
-            image_b = _resize(image_b, *image_a.shape[:2])
-            name = path_a.relative_to(self.dir_a).as_posix()
-        box = self._box(*image_a.shape[:2], self._short, rng)
-        return {"A": to_tensor_uint8(self._crop(image_a, box)), "B": to_tensor_uint8(self._crop(image_b, box)), "path": name}
-
-
-class UnpairedFolder(_ResizeCropFolder):
-    """Two independent image sets for CycleGAN: ``A/`` and ``B/`` under the split root.
-
-    ``len`` is ``max(len(A), len(B))``; item ``i`` uses ``A[i % len(A)]`` and, in train mode, a
-    random B (eval mode: ``B[i % len(B)]``). A and B get independent crops. Arguments are those of
-    :class:`PairedFolder`. Items: ``{"A", "B", "path": A's path relative to A/}``.
-    """
-
-    def __init__(
-        self, root, *, split: str = "train", size: int = 256, load_size: int | None = None,
-        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True,
-        seed: int = 0, train: bool = True,
-    ) -> None:
-        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
-        self._init_sizes(size, load_size, channels_a, channels_b)
-        for folder in (self.dir_a, self.dir_b):
-            if not folder.is_dir():
-                raise DatasetError(f"unpaired data needs {self.dir_a} and {self.dir_b}; {folder} does not exist")
-        self.files_a = self._list(self.dir_a)
-        self.files_b = self._list(self.dir_b)
-        if verify:
-            self.files_a = self._verified(self.files_a, self.channels_a)
-            self.files_b = self._verified(self.files_b, self.channels_b)
-        self._require_some(self.files_a, self.dir_a)
-        self._require_some(self.files_b, self.dir_b)
-        self._report_skipped()
-
-    def __len__(self) -> int:
-        return max(len(self.files_a), len(self.files_b))
-
-    def _load(self, index: int, rng: np.random.Generator) -> dict:
-        path_a = self.files_a[index % len(self.files_a)]
-        path_b = self.files_b[int(rng.integers(len(self.files_b))) if self.train else index % len(self.files_b)]
-        image_a = self._read(path_a, self.channels_a)
-        image_b = self._read(path_b, self.channels_b)
-        image_a = self._crop(image_a, self._box(*image_a.shape[:2], self._short, rng))
-        image_b = self._crop(image_b, self._box(*image_b.shape[:2], self._short, rng))
-        return {"A": to_tensor_uint8(image_a), "B": to_tensor_uint8(image_b), "path": path_a.relative_to(self.dir_a).as_posix()}
-
-
-class SRFolder(_FolderDataset):
-    """Super-resolution pairs: high-resolution images, low resolution made on the fly or prepared.
-
-    Args:
-        root: folder of HR images (searched recursively), or a dataset folder with ``train/``/``val/``.
-            A split holding ``A/`` (low resolution) and ``B/`` (high resolution), as written by
-            ``img2img prepare sr``, is read as prepared pairs: B must be exactly ``scale`` times A.
-        size: HR patch side; a multiple of ``scale``.
-        scale: downscaling factor.
-        realistic: make LR with blur, noise and JPEG around the downscale
-            (:func:`img2img.data.degrade.sr_degrade`) instead of plain antialiased bicubic.
-        on_bad, verify, seed, train, split: as in :class:`PairedFolder`.
-
-    HR images whose shorter side is below ``size`` are first enlarged (INTER_CUBIC) to ``size``
-    (prepared pairs must be large enough instead). Train mode takes a random ``size x size``
-    crop, eval mode the centre one, at the image's own resolution.
-    Items: ``{"A": LR uint8 (3, size/scale, size/scale), "B": HR uint8 (3, size, size), "path": str}``.
-    """
-
-    def __init__(
-        self, root, *, split: str = "train", size: int = 96, scale: int = 4, realistic: bool = False,
-        on_bad: str = "error", verify: bool = True, seed: int = 0, train: bool = True,
-    ) -> None:
-        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
-        if scale < 1 or size % scale:
-            raise DatasetError(f"SR patch size {size} must be a multiple of the scale factor {scale}")
-        self.scale = int(scale)
-        self.realistic = realistic
-        dir_a, dir_b = self.dir_a, self.dir_b
-        if dir_a.is_dir() and dir_b.is_dir():
-            self.pairs: list[tuple[Path | None, Path]] = [(a, b) for a, b in self._match(dir_a, dir_b)]
-        else:
-            self.pairs = [(None, p) for p in self._list(self.split_root)]
-        if verify:
-            decoded = self._decode_all([p for pair in self.pairs for p in pair if p is not None], 3)
-            bad = [(p, r.removeprefix(f"{p}: "), r) for p, r in decoded.items() if isinstance(r, str)]
-            bad += [(b, "size is not scale x A", self._mismatch(a, b, decoded[a], decoded[b])) for a, b in self.pairs
-                    if a is not None and not isinstance(decoded[a], str) and not isinstance(decoded[b], str)
-                    and self._mismatch(a, b, decoded[a], decoded[b])]
-            self._bad_many(bad)
-            dropped = {p for p, _, _ in bad}
-            self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]
-        self._require_some(self.pairs, self.split_root)
-        self._report_skipped()
-
-    @property
-    def files(self) -> list[Path]:
-        """The high-resolution files."""
-        return [b for _, b in self.pairs]
-
-    def _mismatch(self, a: Path, b: Path, shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> str:
-        s = self.scale
-        if shape_b[:2] != (shape_a[0] * s, shape_a[1] * s):
-            return f"{b} is {shape_b[1]}x{shape_b[0]}, but {a} is {shape_a[1]}x{shape_a[0]}: HR must be exactly {s}x LR"
-        if min(shape_b[:2]) < self.size:
-            return f"{b} is smaller than the {self.size}px patch"
-        return ""
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def _load(self, index: int, rng: np.random.Generator) -> dict:
-        path_a, path_b = self.pairs[index]
-        hr = self._read(path_b, 3)
-        s, patch = self.scale, self.size // self.scale
-        if path_a is None:
-            height, width = hr.shape[:2]
-            if min(height, width) < self.size:
-                hr = _resize(hr, *_shorter_side_to(height, width, self.size))
-            height, width = hr.shape[:2]
-            top, left = self._corner(height // s, width // s, patch, rng)
-            hr = np.ascontiguousarray(hr[top * s : (top + patch) * s, left * s : (left + patch) * s])
-            lr = sr_degrade(hr, s, rng, realistic=True) if self.realistic else bicubic_downscale(hr, s)
-            name = path_b.relative_to(self.split_root).as_posix()
-        else:
-            lr = self._read(path_a, 3)
-            message = self._mismatch(path_a, path_b, lr.shape, hr.shape)
-            if message:
-                raise DatasetError(message)
-            top, left = self._corner(*lr.shape[:2], patch, rng)
-            lr = np.ascontiguousarray(lr[top : top + patch, left : left + patch])
-            hr = np.ascontiguousarray(hr[top * s : (top + patch) * s, left * s : (left + patch) * s])
-            name = path_b.relative_to(self.dir_b).as_posix()
-        return {"A": to_tensor_uint8(lr), "B": to_tensor_uint8(hr), "path": name}
-
-    def _corner(self, height: int, width: int, patch: int, rng: np.random.Generator) -> tuple[int, int]:
-        """Top-left of a ``patch`` crop on the LR grid (so HR crops align): random or centred."""
-        if self.train:
-            return int(rng.integers(0, height - patch + 1)), int(rng.integers(0, width - patch + 1))
-        return (height - patch) // 2, (width - patch) // 2

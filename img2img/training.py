@@ -38,7 +38,10 @@ from .checkpoint import (CHECKPOINT_FORMAT, append_jsonl, clean_run_folder, load
                          save_pretrained, write_json, write_jsonl)
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data.augment import DeviceAugment, to_model_range
-from .data.folders import PairedFolder, SRFolder, UnpairedFolder, find_split_root
+from .data.files import find_split_root
+from .data.paired import PairedFolder
+from .data.sr_folder import SRFolder
+from .data.unpaired import UnpairedFolder
 from .data.recipe_folder import RecipeFolder
 from .data.recipes import Recipe
 from .data.sampler import ResumableSampler
@@ -48,7 +51,7 @@ from .divergence import (LR_BACKOFF, MAX_ROLLBACKS, WEIGHT_CHECK_EVERY, LossWatc
 from .monitor import HealthMonitor, evaluate, sample_grid, selection_score
 from .optimization import NonFiniteLossError, Optimization, broadcast_state, distributed_world, lr_factor
 from .options import family_of_recipe, normalize_train_kwargs
-from .tasks import Task, build_task
+from .tasks import TASKS, Task, build_task
 
 # steps between in-memory copies of the last good state (what a rollback returns to)
 GOOD_STATE_EVERY = 50
@@ -99,14 +102,15 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
         return None
     train = split == "train" if train is None else train
     common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
-    if cfg.task == "srgan":  # HR photos (LR made on the fly, --task sr --realistic for real-world damage) or prepared pairs
+    kind = TASKS[cfg.task].dataset  # the task says what it reads: "paired", "unpaired" or "sr"
+    if kind == "sr":  # HR photos (LR made on the fly, --task sr --realistic for real-world damage) or prepared pairs
         return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, realistic=bool(cfg.recipe_options.get("realistic")), **common)
     channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
     if cfg.recipe is not None:  # plain photos; the recipe makes A on the CPU workers
         recipe = Recipe(cfg.recipe, dict(cfg.recipe_options))
         return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0],
                             channels_b=channels[1], recolor=bool(cfg.recolor), **common)
-    cls = PairedFolder if cfg.task == "pix2pix" else UnpairedFolder
+    cls = PairedFolder if kind == "paired" else UnpairedFolder
     return cls(cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common)
 
 
@@ -272,7 +276,7 @@ class Trainer:
         )
         self.augment = DeviceAugment(
             hflip=cfg.hflip, vflip=cfg.vflip, crop_scale=cfg.crop_scale, degrees=cfg.affine_degrees,
-            translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=cfg.task != "cyclegan",
+            translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=TASKS[cfg.task].dataset != "unpaired",
         ).to(device)
         source = self.val_set if self.val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
         if len(source) < 2 and source is self.val_set:  # diversity (mode collapse) needs two or more outputs

@@ -1,5 +1,8 @@
 """int8 quantization of an exported model with onnxruntime (static, calibrated on images; or dynamic).
 
+This lives on the export side (``img2img export --int8``): it needs ``onnx`` and onnxruntime's
+quantization tools, which the runtime package (numpy, onnxruntime and OpenCV only) does not.
+
 Static quantization needs representative inputs: the images of a calibration folder go through
 the same pre-processing as inference (:func:`img2img_runtime.processing.prepare`), are centre-
 cropped to one calibration size and fed to onnxruntime's calibrator. ``percentile`` clips the
@@ -27,13 +30,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from img2img_runtime.logs import third_party_output
+from img2img_runtime.progress import Progress
 
-from .io import ImageReadError, list_images, read_image
-from .logs import third_party_output
-from .processing import ModelSpec, denormalize, prepare, suggested_tile
-from .progress import Progress
+if TYPE_CHECKING:
+    import numpy as np
+
+    from img2img_runtime.processing import ModelSpec
+
+# Light at import (the CLI's parser reads CALIBRATION_METHODS): numpy, OpenCV, onnx, onnxruntime
+# and torch (metrics) load inside the functions that use them.
 
 MAX_CALIBRATION_IMAGES = 32
 CALIBRATION_METHODS = ("auto", "percentile", "minmax", "entropy")
@@ -44,6 +52,11 @@ PERCENTILE = 99.99
 
 def calibration_batches(folder: str | os.PathLike, spec: ModelSpec, *, size: int | None = None, limit: int = MAX_CALIBRATION_IMAGES) -> list[np.ndarray]:
     """Pre-processed ``1 x C x size x size`` inputs from the images in ``folder`` (unreadable files skipped)."""
+    import numpy as np
+
+    from img2img_runtime.io import ImageReadError, list_images, read_image
+    from img2img_runtime.processing import prepare, suggested_tile
+
     paths = list_images(folder)
     if not paths:
         raise FileNotFoundError(f"no calibration images in {folder}")
@@ -157,7 +170,10 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
 
 def _outputs(path: str | os.PathLike, inputs: list[np.ndarray]) -> np.ndarray:
     """The model's outputs for ``inputs`` (batch 1 each), mapped from [-1, 1] to 0..255 as images are."""
+    import numpy as np
     import onnxruntime as ort
+
+    from img2img_runtime.processing import denormalize
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -165,8 +181,10 @@ def _outputs(path: str | os.PathLike, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 def _psnr(reference: np.ndarray, candidate: np.ndarray) -> float:
-    mse = float(np.mean((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    """PSNR (dB, peak 255) of two uint8 arrays (the outputs of :func:`_outputs`)."""
+    from img2img_runtime.metrics import psnr_uint8  # the one numpy PSNR
+
+    return psnr_uint8(candidate, reference)
 
 
 def psnr_against(reference: str | os.PathLike, candidate: str | os.PathLike, inputs: list[np.ndarray]) -> float:
