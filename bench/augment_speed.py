@@ -99,8 +99,9 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int, device: torch.dev
 def bench_kornia(pairs: list[tuple[np.ndarray, np.ndarray]], device: torch.device, repeats: int, warmup: int) -> float:
     from img2img.data.augment import DeviceAugment, to_model_range
 
-    augment = DeviceAugment(hflip=True, crop_scale=CROP_SCALE, degrees=DEGREES, translate=TRANSLATE, scale=ZOOM,
-                            jitter=JITTER, paired=True).to(device)
+    augment = DeviceAugment(
+        hflip=True, crop_scale=CROP_SCALE, degrees=DEGREES, translate=TRANSLATE, scale=ZOOM, jitter=JITTER, paired=True
+    ).to(device)
     a = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).contiguous().to(device)
     b = torch.from_numpy(np.stack([p[1] for p in pairs])).permute(0, 3, 1, 2).contiguous().to(device)
 
@@ -111,16 +112,22 @@ def bench_kornia(pairs: list[tuple[np.ndarray, np.ndarray]], device: torch.devic
     return len(pairs) / timed(step, repeats, warmup, device)
 
 
-def bench_albumentations(pairs: list[tuple[np.ndarray, np.ndarray]], repeats: int, warmup: int, *,
-                         jitter_both: bool) -> float:
+def bench_albumentations(
+    pairs: list[tuple[np.ndarray, np.ndarray]], repeats: int, warmup: int, *, jitter_both: bool
+) -> float:
     import albumentations as A
 
     size = pairs[0][0].shape[:2]
     geometry = [
         A.HorizontalFlip(p=0.5),
         A.RandomResizedCrop(size=size, scale=(CROP_SCALE, 1.0), p=1.0),
-        A.Affine(rotate=(-DEGREES, DEGREES), translate_percent=(-TRANSLATE, TRANSLATE), scale=(1 - ZOOM, 1 + ZOOM),
-                 border_mode=cv2.BORDER_REFLECT_101, p=1.0),
+        A.Affine(
+            rotate=(-DEGREES, DEGREES),
+            translate_percent=(-TRANSLATE, TRANSLATE),
+            scale=(1 - ZOOM, 1 + ZOOM),
+            border_mode=cv2.BORDER_REFLECT_101,
+            p=1.0,
+        ),
     ]
     jitter = A.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER, hue=JITTER / 4, p=1.0)
     if jitter_both:
@@ -153,12 +160,16 @@ def recipe_makers() -> dict[str, tuple[str, Callable[[np.ndarray, np.random.Gene
         "sketch": ("sketch(method='xdog')", lambda image, rng: sketch(image)),
         "colorize": ("cv2 RGB2GRAY (BT.601)", lambda image, rng: cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)),
         "sr x4 bicubic": ("sr_degrade(scale=4)", lambda image, rng: sr_degrade(image, 4, rng)),
-        "sr x4 realistic": ("sr_degrade(scale=4, realistic=True)", lambda image, rng: sr_degrade(image, 4, rng, realistic=True)),
+        "sr x4 realistic": (
+            "sr_degrade(scale=4, realistic=True)",
+            lambda image, rng: sr_degrade(image, 4, rng, realistic=True),
+        ),
     }
 
 
-def bench_recipe(fn: Callable[[np.ndarray, np.random.Generator], np.ndarray], photos: list[np.ndarray], repeats: int,
-                 warmup: int) -> float:
+def bench_recipe(
+    fn: Callable[[np.ndarray, np.random.Generator], np.ndarray], photos: list[np.ndarray], repeats: int, warmup: int
+) -> float:
     counter = iter(range(10**9))
 
     def one_pass() -> None:
@@ -173,9 +184,15 @@ def bench_recipe(fn: Callable[[np.ndarray, np.random.Generator], np.ndarray], ph
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=Path, default=None,
-                        help=f"folder of photos (default {DEFAULT_PHOTOS}, else the bundled samples)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        default=None,
+        help=f"folder of photos (default {DEFAULT_PHOTOS}, else the bundled samples)",
+    )
     parser.add_argument("--batch", type=int, default=16, help="pairs per augmentation batch (default 16)")
     parser.add_argument("--size", type=int, default=256, help="crop size (default 256)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device of the kornia pipeline")
@@ -198,22 +215,37 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment(device)
     print(f"CPU: {env['cpu']} ({env['cpu_count']} CPUs)" + (f" | GPU: {env['gpu']}" if "gpu" in env else ""))
-    print(f"torch {env['torch']} | kornia {kornia.__version__} | albumentations {albumentations.__version__} | "
-          f"opencv {cv2.__version__} | numpy {np.__version__} | python {env['python']}")
-    print(f"photos: {len(photos)} from {folder}, {args.size}x{args.size} centre crops | "
-          f"median of {args.repeats} repeats after {args.warmup} warm-up")
+    print(
+        f"torch {env['torch']} | kornia {kornia.__version__} | albumentations {albumentations.__version__} | "
+        f"opencv {cv2.__version__} | numpy {np.__version__} | python {env['python']}"
+    )
+    print(
+        f"photos: {len(photos)} from {folder}, {args.size}x{args.size} centre crops | "
+        f"median of {args.repeats} repeats after {args.warmup} warm-up"
+    )
 
     if args.skip != "augment":
         pairs = [(photos[i % len(photos)], photos[(i + 1) % len(photos)]) for i in range(args.batch)]
         default_threads = torch.get_num_threads()
-        rows = [{"pipeline": "kornia DeviceAugment (batched)", "where": str(device),
-                 "threads": default_threads if device.type == "cpu" else None,
-                 "pairs_s": bench_kornia(pairs, device, args.repeats, args.warmup)}]
+        rows = [
+            {
+                "pipeline": "kornia DeviceAugment (batched)",
+                "where": str(device),
+                "threads": default_threads if device.type == "cpu" else None,
+                "pairs_s": bench_kornia(pairs, device, args.repeats, args.warmup),
+            }
+        ]
         if device.type == "cpu" and default_threads > 1:  # small ops often scale badly with threads
             torch.set_num_threads(1)
             try:
-                rows.append({"pipeline": "kornia DeviceAugment (batched)", "where": "cpu", "threads": 1,
-                             "pairs_s": bench_kornia(pairs, device, args.repeats, args.warmup)})
+                rows.append(
+                    {
+                        "pipeline": "kornia DeviceAugment (batched)",
+                        "where": "cpu",
+                        "threads": 1,
+                        "pairs_s": bench_kornia(pairs, device, args.repeats, args.warmup),
+                    }
+                )
             finally:
                 torch.set_num_threads(default_threads)
         cv2_threads = cv2.getNumThreads()
@@ -221,20 +253,41 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for both in (False, True):
                 name = "albumentations per pair, jitter " + ("A and B (one Compose)" if both else "A only")
-                rows.append({"pipeline": name, "where": "cpu", "threads": 1,
-                             "pairs_s": bench_albumentations(pairs, args.repeats, args.warmup, jitter_both=both)})
+                rows.append(
+                    {
+                        "pipeline": name,
+                        "where": "cpu",
+                        "threads": 1,
+                        "pairs_s": bench_albumentations(pairs, args.repeats, args.warmup, jitter_both=both),
+                    }
+                )
         finally:
             cv2.setNumThreads(cv2_threads)
         for row in rows:
             row["ms"] = 1000 / row["pairs_s"]
             row["images_s"] = 2 * row["pairs_s"]
-        print(f"\n(a) augmentation: hflip + resized crop (scale {CROP_SCALE}..1) + affine (+-{DEGREES:g} deg, "
-              f"+-{TRANSLATE:g} shift, zoom 1+-{ZOOM:g}) + jitter {JITTER:g}; {args.batch} pairs of "
-              f"{args.size}x{args.size} per repeat")
-        print(format_table(rows, [("pipeline", "pipeline", "s"), ("where", "where", "s"), ("threads", "threads", "d"),
-                                  ("pairs/s", "pairs_s", ".1f"), ("images/s", "images_s", ".1f"), ("ms/pair", "ms", ".2f")]))
-        print("images/s counts A and B (2 per pair); kornia threads = torch threads, albumentations runs as one "
-              "single-threaded worker (multiply by the number of DataLoader workers)")
+        print(
+            f"\n(a) augmentation: hflip + resized crop (scale {CROP_SCALE}..1) + affine (+-{DEGREES:g} deg, "
+            f"+-{TRANSLATE:g} shift, zoom 1+-{ZOOM:g}) + jitter {JITTER:g}; {args.batch} pairs of "
+            f"{args.size}x{args.size} per repeat"
+        )
+        print(
+            format_table(
+                rows,
+                [
+                    ("pipeline", "pipeline", "s"),
+                    ("where", "where", "s"),
+                    ("threads", "threads", "d"),
+                    ("pairs/s", "pairs_s", ".1f"),
+                    ("images/s", "images_s", ".1f"),
+                    ("ms/pair", "ms", ".2f"),
+                ],
+            )
+        )
+        print(
+            "images/s counts A and B (2 per pair); kornia threads = torch threads, albumentations runs as one "
+            "single-threaded worker (multiply by the number of DataLoader workers)"
+        )
 
     if args.skip != "recipes":
         cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
@@ -248,10 +301,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cv2.setNumThreads(cv2_threads)
             torch.set_num_threads(torch_threads)
-        print(f"\n(b) pair making per data worker (one process, 1 OpenCV/torch thread), {args.size}x{args.size}, "
-              f"{len(photos)} photos per repeat")
-        print(format_table(rows, [("recipe", "recipe", "s"), ("call", "call", "s"), ("images/s", "images_s", ".1f"),
-                                  ("ms/image", "ms", ".2f")]))
+        print(
+            f"\n(b) pair making per data worker (one process, 1 OpenCV/torch thread), {args.size}x{args.size}, "
+            f"{len(photos)} photos per repeat"
+        )
+        print(
+            format_table(
+                rows,
+                [
+                    ("recipe", "recipe", "s"),
+                    ("call", "call", "s"),
+                    ("images/s", "images_s", ".1f"),
+                    ("ms/image", "ms", ".2f"),
+                ],
+            )
+        )
     return 0
 
 

@@ -63,7 +63,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(fn: Callable[[], Any], *, steps: int, warmup: int = 0, device: torch.device | str = "cpu") -> list[float]:
+def time_calls(
+    fn: Callable[[], Any], *, steps: int, warmup: int = 0, device: torch.device | str = "cpu"
+) -> list[float]:
     """Call ``fn`` ``warmup`` times untimed, then ``steps`` times; return the seconds of each timed call."""
     device = torch.device(device)
     for _ in range(warmup):
@@ -102,8 +104,14 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu", *, n: int = 4096,
-                repeats: int = 5, warmup: int = 2) -> dict[str, Any]:
+def matmul_peak(
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    *,
+    n: int = 4096,
+    repeats: int = 5,
+    warmup: int = 2,
+) -> dict[str, Any]:
     """Achievable matmul throughput: ``n x n @ n x n`` (``2 n^3`` FLOPs), best and median of ``repeats``.
 
     ``flops_per_s`` uses the best time (the peak this machine reaches with this torch build and
@@ -116,8 +124,14 @@ def matmul_peak(dtype: torch.dtype = torch.float32, device: torch.device | str =
     out = torch.empty(n, n, device=device, dtype=dtype)
     times = time_calls(lambda: torch.mm(a, b, out=out), steps=repeats, warmup=warmup, device=device)
     flops = 2 * n**3
-    return {"dtype": str(dtype).removeprefix("torch."), "n": n, "best_s": min(times), "median_s": median(times),
-            "flops_per_s": flops / min(times), "median_flops_per_s": flops / median(times)}
+    return {
+        "dtype": str(dtype).removeprefix("torch."),
+        "n": n,
+        "best_s": min(times),
+        "median_s": median(times),
+        "flops_per_s": flops / min(times),
+        "median_flops_per_s": flops / median(times),
+    }
 
 
 def run_isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -133,6 +147,7 @@ def run_isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
     """Rows as an aligned text table; ``columns`` are ``(header, key, format spec)``, None prints ``-``."""
+
     def cell(row: dict[str, Any], key: str, spec: str) -> str:
         value = row.get(key)
         return "-" if value is None else format(value, spec)
@@ -141,5 +156,5 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
     headers = [header for header, _, _ in columns]
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)]
     left = [spec in ("", "s") for _, _, spec in columns]  # text left-aligned, numbers right-aligned
-    line = lambda cells: "  ".join(c.ljust(w) if l else c.rjust(w) for c, w, l in zip(cells, widths, left))  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) if lft else c.rjust(w) for c, w, lft in zip(cells, widths, left))  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in body)])

@@ -92,15 +92,24 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: img2img, bench.common
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "export"))  # img2img_runtime, if not installed
 from bench.common import (  # noqa: E402
-    count_flops, environment, format_table, matmul_peak, median, run_isolated, time_calls,
+    count_flops,
+    environment,
+    format_table,
+    matmul_peak,
+    median,
+    run_isolated,
+    time_calls,
 )
 from img2img_runtime.metrics import psnr_uint8  # noqa: E402
 
 NETS: dict[str, tuple[str, dict[str, Any], str, str]] = {  # key -> (preset, overrides, task, description)
-    "unet_256": ("unet_256", {"upsample": "transpose"}, "pix2pix",
-                 "pix2pix U-Net, 8 downs, 64 ch, batch norm, 4x4 transposed-conv up (reference)"),
-    "unet_256_resize": ("unet_256", {"upsample": "resize"}, "pix2pix",
-                        "the same U-Net with bilinear x2 + 3x3 conv up"),
+    "unet_256": (
+        "unet_256",
+        {"upsample": "transpose"},
+        "pix2pix",
+        "pix2pix U-Net, 8 downs, 64 ch, batch norm, 4x4 transposed-conv up (reference)",
+    ),
+    "unet_256_resize": ("unet_256", {"upsample": "resize"}, "pix2pix", "the same U-Net with bilinear x2 + 3x3 conv up"),
     "resnet_9blocks": ("resnet_9blocks", {}, "cyclegan", "CycleGAN ResNet, 9 blocks, 64 ch, instance norm"),
     "srresnet_x4": ("srresnet_x4", {}, "srgan", "SRResNet x4, 16 blocks, 64 ch, batch norm (input = size / 4)"),
     "compact_sr_x4": ("compact_sr_x4", {}, "srgan", "CompactSR x4, 5 convs, 64 ch (input = size / 4)"),
@@ -114,8 +123,12 @@ TRAINING: dict[str, tuple[str, str, int, dict[str, Any]]] = {
     "compact_sr_x4": ("srgan", "sr", 96, {"batch_size": 8}),
 }
 BACKENDS = ("torch", "ort_fp32", "ort_int8", "ort_int8_dyn")
-BACKEND_LABELS = {"torch": "torch eager fp32", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8 static",
-                  "ort_int8_dyn": "ORT int8 dynamic"}
+BACKEND_LABELS = {
+    "torch": "torch eager fp32",
+    "ort_fp32": "ORT fp32",
+    "ort_int8": "ORT int8 static",
+    "ort_int8_dyn": "ORT int8 dynamic",
+}
 INT8_SPEEDUP_TARGET = 1.7
 INT8_PSNR_TARGET = 35.0
 FOLDER_OVERHEAD_TARGET = 10.0
@@ -130,8 +143,11 @@ def photo_square(image: np.ndarray, size: int) -> np.ndarray:
 
     h, w = image.shape[:2]
     f = size / min(h, w)
-    resized = cv2.resize(image, (max(size, round(w * f)), max(size, round(h * f))),
-                         interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+    resized = cv2.resize(
+        image,
+        (max(size, round(w * f)), max(size, round(h * f))),
+        interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC,
+    )
     top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
     return np.ascontiguousarray(resized[top : top + size, left : left + size])
 
@@ -175,9 +191,24 @@ def train_net(key: str, photos: str, run_dir: str, steps: int, seed: int, thread
     torch.set_num_threads(threads)
     preset, overrides, _, _ = NETS[key]
     task, recipe, size, extra = TRAINING[key]
-    train(task, data=photos, out=run_dir, recipe=recipe, steps=steps, size=size, generator=preset,
-          generator_kwargs=dict(overrides), precision="bf16", seed=seed, on_bad="skip", progress=False,
-          sample_every=10**9, val_every=10**9, checkpoint_every=10**9, **extra)
+    train(
+        task,
+        data=photos,
+        out=run_dir,
+        recipe=recipe,
+        steps=steps,
+        size=size,
+        generator=preset,
+        generator_kwargs=dict(overrides),
+        precision="bf16",
+        seed=seed,
+        on_bad="skip",
+        progress=False,
+        sample_every=10**9,
+        val_every=10**9,
+        checkpoint_every=10**9,
+        **extra,
+    )
     return run_dir
 
 
@@ -195,8 +226,13 @@ def trained_model_dir(key: str, args: argparse.Namespace, threads: int) -> Path:
 
 
 def io_spec(net: torch.nn.Module) -> dict[str, Any]:
-    return {"input": {"channels": net.in_channels}, "output": {"channels": net.out_channels}, "scale": net.scale,
-            "size_multiple": net.size_multiple, "min_size": net.min_size}
+    return {
+        "input": {"channels": net.in_channels},
+        "output": {"channels": net.out_channels},
+        "scale": net.scale,
+        "size_multiple": net.size_multiple,
+        "min_size": net.min_size,
+    }
 
 
 def op_histogram(path: str | os.PathLike) -> dict[str, int]:
@@ -206,9 +242,24 @@ def op_histogram(path: str | os.PathLike) -> dict[str, int]:
     return dict(collections.Counter(node.op_type for node in model.graph.node).most_common())
 
 
-QUANTIZED_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "QLinearAdd", "QLinearMul",
-                 "QLinearConcat", "QLinearLeakyRelu", "QLinearSigmoid", "QLinearAveragePool", "QLinearGlobalAveragePool",
-                 "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "QLinearMul", "QGemm"}
+QUANTIZED_OPS = {
+    "QLinearConv",
+    "ConvInteger",
+    "QLinearMatMul",
+    "MatMulInteger",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearConcat",
+    "QLinearLeakyRelu",
+    "QLinearSigmoid",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+    "DynamicQuantizeLinear",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearMul",
+    "QGemm",
+}
 
 
 def describe_int8_ops(hist: dict[str, int]) -> str:
@@ -255,7 +306,7 @@ def measure_ort(paths: dict[str, str], inputs: dict[int, np.ndarray], repeats: i
         out[backend] = {}
         for size, image in inputs.items():
             x = np.ascontiguousarray(prepare(image, model.spec)[0][None])
-            times = time_calls(lambda: model.run_batch(x), steps=repeats, warmup=warmup)
+            times = time_calls(lambda m=model, x=x: m.run_batch(x), steps=repeats, warmup=warmup)
             output = run_images(model.run_batch, [image], model.spec, batch_size=1)[0]
             out[backend][size] = {"times": times, "output": output}
         del model
@@ -270,8 +321,10 @@ def measure_folder(path: str, in_dir: str, work_dir: str, threads: int, rounds: 
 
     model = Model(path, threads=threads)
     images = [read_image(p, channels=model.spec.image_channels) for p in list_images(in_dir)]
-    inputs = [np.stack([prepare(im, model.spec)[0] for im in images[i : i + model.batch_size]])
-              for i in range(0, len(images), model.batch_size)]
+    inputs = [
+        np.stack([prepare(im, model.spec)[0] for im in images[i : i + model.batch_size]])
+        for i in range(0, len(images), model.batch_size)
+    ]
     model.run_batch(inputs[0])  # warm-up (first-run allocations)
     model_times, job_times, failed = [], [], 0
     for r in range(rounds):
@@ -286,35 +339,62 @@ def measure_folder(path: str, in_dir: str, work_dir: str, threads: int, rounds: 
         failed += len(report.failed)
         written = len(report.written)
         shutil.rmtree(out_dir, ignore_errors=True)
-    return {"images": len(images), "written": written, "failed": failed, "batch_size": model.batch_size,
-            "calls": len(inputs), "batch_shape": list(inputs[0].shape), "model_times": model_times, "job_times": job_times}
+    return {
+        "images": len(images),
+        "written": written,
+        "failed": failed,
+        "batch_size": model.batch_size,
+        "calls": len(inputs),
+        "batch_shape": list(inputs[0].shape),
+        "model_times": model_times,
+        "job_times": job_times,
+    }
 
 
 # ---------------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=Path, default=Path("/work/shared/data/dev"),
-                        help="folder of real photos: calibration, PSNR photo and folder-job crops")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        default=Path("/work/shared/data/dev"),
+        help="folder of real photos: calibration, PSNR photo and folder-job crops",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per (net, backend, size); median reported")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--nets", default=",".join(NETS), help="comma-separated subset of " + ",".join(NETS))
     parser.add_argument("--sizes", default="256,512", help="comma-separated OUTPUT sizes (x4 nets get size/4 inputs)")
-    parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads (default: torch's default)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch and onnxruntime threads (default: torch's default)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write environment, peak and rows here")
     parser.add_argument("--folder-images", type=int, default=100, help="images in the folder job (0: skip it)")
     parser.add_argument("--folder-net", default=None, help="net of the folder job (default: see the module doc)")
     parser.add_argument("--folder-rounds", type=int, default=3, help="alternating model-only/job rounds; fastest used")
     parser.add_argument("--no-folder", action="store_true", help="skip the folder job")
     parser.add_argument("--no-dynamic", action="store_true", help="skip int8 dynamic quantization")
-    parser.add_argument("--calib-images", type=int, default=8, help="photos used for int8 calibration and BN statistics")
+    parser.add_argument(
+        "--calib-images", type=int, default=8, help="photos used for int8 calibration and BN statistics"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--weights", choices=("trained", "random"), default="trained",
-                        help="trained: each net trained --train-steps on --photos first (cached); random: seeded init")
+    parser.add_argument(
+        "--weights",
+        choices=("trained", "random"),
+        default="trained",
+        help="trained: each net trained --train-steps on --photos first (cached); random: seeded init",
+    )
     parser.add_argument("--train-steps", type=int, default=300, help="training steps per net for --weights trained")
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "img2img" / "bench_infer",
-                        help="where --weights trained keeps its runs (reused when the settings match)")
-    parser.add_argument("--calibration-method", default="auto", help="static int8 calibration (auto, percentile, minmax, entropy)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "img2img" / "bench_infer",
+        help="where --weights trained keeps its runs (reused when the settings match)",
+    )
+    parser.add_argument(
+        "--calibration-method", default="auto", help="static int8 calibration (auto, percentile, minmax, entropy)"
+    )
     args = parser.parse_args(argv)
     args.nets = [n.strip() for n in args.nets.split(",") if n.strip()]
     for name in args.nets:
@@ -354,7 +434,11 @@ def pick_photos(folder: Path, n_calib: int) -> tuple[list[Path], Path, list[np.n
     n_calib = min(n_calib, len(readable) - 1)
     calib = [p for p, _ in readable[:n_calib]]
     rest = readable[n_calib:]
-    colour = [(p, im) for p, im in rest if not (np.array_equal(im[..., 0], im[..., 1]) and np.array_equal(im[..., 1], im[..., 2]))]
+    colour = [
+        (p, im)
+        for p, im in rest
+        if not (np.array_equal(im[..., 0], im[..., 1]) and np.array_equal(im[..., 1], im[..., 2]))
+    ]
     eval_path = (colour or rest)[0][0]
     return calib, eval_path, [im for _, im in readable]
 
@@ -370,7 +454,9 @@ def write_folder_images(images: list[np.ndarray], folder: Path, count: int, seed
             image = photo_square(image, 256)
         top = int(rng.integers(0, image.shape[0] - 256 + 1))
         left = int(rng.integers(0, image.shape[1] - 256 + 1))
-        write_image(folder / f"img_{i:04d}.jpg", np.ascontiguousarray(image[top : top + 256, left : left + 256]), quality=95)
+        write_image(
+            folder / f"img_{i:04d}.jpg", np.ascontiguousarray(image[top : top + 256, left : left + 256]), quality=95
+        )
 
 
 def mark(ok: bool | None) -> str:
@@ -383,8 +469,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from img2img.checkpoint import save_pretrained
     from img2img.export import export_onnx
-    from img2img_runtime.processing import ModelSpec
     from img2img.quantize import calibration_batches
+    from img2img_runtime.processing import ModelSpec
 
     t_start = time.perf_counter()
     threads = args.threads or torch.get_num_threads()
@@ -395,10 +481,14 @@ def main(argv: list[str] | None = None) -> int:
     peak = matmul_peak(torch.float32)
     backends = [b for b in BACKENDS if not (args.no_dynamic and b == "ort_int8_dyn")]
     print(f"CPU: {env['cpu']} ({env['cpu_count']} logical CPUs)")
-    print(f"torch {env['torch']} | onnxruntime {env['onnxruntime']} (CPUExecutionProvider) | python {env['python']} | "
-          f"threads {threads} (torch and onnxruntime intra-op)")
-    print(f"matmul peak fp32: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s (4096^3, best {peak['best_s'] * 1e3:.1f} ms, "
-          f"median {peak['median_s'] * 1e3:.1f} ms)")
+    print(
+        f"torch {env['torch']} | onnxruntime {env['onnxruntime']} (CPUExecutionProvider) | python {env['python']} | "
+        f"threads {threads} (torch and onnxruntime intra-op)"
+    )
+    print(
+        f"matmul peak fp32: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s (4096^3, best {peak['best_s'] * 1e3:.1f} ms, "
+        f"median {peak['median_s'] * 1e3:.1f} ms)"
+    )
     try:
         print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     except OSError:
@@ -408,10 +498,14 @@ def main(argv: list[str] | None = None) -> int:
     from img2img_runtime.io import read_image
 
     eval_image = read_image(eval_path, channels=3)
-    print(f"batch 1; {args.warmup} warm-up + {args.repeats} timed runs, median; sizes are OUTPUT sizes "
-          f"({', '.join(map(str, args.sizes))}; x4 nets take size/4 inputs)")
-    print(f"calibration (int8 static, BN statistics): {len(calib_paths)} photos from {args.photos}; "
-          f"PSNR photo: {eval_path.name} (uint8 outputs of the runtime pipeline, vs ORT fp32)")
+    print(
+        f"batch 1; {args.warmup} warm-up + {args.repeats} timed runs, median; sizes are OUTPUT sizes "
+        f"({', '.join(map(str, args.sizes))}; x4 nets take size/4 inputs)"
+    )
+    print(
+        f"calibration (int8 static, BN statistics): {len(calib_paths)} photos from {args.photos}; "
+        f"PSNR photo: {eval_path.name} (uint8 outputs of the runtime pipeline, vs ORT fp32)"
+    )
     for name in args.nets:
         print(f"  {name}: {NETS[name][3]}")
     print(flush=True)
@@ -427,15 +521,26 @@ def main(argv: list[str] | None = None) -> int:
             os.symlink(p.resolve(), calib_dir / p.name)
 
         for name in args.nets:
-            print(f"[{time.perf_counter() - t_start:6.0f} s] {name}: build, save, export ...", file=sys.stderr, flush=True)
+            print(
+                f"[{time.perf_counter() - t_start:6.0f} s] {name}: build, save, export ...", file=sys.stderr, flush=True
+            )
             try:
                 task = NETS[name][2]
                 probe = build_net(name, args.seed, calibration=[])  # shape facts only; BN stats next
-                spec = ModelSpec(in_channels=probe.in_channels, out_channels=probe.out_channels, scale=probe.scale,
-                                 size_multiple=probe.size_multiple, min_size=probe.min_size)
+                spec = ModelSpec(
+                    in_channels=probe.in_channels,
+                    out_channels=probe.out_channels,
+                    scale=probe.scale,
+                    size_multiple=probe.size_multiple,
+                    min_size=probe.min_size,
+                )
                 if args.weights == "trained":
-                    print(f"[{time.perf_counter() - t_start:6.0f} s] {name}: weights: {args.train_steps} training steps "
-                          f"({TRAINING[name][0]}, {TRAINING[name][1]} recipe) ...", file=sys.stderr, flush=True)
+                    print(
+                        f"[{time.perf_counter() - t_start:6.0f} s] {name}: weights: {args.train_steps} training steps "
+                        f"({TRAINING[name][0]}, {TRAINING[name][1]} recipe) ...",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     model_dir = trained_model_dir(name, args, threads)
                     from img2img.checkpoint import load_pretrained
 
@@ -449,12 +554,21 @@ def main(argv: list[str] | None = None) -> int:
                 for backend in backends[1:]:
                     out = tmp / name / f"{backend}.onnx"
                     t0 = time.perf_counter()
-                    report = export_onnx(model_dir, out, int8=backend.startswith("ort_int8"),
-                                         calibration=calib_dir if backend == "ort_int8" else None, check=True,
-                                         calibration_method=args.calibration_method)
-                    info["exports"][backend] = {"seconds": time.perf_counter() - t0, "exporter": report.exporter,
-                                                "max_abs_diff": report.max_abs_diff, "notes": report.notes,
-                                                "mb": out.stat().st_size / 2**20}
+                    report = export_onnx(
+                        model_dir,
+                        out,
+                        int8=backend.startswith("ort_int8"),
+                        calibration=calib_dir if backend == "ort_int8" else None,
+                        check=True,
+                        calibration_method=args.calibration_method,
+                    )
+                    info["exports"][backend] = {
+                        "seconds": time.perf_counter() - t0,
+                        "exporter": report.exporter,
+                        "max_abs_diff": report.max_abs_diff,
+                        "notes": report.notes,
+                        "mb": out.stat().st_size / 2**20,
+                    }
                     paths[backend] = str(out)
                 info["ops"] = {b: op_histogram(p) for b, p in paths.items() if b.startswith("ort_int8")}
                 inputs = {size: net_input_image(eval_image, size, net.scale) for size in args.sizes}
@@ -479,10 +593,16 @@ def main(argv: list[str] | None = None) -> int:
                 times = {"torch": t["times"], **{b: res_o[b][size]["times"] for b in paths}}
                 for backend in backends:
                     row: dict[str, Any] = {
-                        "net": name, "size": size, "input": "x".join(map(str, t["input_shape"][2:])),
-                        "backend": BACKEND_LABELS[backend], "backend_key": backend, "ms": ms[backend],
-                        "ms_min": min(times[backend]) * 1e3, "ms_max": max(times[backend]) * 1e3,
-                        "times_s": times[backend], "gflop": flops / 1e9,
+                        "net": name,
+                        "size": size,
+                        "input": "x".join(map(str, t["input_shape"][2:])),
+                        "backend": BACKEND_LABELS[backend],
+                        "backend_key": backend,
+                        "ms": ms[backend],
+                        "ms_min": min(times[backend]) * 1e3,
+                        "ms_max": max(times[backend]) * 1e3,
+                        "times_s": times[backend],
+                        "gflop": flops / 1e9,
                         "gflops": flops / (ms[backend] / 1e3) / 1e9,
                     }
                     row["pct_peak"] = 100 * row["gflops"] * 1e9 / peak["flops_per_s"]
@@ -503,7 +623,9 @@ def main(argv: list[str] | None = None) -> int:
                         row["speedup_vs"] = "ORT fp32"
                         row["psnr_db"] = psnr_uint8(ref[backend], ref["ort_fp32"])
                         row["psnr_vs"] = "ORT fp32"
-                        row["target"] = mark(row["speedup"] >= INT8_SPEEDUP_TARGET and row["psnr_db"] >= INT8_PSNR_TARGET)
+                        row["target"] = mark(
+                            row["speedup"] >= INT8_SPEEDUP_TARGET and row["psnr_db"] >= INT8_PSNR_TARGET
+                        )
                     rows.append(row)
 
         folder: dict[str, Any] | None = None
@@ -511,42 +633,74 @@ def main(argv: list[str] | None = None) -> int:
             folder = run_folder_job(args, rows, net_info, all_images, tmp, threads, t_start)
 
     columns = [
-        ("net", "net", "s"), ("size", "size", "d"), ("input", "input", "s"), ("backend", "backend", "s"),
-        ("ms/img", "ms", ".1f"), ("min ms", "ms_min", ".1f"), ("spread%", "spread_pct", ".0f"), ("GFLOP", "gflop", ".2f"), ("GFLOP/s", "gflops", ".1f"),
-        ("%peak", "pct_peak", ".1f"), ("speed-up", "speedup", ".2f"), ("x(min)", "speedup_min", ".2f"), ("vs", "speedup_vs", "s"),
-        ("PSNR dB", "psnr_db", ".1f"), ("out std", "out_std", ".1f"), ("target", "target", "s"),
+        ("net", "net", "s"),
+        ("size", "size", "d"),
+        ("input", "input", "s"),
+        ("backend", "backend", "s"),
+        ("ms/img", "ms", ".1f"),
+        ("min ms", "ms_min", ".1f"),
+        ("spread%", "spread_pct", ".0f"),
+        ("GFLOP", "gflop", ".2f"),
+        ("GFLOP/s", "gflops", ".1f"),
+        ("%peak", "pct_peak", ".1f"),
+        ("speed-up", "speedup", ".2f"),
+        ("x(min)", "speedup_min", ".2f"),
+        ("vs", "speedup_vs", "s"),
+        ("PSNR dB", "psnr_db", ".1f"),
+        ("out std", "out_std", ".1f"),
+        ("target", "target", "s"),
     ]
     print(format_table(rows, columns))
-    print("\nms/img: median, min ms: fastest of the timed runs; spread%: (max - min) / median. GFLOP: torch FlopCounterMode count of one "
-          "forward (int8 rows: fp32-equivalent, effective rate). speed-up: ORT fp32 vs torch eager; int8 rows vs ORT fp32 (x(min): the same from the fastest runs). "
-          "PSNR: uint8 outputs of the runtime pipeline on the photo, ORT fp32 row vs torch, int8 rows vs ORT fp32 "
-          "(inf = identical). out std: of the fp32 uint8 output (0-255).")
+    print(
+        "\nms/img: median, min ms: fastest of the timed runs; spread%: (max - min) / median. GFLOP: torch FlopCounterMode count of one "
+        "forward (int8 rows: fp32-equivalent, effective rate). speed-up: ORT fp32 vs torch eager; int8 rows vs ORT fp32 (x(min): the same from the fastest runs). "
+        "PSNR: uint8 outputs of the runtime pipeline on the photo, ORT fp32 row vs torch, int8 rows vs ORT fp32 "
+        "(inf = identical). out std: of the fp32 uint8 output (0-255)."
+    )
     noisy = [r for r in rows if r["spread_pct"] > 25]
     if noisy:
-        print(f"NOISY: {len(noisy)} of {len(rows)} rows have a spread over 25 % (other processes on this machine?); "
-              "compare with the min column and re-run before drawing close conclusions.")
-    print(f"target per row: ORT fp32 speed-up >= 1.0; int8: speed-up >= {INT8_SPEEDUP_TARGET} and PSNR >= {INT8_PSNR_TARGET:.0f} dB")
+        print(
+            f"NOISY: {len(noisy)} of {len(rows)} rows have a spread over 25 % (other processes on this machine?); "
+            "compare with the min column and re-run before drawing close conclusions."
+        )
+    print(
+        f"target per row: ORT fp32 speed-up >= 1.0; int8: speed-up >= {INT8_SPEEDUP_TARGET} and PSNR >= {INT8_PSNR_TARGET:.0f} dB"
+    )
 
-    print("\nint8 graphs (op types of the quantized ONNX files; float ops run between DequantizeLinear/QuantizeLinear):")
+    print(
+        "\nint8 graphs (op types of the quantized ONNX files; float ops run between DequantizeLinear/QuantizeLinear):"
+    )
     for name, info in net_info.items():
         for backend, hist in info["ops"].items():
             print(f"  {name} {BACKEND_LABELS[backend]}: {describe_int8_ops(hist)}")
-    print("export times: " + "; ".join(
-        f"{name} " + ", ".join(f"{BACKEND_LABELS[b]} {e['seconds']:.0f} s" for b, e in info["exports"].items())
-        for name, info in net_info.items()))
+    print(
+        "export times: "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{BACKEND_LABELS[b]} {e['seconds']:.0f} s" for b, e in info["exports"].items())
+            for name, info in net_info.items()
+        )
+    )
 
     summary = summarize(rows, folder)
     if folder:
-        print(f"\nfolder job: {folder['net']} ORT fp32, {folder['images']} JPEG 256x256 -> "
-              f"{folder['out_size']}x{folder['out_size']} JPEG, batch {folder['batch_size']} ({folder['calls']} run_batch calls "
-              f"of {'x'.join(map(str, folder['batch_shape']))}), {folder['rounds']} rounds, fastest used; chosen because {folder['why']}")
-        print(f"  whole job (decode + pre + inference + post + encode + write): {folder['job_s']:.2f} s = "
-              f"{folder['job_ips']:.2f} images/s   (rounds: {', '.join(f'{x:.2f}' for x in folder['job_times'])} s)")
-        print(f"  model only (same run_batch calls, pre-made inputs):        {folder['model_s']:.2f} s = "
-              f"{folder['model_ips']:.2f} images/s   (rounds: {', '.join(f'{x:.2f}' for x in folder['model_times'])} s)")
-        print(f"  overhead = (job / model-only - 1) * 100 = {folder['overhead_pct']:.1f} %   "
-              f"[{mark(folder['overhead_pct'] < FOLDER_OVERHEAD_TARGET)} target < {FOLDER_OVERHEAD_TARGET:.0f} %]"
-              + (f"; {folder['failed']} FAILED images" if folder["failed"] else ""))
+        print(
+            f"\nfolder job: {folder['net']} ORT fp32, {folder['images']} JPEG 256x256 -> "
+            f"{folder['out_size']}x{folder['out_size']} JPEG, batch {folder['batch_size']} ({folder['calls']} run_batch calls "
+            f"of {'x'.join(map(str, folder['batch_shape']))}), {folder['rounds']} rounds, fastest used; chosen because {folder['why']}"
+        )
+        print(
+            f"  whole job (decode + pre + inference + post + encode + write): {folder['job_s']:.2f} s = "
+            f"{folder['job_ips']:.2f} images/s   (rounds: {', '.join(f'{x:.2f}' for x in folder['job_times'])} s)"
+        )
+        print(
+            f"  model only (same run_batch calls, pre-made inputs):        {folder['model_s']:.2f} s = "
+            f"{folder['model_ips']:.2f} images/s   (rounds: {', '.join(f'{x:.2f}' for x in folder['model_times'])} s)"
+        )
+        print(
+            f"  overhead = (job / model-only - 1) * 100 = {folder['overhead_pct']:.1f} %   "
+            f"[{mark(folder['overhead_pct'] < FOLDER_OVERHEAD_TARGET)} target < {FOLDER_OVERHEAD_TARGET:.0f} %]"
+            + (f"; {folder['failed']} FAILED images" if folder["failed"] else "")
+        )
 
     print("\ntargets (from the issue; not asserted):")
     for line in summary:
@@ -555,22 +709,43 @@ def main(argv: list[str] | None = None) -> int:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         load = "?"
-    print(f"\nload average at end: {load} (on {env['cpu_count']} CPUs); total run time {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"\nload average at end: {load} (on {env['cpu_count']} CPUs); total run time {time.perf_counter() - t_start:.0f} s"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"environment": env, "threads": threads, "matmul_peak_fp32": peak,
-                                         "rows": rows, "nets": {n: {k: v for k, v in i.items() if k != "paths"}
-                                                                       for n, i in net_info.items()},
-                                         "folder": folder, "failed": failed, "targets": summary},
-                                        indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "environment": env,
+                    "threads": threads,
+                    "matmul_peak_fp32": peak,
+                    "rows": rows,
+                    "nets": {n: {k: v for k, v in i.items() if k != "paths"} for n, i in net_info.items()},
+                    "folder": folder,
+                    "failed": failed,
+                    "targets": summary,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         print(f"wrote {args.json}")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def run_folder_job(args: argparse.Namespace, rows: list[dict], net_info: dict, images: list[np.ndarray], tmp: Path,
-                   threads: int, t_start: float) -> dict[str, Any] | None:
+def run_folder_job(
+    args: argparse.Namespace,
+    rows: list[dict],
+    net_info: dict,
+    images: list[np.ndarray],
+    tmp: Path,
+    threads: int,
+    t_start: float,
+) -> dict[str, Any] | None:
     """Choose the net, write the JPEGs, time the job against model-only runs."""
+
     def estimate_s(name: str) -> float | None:
         """Estimated seconds of inference for the job's 256x256 inputs, from the measured ORT fp32 rows."""
         scale = 4 if NETS[name][0].endswith("_x4") else 1
@@ -590,9 +765,11 @@ def run_folder_job(args: argparse.Namespace, rows: list[dict], net_info: dict, i
         fits = [n for n in candidates if estimate_s(n) < FOLDER_BUDGET_S]
         if fits:
             name = fits[0]
-            why = (f"it is the first of {', '.join(candidates)} whose measured ORT fp32 time "
-                   f"promises < {FOLDER_BUDGET_S:.0f} s of inference for {args.folder_images} images "
-                   f"(estimated {estimate_s(name):.0f} s)")
+            why = (
+                f"it is the first of {', '.join(candidates)} whose measured ORT fp32 time "
+                f"promises < {FOLDER_BUDGET_S:.0f} s of inference for {args.folder_images} images "
+                f"(estimated {estimate_s(name):.0f} s)"
+            )
         elif candidates:
             name = min(candidates, key=estimate_s)
             why = f"no net promises < {FOLDER_BUDGET_S:.0f} s; the fastest (estimated {estimate_s(name):.0f} s)"
@@ -604,16 +781,26 @@ def run_folder_job(args: argparse.Namespace, rows: list[dict], net_info: dict, i
     work = tmp / "folder_work"
     work.mkdir()
     try:
-        res = run_isolated(measure_folder, net_info[name]["paths"]["ort_fp32"], str(in_dir), str(work), threads,
-                           args.folder_rounds)
+        res = run_isolated(
+            measure_folder, net_info[name]["paths"]["ort_fp32"], str(in_dir), str(work), threads, args.folder_rounds
+        )
     except Exception as exc:  # noqa: BLE001
         traceback.print_exception(exc)
         return None
     job_s, model_s = min(res["job_times"]), min(res["model_times"])
     scale = 4 if NETS[name][0].endswith("_x4") else 1
-    return {**res, "net": name, "why": why, "rounds": args.folder_rounds, "out_size": 256 * scale,
-            "job_s": job_s, "model_s": model_s, "job_ips": res["images"] / job_s, "model_ips": res["images"] / model_s,
-            "overhead_pct": (job_s / model_s - 1) * 100}
+    return {
+        **res,
+        "net": name,
+        "why": why,
+        "rounds": args.folder_rounds,
+        "out_size": 256 * scale,
+        "job_s": job_s,
+        "model_s": model_s,
+        "job_ips": res["images"] / job_s,
+        "model_ips": res["images"] / model_s,
+        "overhead_pct": (job_s / model_s - 1) * 100,
+    }
 
 
 def summarize(rows: list[dict], folder: dict | None) -> list[str]:
@@ -621,22 +808,31 @@ def summarize(rows: list[dict], folder: dict | None) -> list[str]:
     fp32 = [r for r in rows if r["backend_key"] == "ort_fp32"]
     if fp32:
         misses = [f"{r['net']}@{r['size']} ({r['speedup']:.2f}x)" for r in fp32 if r["speedup"] < 1.0]
-        lines.append(f"[{mark(not misses)}] onnxruntime fp32 at least as fast as torch eager: "
-                     f"{len(fp32) - len(misses)}/{len(fp32)} rows" + (f"; misses: {', '.join(misses)}" if misses else "")
-                     + f" (speed-ups {min(r['speedup'] for r in fp32):.2f}x .. {max(r['speedup'] for r in fp32):.2f}x)")
+        lines.append(
+            f"[{mark(not misses)}] onnxruntime fp32 at least as fast as torch eager: "
+            f"{len(fp32) - len(misses)}/{len(fp32)} rows"
+            + (f"; misses: {', '.join(misses)}" if misses else "")
+            + f" (speed-ups {min(r['speedup'] for r in fp32):.2f}x .. {max(r['speedup'] for r in fp32):.2f}x)"
+        )
     for key in ("ort_int8", "ort_int8_dyn"):
         sel = [r for r in rows if r["backend_key"] == key]
         if not sel:
             continue
-        misses = [f"{r['net']}@{r['size']} ({r['speedup']:.2f}x, {r['psnr_db']:.1f} dB)" for r in sel if r["target"] != "PASS"]
-        lines.append(f"[{mark(not misses)}] {BACKEND_LABELS[key]} >= {INT8_SPEEDUP_TARGET}x ORT fp32 and PSNR >= "
-                     f"{INT8_PSNR_TARGET:.0f} dB for every generator: {len(sel) - len(misses)}/{len(sel)} rows"
-                     + (f"; misses: {', '.join(misses)}" if misses else "")
-                     + ("" if key == "ort_int8" else " (informational: the issue's target is for the calibrated export)"))
+        misses = [
+            f"{r['net']}@{r['size']} ({r['speedup']:.2f}x, {r['psnr_db']:.1f} dB)" for r in sel if r["target"] != "PASS"
+        ]
+        lines.append(
+            f"[{mark(not misses)}] {BACKEND_LABELS[key]} >= {INT8_SPEEDUP_TARGET}x ORT fp32 and PSNR >= "
+            f"{INT8_PSNR_TARGET:.0f} dB for every generator: {len(sel) - len(misses)}/{len(sel)} rows"
+            + (f"; misses: {', '.join(misses)}" if misses else "")
+            + ("" if key == "ort_int8" else " (informational: the issue's target is for the calibrated export)")
+        )
     if folder:
-        lines.append(f"[{mark(folder['overhead_pct'] < FOLDER_OVERHEAD_TARGET)}] folder-job overhead < "
-                     f"{FOLDER_OVERHEAD_TARGET:.0f} %: {folder['overhead_pct']:.1f} % ({folder['net']}, "
-                     f"{folder['job_ips']:.2f} vs {folder['model_ips']:.2f} images/s)")
+        lines.append(
+            f"[{mark(folder['overhead_pct'] < FOLDER_OVERHEAD_TARGET)}] folder-job overhead < "
+            f"{FOLDER_OVERHEAD_TARGET:.0f} %: {folder['overhead_pct']:.1f} % ({folder['net']}, "
+            f"{folder['job_ips']:.2f} vs {folder['model_ips']:.2f} images/s)"
+        )
     return lines
 
 

@@ -55,19 +55,30 @@ def main() -> None:
 
     torch.manual_seed(0)
     net = create_model(args.net).eval()
-    spec = {"input": {"channels": net.in_channels}, "output": {"channels": net.out_channels}, "scale": net.scale,
-            "size_multiple": net.size_multiple, "min_size": getattr(net, "min_size", 1)}
+    spec = {
+        "input": {"channels": net.in_channels},
+        "output": {"channels": net.out_channels},
+        "scale": net.scale,
+        "size_multiple": net.size_multiple,
+        "min_size": getattr(net, "min_size", 1),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         save_pretrained({"AtoB": net}, Path(tmp) / "model", task="bench", io_spec=spec)
         started = time.perf_counter()
         report = export_onnx(Path(tmp) / "model", Path(tmp) / "model.onnx")
         print(f"{report.summary()} ({time.perf_counter() - started:.0f} s)")
-        child = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "model.onnx"), str(args.width), str(args.height), args.tile],
-                               capture_output=True, text=True, check=True)
+        child = subprocess.run(
+            [sys.executable, "-c", CHILD, str(Path(tmp) / "model.onnx"), str(args.width), str(args.height), args.tile],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    print(f"{args.net}, {args.width}x{args.height} photo, tile {result['tile']} overlap {result['overlap']}: "
-          f"{result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB (target < 2048 MB), "
-          f"output {result['shape']}, torch loaded in the runtime process: {result['torch_loaded']}")
+    print(
+        f"{args.net}, {args.width}x{args.height} photo, tile {result['tile']} overlap {result['overlap']}: "
+        f"{result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB (target < 2048 MB), "
+        f"output {result['shape']}, torch loaded in the runtime process: {result['torch_loaded']}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,16 +61,24 @@ def target_met(recipe: str, rows: dict[str, dict[str, float]]) -> tuple[str, boo
     if recipe == "sr":
         return "PSNR-Y >= bicubic + 1.0", model["psnr_y"] >= base["psnr_y"] + 1.0
     if recipe == "sr_gan":
-        return ("sharpness 0.7-1.3, PSNR-Y >= bicubic - 1.5",
-                0.7 <= model["sharpness"] <= 1.3 and model["psnr_y"] >= base["psnr_y"] - 1.5)
+        return (
+            "sharpness 0.7-1.3, PSNR-Y >= bicubic - 1.5",
+            0.7 <= model["sharpness"] <= 1.3 and model["psnr_y"] >= base["psnr_y"] - 1.5,
+        )
     if recipe == "restore":
-        return "PSNR >= input + 3, SSIM-Y > input's", model["psnr"] >= base["psnr"] + 3.0 and model["ssim_y"] > base["ssim_y"]
+        return "PSNR >= input + 3, SSIM-Y > input's", model["psnr"] >= base["psnr"] + 3.0 and model["ssim_y"] > base[
+            "ssim_y"
+        ]
     if recipe == "colorize":
         half = 0.5 * rows["target"]["colorfulness"]
-        return (f"PSNR >= gray + 1, colourfulness >= {half:.1f}",
-                model["psnr"] >= base["psnr"] + 1.0 and model["colorfulness"] >= half)
+        return (
+            f"PSNR >= gray + 1, colourfulness >= {half:.1f}",
+            model["psnr"] >= base["psnr"] + 1.0 and model["colorfulness"] >= half,
+        )
     flat = rows["baseline (flat mean colour)"]
-    return "PSNR and SSIM-Y above the flat mean colour", model["psnr"] > flat["psnr"] and model["ssim_y"] > flat["ssim_y"]
+    return "PSNR and SSIM-Y above the flat mean colour", model["psnr"] > flat["psnr"] and model["ssim_y"] > flat[
+        "ssim_y"
+    ]
 
 
 def load_result(out: Path, recipe: str) -> dict:
@@ -81,17 +89,27 @@ def load_result(out: Path, recipe: str) -> dict:
 
 
 def format_table(results: dict[str, dict], minutes: float) -> str:
-    columns = [("psnr", "PSNR", ".2f"), ("psnr_y", "PSNR-Y", ".2f"), ("ssim_y", "SSIM-Y", ".3f"),
-               ("colorfulness", "colourful", ".1f"), ("sharpness", "sharpness", ".2f"), ("sec_per_mp", "s/MP", ".3f")]
-    lines = [f"| recipe ({minutes:g} min) | row | " + " | ".join(c[1] for c in columns) + " | steps | target | met |",
-             "|" + " --- |" * (len(columns) + 5)]
+    columns = [
+        ("psnr", "PSNR", ".2f"),
+        ("psnr_y", "PSNR-Y", ".2f"),
+        ("ssim_y", "SSIM-Y", ".3f"),
+        ("colorfulness", "colourful", ".1f"),
+        ("sharpness", "sharpness", ".2f"),
+        ("sec_per_mp", "s/MP", ".3f"),
+    ]
+    lines = [
+        f"| recipe ({minutes:g} min) | row | " + " | ".join(c[1] for c in columns) + " | steps | target | met |",
+        "|" + " --- |" * (len(columns) + 5),
+    ]
     for recipe, result in results.items():
         rows = result["rows"]
         target, met = target_met(recipe, rows)
         for i, (name, row) in enumerate(rows.items()):
             cells = [format(row[key], fmt) if row.get(key) is not None else "" for key, _, fmt in columns]
             tail = [str(result["steps"]), target, "yes" if met else "**no**"] if name == "model" else ["", "", ""]
-            lines.append(f"| {recipe if i == 0 else ''} | {name} | " + " | ".join(cells) + " | " + " | ".join(tail) + " |")
+            lines.append(
+                f"| {recipe if i == 0 else ''} | {name} | " + " | ".join(cells) + " | " + " | ".join(tail) + " |"
+            )
     return "\n".join(lines)
 
 
@@ -104,9 +122,14 @@ def main() -> int:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="delete existing runs first")
-    parser.add_argument("--report", action="store_true",
-                        help="train nothing: print the table of the runs and eval reports already in --out")
-    parser.add_argument("--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: print the table of the runs and eval reports already in --out",
+    )
+    parser.add_argument(
+        "--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'"
+    )
     args = parser.parse_args()
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = set(recipes) - set(RECIPES)
@@ -121,8 +144,11 @@ def main() -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     n_train, n_val = split_photos(args.photos, args.out / "data", args.val_fraction, args.seed)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average at start "
-          f"{os.getloadavg()[0]:.2f}; {n_train} train / {n_val} val photos; {args.minutes:g} min per recipe", flush=True)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average at start "
+        f"{os.getloadavg()[0]:.2f}; {n_train} train / {n_val} val photos; {args.minutes:g} min per recipe",
+        flush=True,
+    )
     results: dict[str, dict] = {}
     for recipe in recipes:
         train_args, eval_task = RECIPES[recipe]
@@ -130,8 +156,22 @@ def main() -> int:
         if args.fresh and run.exists():
             shutil.rmtree(run)
         resume = ["--resume"] if (run / "checkpoints" / "last.pt").exists() else []
-        command = [sys.executable, "-m", "img2img", "train", *train_args, "--data", str(args.out / "data"), "--out", str(run),
-                   "--minutes", str(args.minutes), "--no-progress", *resume, *args.extra.split()]
+        command = [
+            sys.executable,
+            "-m",
+            "img2img",
+            "train",
+            *train_args,
+            "--data",
+            str(args.out / "data"),
+            "--out",
+            str(run),
+            "--minutes",
+            str(args.minutes),
+            "--no-progress",
+            *resume,
+            *args.extra.split(),
+        ]
         print("$", " ".join(command), flush=True)
         started = time.perf_counter()
         subprocess.run(command, check=True)
@@ -140,8 +180,11 @@ def main() -> int:
         report.to_json(args.out / f"eval_{recipe}.json")
         print(report.table(), flush=True)
         results[recipe] = load_result(args.out, recipe)
-        print(f"{recipe}: trained in {trained / 60:.1f} min ({results[recipe]['steps']} steps); "
-              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"{recipe}: trained in {trained / 60:.1f} min ({results[recipe]['steps']} steps); "
+            f"load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
     table = format_table(results, args.minutes)
     (args.out / "quality.md").write_text(table + "\n")
     print(table)

@@ -42,7 +42,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: img2img, bench.common
 from bench.common import (  # noqa: E402
-    count_flops, environment, format_table, gpu_peak_mb, matmul_peak, median, peak_rss_mb, run_isolated, time_calls,
+    count_flops,
+    environment,
+    format_table,
+    gpu_peak_mb,
+    matmul_peak,
+    median,
+    peak_rss_mb,
+    run_isolated,
+    time_calls,
 )
 
 TASKS = ("pix2pix", "cyclegan", "srgan")
@@ -71,8 +79,10 @@ def measure(task_name: str, precision: str, steps: int, warmup: int, threads: in
         torch.hub.set_dir(empty_hub)
         task = build_task(task_name, **cfg.task_kwargs())
     task = task.to(device).train()
-    optimizers = {name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-                  for name, params in task.parameter_groups().items()}
+    optimizers = {
+        name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        for name, params in task.parameter_groups().items()
+    }
     opt = Optimization(optimizers, device=device, precision=precision)
 
     lr_size = cfg.size // cfg.scale if task_name == "srgan" else cfg.size
@@ -93,28 +103,48 @@ def measure(task_name: str, precision: str, steps: int, warmup: int, threads: in
     flops = count_flops(step)  # after timing: the counter's dispatch overhead stays out of the times
     s_per_step = median(times)
     return {
-        "task": task_name, "precision": precision, "device": str(device), "threads": torch.get_num_threads(),
-        "batch_size": cfg.batch_size, "size": cfg.size, "warmup": warmup, "steps": steps,
+        "task": task_name,
+        "precision": precision,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "batch_size": cfg.batch_size,
+        "size": cfg.size,
+        "warmup": warmup,
+        "steps": steps,
         "params_m": sum(p.numel() for p in task.parameters()) / 1e6,
-        "s_per_step": s_per_step, "s_min": min(times), "s_max": max(times), "times": times,
+        "s_per_step": s_per_step,
+        "s_min": min(times),
+        "s_max": max(times),
+        "times": times,
         "images_per_s": cfg.batch_size / s_per_step,
-        "gflop_per_step": flops / 1e9, "gflops": flops / s_per_step / 1e9,
-        "peak_rss_mb": peak_rss, "rss_increase_mb": peak_rss - rss_before, "gpu_peak_mb": gpu_mb,
+        "gflop_per_step": flops / 1e9,
+        "gflops": flops / s_per_step / 1e9,
+        "peak_rss_mb": peak_rss,
+        "rss_increase_mb": peak_rss - rss_before,
+        "gpu_peak_mb": gpu_mb,
         "skipped_updates": opt.skipped_total,
     }
 
 
 COLUMNS = [
-    ("task", "task", "s"), ("precision", "precision", "s"), ("s/step", "s_per_step", ".3f"), ("min s", "s_min", ".3f"),
-    ("images/s", "images_per_s", ".2f"), ("GFLOP/step", "gflop_per_step", ".1f"), ("GFLOP/s", "gflops", ".1f"),
-    ("% fp32 peak", "pct_fp32_peak", ".1f"), ("% dtype peak", "pct_dtype_peak", ".1f"),
-    ("peak RSS MB", "peak_rss_mb", ".0f"), ("+RSS MB", "rss_increase_mb", ".0f"),
+    ("task", "task", "s"),
+    ("precision", "precision", "s"),
+    ("s/step", "s_per_step", ".3f"),
+    ("min s", "s_min", ".3f"),
+    ("images/s", "images_per_s", ".2f"),
+    ("GFLOP/step", "gflop_per_step", ".1f"),
+    ("GFLOP/s", "gflops", ".1f"),
+    ("% fp32 peak", "pct_fp32_peak", ".1f"),
+    ("% dtype peak", "pct_dtype_peak", ".1f"),
+    ("peak RSS MB", "peak_rss_mb", ".0f"),
+    ("+RSS MB", "rss_increase_mb", ".0f"),
 ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of " + ",".join(TASKS))
@@ -147,14 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     env = environment(device)
     print(f"torch {env['torch']} | python {env['python']} | threads {env['threads']} (of {env['cpu_count']} CPUs)")
-    print(f"CPU: {env['cpu']}" + (f" | GPU: {env['gpu']}" if "gpu" in env else "") + f" | load average {env['loadavg_1m']:.2f}")
+    print(
+        f"CPU: {env['cpu']}"
+        + (f" | GPU: {env['gpu']}" if "gpu" in env else "")
+        + f" | load average {env['loadavg_1m']:.2f}"
+    )
 
     peaks = {p: matmul_peak(DTYPES[p], device) for p in dict.fromkeys(["fp32", *args.precision])}
     for p, peak in peaks.items():
-        print(f"matmul peak {p}: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s "
-              f"(4096^3, best {peak['best_s'] * 1e3:.1f} ms, median {peak['median_s'] * 1e3:.1f} ms)")
-    print(f"{args.warmup} warm-up + {args.steps} timed steps per configuration, each in a fresh process; "
-          f"random inputs on {device} (no data loading)")
+        print(
+            f"matmul peak {p}: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s "
+            f"(4096^3, best {peak['best_s'] * 1e3:.1f} ms, median {peak['median_s'] * 1e3:.1f} ms)"
+        )
+    print(
+        f"{args.warmup} warm-up + {args.steps} timed steps per configuration, each in a fresh process; "
+        f"random inputs on {device} (no data loading)"
+    )
     for name in args.tasks:
         print(f"  {name}: {DESCRIPTIONS[name]}")
     print(flush=True)
@@ -169,22 +207,30 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(f"{name} {precision}")
             continue
         row["pct_fp32_peak"] = 100 * row["gflops"] * 1e9 / peaks["fp32"]["flops_per_s"]
-        row["pct_dtype_peak"] = None if precision == "fp32" else 100 * row["gflops"] * 1e9 / peaks[precision]["flops_per_s"]
+        row["pct_dtype_peak"] = (
+            None if precision == "fp32" else 100 * row["gflops"] * 1e9 / peaks[precision]["flops_per_s"]
+        )
         rows.append(row)
         print(f"  {name} {precision}: {row['s_per_step']:.3f} s/step", file=sys.stderr, flush=True)
 
     columns = COLUMNS + ([("GPU MB", "gpu_peak_mb", ".0f")] if device.type == "cuda" else [])
     print(format_table(rows, columns))
-    print("\n% dtype peak: achieved FLOP/s relative to the matmul peak in the row's autocast dtype; "
-          "+RSS: peak RSS increase from just before building the task.")
+    print(
+        "\n% dtype peak: achieved FLOP/s relative to the matmul peak in the row's autocast dtype; "
+        "+RSS: peak RSS increase from just before building the task."
+    )
     noisy = [f"{r['task']} {r['precision']}" for r in rows if r["s_max"] > 1.5 * r["s_min"]]
     if noisy:
-        print(f"note: step times vary by more than 1.5x in {', '.join(noisy)}: other processes competing for "
-              f"the CPU? (load average now {os.getloadavg()[0]:.2f}); see 'times' in --json")
+        print(
+            f"note: step times vary by more than 1.5x in {', '.join(noisy)}: other processes competing for "
+            f"the CPU? (load average now {os.getloadavg()[0]:.2f}); see 'times' in --json"
+        )
     if any(row["skipped_updates"] for row in rows):
         print("note: some updates were skipped (non-finite losses or gradients); see the warnings above")
     if args.json:
-        args.json.write_text(json.dumps({"environment": env, "matmul_peaks": peaks, "rows": rows, "failed": failed}, indent=2))
+        args.json.write_text(
+            json.dumps({"environment": env, "matmul_peaks": peaks, "rows": rows, "failed": failed}, indent=2)
+        )
         print(f"wrote {args.json}")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)

@@ -45,11 +45,20 @@ SHEETS: dict[str, tuple[str, dict, str, str]] = {
     "sketch": ("sketch", {}, "sketch: A = XDoG line drawing (1 channel), B = photo", "A: sketch"),
     "colorize": ("colorize", {}, "colorize: A = grayscale (BT.601 luma), B = photo", "A: gray"),
     "restore_light": ("restore", {"preset": "light"}, "restore --preset light: A = aged copy, B = photo", "A: light"),
-    "restore_medium": ("restore", {"preset": "medium"}, "restore --preset medium: A = aged copy, B = photo", "A: medium"),
+    "restore_medium": (
+        "restore",
+        {"preset": "medium"},
+        "restore --preset medium: A = aged copy, B = photo",
+        "A: medium",
+    ),
     "restore_heavy": ("restore", {"preset": "heavy"}, "restore --preset heavy: A = aged copy, B = photo", "A: heavy"),
     "sr_x4": ("sr", {"scale": 4}, "sr --scale 4: A = bicubic 1/4 (shown x4 nearest), B = photo", "A: LR x4"),
-    "sr_x4_realistic": ("sr", {"scale": 4, "realistic": True},
-                        "sr --scale 4 --realistic: A = blur+noise+JPEG 1/4 (shown x4 nearest)", "A: LR real"),
+    "sr_x4_realistic": (
+        "sr",
+        {"scale": 4, "realistic": True},
+        "sr --scale 4 --realistic: A = blur+noise+JPEG 1/4 (shown x4 nearest)",
+        "A: LR real",
+    ),
 }
 DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "motorcycle")
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -77,13 +86,16 @@ def cell(image: np.ndarray, size: int, text: str) -> np.ndarray:
     return label(np.ascontiguousarray(image), text)
 
 
-def contact_sheet(recipe: Recipe, photos: list[tuple[str, np.ndarray]], *, title: str, a_label: str, cell_size: int,
-                  seed: int) -> np.ndarray:
+def contact_sheet(
+    recipe: Recipe, photos: list[tuple[str, np.ndarray]], *, title: str, a_label: str, cell_size: int, seed: int
+) -> np.ndarray:
     """Rows of photo | A | B for ``photos`` (name, uint8 RGB), under a title line."""
     rows = []
     for index, (name, photo) in enumerate(photos):
         a, b = recipe(photo, np.random.default_rng([seed, index]))
-        rows.append(np.hstack([cell(photo, cell_size, name), cell(a, cell_size, a_label), cell(b, cell_size, "B: target")]))
+        rows.append(
+            np.hstack([cell(photo, cell_size, name), cell(a, cell_size, a_label), cell(b, cell_size, "B: target")])
+        )
     sheet = np.vstack(rows)
     header = np.full((TITLE_HEIGHT, sheet.shape[1], 3), 255, np.uint8)
     cv2.putText(header, title, (4, TITLE_HEIGHT - 8), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
@@ -123,26 +135,38 @@ def load_photos(source: Path, names: list[str] | None, count: int) -> list[tuple
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Contact sheets (photo | A | B) of the dataset recipes.")
     parser.add_argument("--source", type=Path, default=ROOT / "img2img" / "assets" / "samples", help="folder of photos")
-    parser.add_argument("--out", type=Path, default=ROOT / "datasets" / "contact_sheets", help="where the PNG sheets go")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "datasets" / "contact_sheets", help="where the PNG sheets go"
+    )
     parser.add_argument("--photos", nargs="+", help="photo names (file stems) to show (default: 4 bundled samples)")
     parser.add_argument("--count", type=int, default=4, help="rows per sheet when --photos is not given (default 4)")
     parser.add_argument("--cell", type=int, default=192, help="cell size in pixels (default 192)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the recipes' random generators (default 0)")
     parser.add_argument("--sheets", nargs="+", choices=list(SHEETS), default=list(SHEETS), help="which sheets to build")
-    parser.add_argument("--max-kb", type=float, default=380, help="store fewer bits per sample above this size (default 380)")
+    parser.add_argument(
+        "--max-kb", type=float, default=380, help="store fewer bits per sample above this size (default 380)"
+    )
     args = parser.parse_args(argv)
 
     photos = load_photos(args.source, args.photos, args.count)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.sheets:
         recipe_name, options, title, a_label = SHEETS[name]
-        sheet = contact_sheet(Recipe(recipe_name, dict(options)), photos, title=title, a_label=a_label,
-                              cell_size=args.cell, seed=args.seed)
+        sheet = contact_sheet(
+            Recipe(recipe_name, dict(options)),
+            photos,
+            title=title,
+            a_label=a_label,
+            cell_size=args.cell,
+            seed=args.seed,
+        )
         data, bits = encode_png(sheet, args.max_kb)
         path = args.out / f"{name}.png"
         path.write_bytes(data)
-        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {sheet.shape[1]}x{sheet.shape[0]}, "
-              f"{len(data) / 1024:.0f} kB" + (f" ({bits} bits per sample)" if bits < 8 else ""))
+        print(
+            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {sheet.shape[1]}x{sheet.shape[0]}, "
+            f"{len(data) / 1024:.0f} kB" + (f" ({bits} bits per sample)" if bits < 8 else "")
+        )
     return 0
 
 

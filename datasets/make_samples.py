@@ -24,7 +24,11 @@ SOURCES = {
     "skimage_chelsea.png": ("chelsea", "scikit-image skimage.data.chelsea", "CC0"),
     "skimage_coffee.png": ("coffee", "scikit-image skimage.data.coffee", "CC0"),
     "skimage_rocket.png": ("rocket", "scikit-image skimage.data.rocket (SpaceX)", "CC0"),
-    "skimage_motorcycle_left.png": ("motorcycle", "scikit-image skimage.data.stereo_motorcycle (Middlebury)", "see scikit-image docs"),
+    "skimage_motorcycle_left.png": (
+        "motorcycle",
+        "scikit-image skimage.data.stereo_motorcycle (Middlebury)",
+        "see scikit-image docs",
+    ),
     "skimage_immunohistochemistry.png": ("ihc", "scikit-image skimage.data.immunohistochemistry", "CC0"),
     "sklearn_china.jpg": ("china", "scikit-learn sklearn/datasets/images/china.jpg (Flickr)", "CC-BY-2.0"),
     "sklearn_flower.jpg": ("flower", "scikit-learn sklearn/datasets/images/flower.jpg (Flickr)", "CC-BY-2.0"),

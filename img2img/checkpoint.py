@@ -79,8 +79,11 @@ def _disk_full(err: OSError, path: str | os.PathLike, what: str = "the previous 
     """``err`` as a :class:`DiskFullError` naming ``path`` when it is a full disk (or quota), else ``err``."""
     if err.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return err
-    return DiskFullError(err.errno, f"disk full (no space left on device) while writing {path}: {what} "
-                                    "and no partial file is kept; free some space, then continue (--resume)")
+    return DiskFullError(
+        err.errno,
+        f"disk full (no space left on device) while writing {path}: {what} "
+        "and no partial file is kept; free some space, then continue (--resume)",
+    )
 
 
 def _write_file(path: str | os.PathLike, data: bytes | memoryview) -> None:
@@ -301,7 +304,7 @@ def append_jsonl(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     except OSError as err:
         raise _disk_full(err, path, "the log keeps its earlier lines") from err
     finally:
@@ -331,8 +334,12 @@ def read_jsonl(path: str | os.PathLike, *, require_step: bool = True) -> list[di
                 raise ValueError(f"no integer 'step' (got {step!r})")
         except ValueError as err:  # also JSONDecodeError and UnicodeDecodeError
             if i == last and not line.endswith(b"}"):
-                log.warning("%s, line %d: ignoring a torn last line (a write was cut off, e.g. by a kill): %r",
-                            path, i + 1, line[:60])
+                log.warning(
+                    "%s, line %d: ignoring a torn last line (a write was cut off, e.g. by a kill): %r",
+                    path,
+                    i + 1,
+                    line[:60],
+                )
                 break
             raise LogFormatError(f"{path}, line {i + 1}: not a log record ({err}); fix or delete that line") from err
         records.append(record)
@@ -376,7 +383,9 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
         raise problem
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    raise FileNotFoundError(f"{path} is neither an img2img model folder (config.json + *.safetensors) nor a run folder with model/ inside")
+    raise FileNotFoundError(
+        f"{path} is neither an img2img model folder (config.json + *.safetensors) nor a run folder with model/ inside"
+    )
 
 
 def _show(value: Any) -> str:
@@ -414,13 +423,22 @@ class _Schema:
 
     def string(self, value: Any, field: str, choices: tuple[str, ...] | None = None) -> str:
         if not isinstance(value, str) or len(value) > 200 or (choices is not None and value not in choices):
-            self.fail(field, f"must be {'one of ' + repr(choices) if choices else 'a short string'}, got {_show(value)}")
+            self.fail(
+                field, f"must be {'one of ' + repr(choices) if choices else 'a short string'}, got {_show(value)}"
+            )
         return value
 
 
 #: bounds of the integer constructor arguments of the nets (by name); others: 0..MAX_CHANNELS
-_NET_INT_BOUNDS = {"num_downs": (2, 12), "num_blocks": (0, 256), "num_convs": (1, 256), "num_layers": (1, 12), "n_layers": (1, 12),
-                   "num_scales": (1, 8), "scale": (1, MAX_SCALE)}
+_NET_INT_BOUNDS = {
+    "num_downs": (2, 12),
+    "num_blocks": (0, 256),
+    "num_convs": (1, 256),
+    "num_layers": (1, 12),
+    "n_layers": (1, 12),
+    "num_scales": (1, 8),
+    "scale": (1, MAX_SCALE),
+}
 _NET_STR_CHOICES = {"norm": ("batch", "instance", "none")}
 
 
@@ -432,8 +450,11 @@ def _check_net(schema: _Schema, net: Any, field: str) -> None:
     cls = _registry._ARCHS.get(arch) if isinstance(arch, str) else None
     if cls is None:
         schema.fail(f"{field}.arch", f"must be one of {sorted(_registry._ARCHS)}, got {_show(arch)}")
-    params = {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
-              if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    params = {
+        name: p
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
     for key, value in net.items():
         if key == "arch":
             continue
@@ -463,8 +484,14 @@ def _weights_path(schema: _Schema, directory: Path, value: Any, field: str) -> P
     """The weights file of a direction: a plain ``*.safetensors`` name inside the model folder."""
     schema.string(value, field)
     posix, windows = PurePosixPath(value), PureWindowsPath(value)
-    if (posix.is_absolute() or windows.is_absolute() or windows.drive or ".." in posix.parts or ".." in windows.parts
-            or not value.endswith(".safetensors")):
+    if (
+        posix.is_absolute()
+        or windows.is_absolute()
+        or windows.drive
+        or ".." in posix.parts
+        or ".." in windows.parts
+        or not value.endswith(".safetensors")
+    ):
         schema.fail(field, f"must be a .safetensors file inside the model folder, got {_show(value)}")
     path = directory / value
     root = directory.resolve()
@@ -551,11 +578,15 @@ def _check_weights(schema: _Schema, net_config: Mapping[str, Any], path: Path, f
         missing = sorted(set(expected) - set(found))[:3]
         extra = sorted(set(found) - set(expected))[:3]
         shapes = [f"{k} {found[k]} != {expected[k]}" for k in expected if k in found and found[k] != expected[k]][:3]
-        raise ModelConfigError(f"{path}: does not match field {field + '.net'!r} of {schema.source} "
-                               f"(missing {missing}, unexpected {extra}, shapes {shapes})")
+        raise ModelConfigError(
+            f"{path}: does not match field {field + '.net'!r} of {schema.source} "
+            f"(missing {missing}, unexpected {extra}, shapes {shapes})"
+        )
 
 
-def load_pretrained(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], dict[str, nn.Module]]:
+def load_pretrained(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, Any], dict[str, nn.Module]]:
     """Rebuild the generators of a model folder (or run folder). Returns ``(config, {direction: net})``.
 
     ``config.json`` is checked first (:func:`validate_model_config`), then each weights file's

@@ -38,128 +38,259 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     from .config import BEST_METRICS
     from .options import FAMILIES, RECIPES
 
-    p = sub.add_parser("train", help="train a model on a folder of images", argument_default=S,
-                       usage="%(prog)s {pix2pix,cyclegan,srgan} --data DIR --out RUN [options]\n"
-                             "       %(prog)s --out RUN --resume [options]   (see --help for the options)",
-                       description="Train pix2pix (paired), cyclegan (unpaired) or srgan (super-resolution) on image folders. "
-                                   "Every flag is also a keyword of img2img.train() (--base-channels 32 = base_channels=32).")
-    p.add_argument("task", nargs="?", default=None, choices=FAMILIES,
-                   help="model family (default: from the run folder with --resume, else pix2pix for --task "
-                        "restore/colorize/sketch and srgan for --task sr; required otherwise)")
-    p.add_argument("--data", help="dataset folder (see README: folder formats); required unless --resume (default: "
-                                  "the run's folder when resuming)")
+    p = sub.add_parser(
+        "train",
+        help="train a model on a folder of images",
+        argument_default=S,
+        usage="%(prog)s {pix2pix,cyclegan,srgan} --data DIR --out RUN [options]\n"
+        "       %(prog)s --out RUN --resume [options]   (see --help for the options)",
+        description="Train pix2pix (paired), cyclegan (unpaired) or srgan (super-resolution) on image folders. "
+        "Every flag is also a keyword of img2img.train() (--base-channels 32 = base_channels=32).",
+    )
+    p.add_argument(
+        "task",
+        nargs="?",
+        default=None,
+        choices=FAMILIES,
+        help="model family (default: from the run folder with --resume, else pix2pix for --task "
+        "restore/colorize/sketch and srgan for --task sr; required otherwise)",
+    )
+    p.add_argument(
+        "--data",
+        help="dataset folder (see README: folder formats); required unless --resume (default: "
+        "the run's folder when resuming)",
+    )
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples, logs and the model")
-    p.add_argument("--resume", action="store_true", default=False,
-                   help="continue the run in --out where it stopped; the task and every option come from the run "
-                        "folder (bit-exact with the same --steps, device and thread count; see README) (default: off)")
-    p.add_argument("--stop-after", type=int, metavar="N",
-                   help="stop at step N of the --steps schedule (with a checkpoint); a later --resume continues the "
-                        "same schedule, bit for bit (default: run all --steps)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=False,
+        help="continue the run in --out where it stopped; the task and every option come from the run "
+        "folder (bit-exact with the same --steps, device and thread count; see README) (default: off)",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop at step N of the --steps schedule (with a checkpoint); a later --resume continues the "
+        "same schedule, bit for bit (default: run all --steps)",
+    )
     g = p.add_argument_group("data")
-    g.add_argument("--steps", type=int, help="total optimisation steps; the learning-rate decay is planned over them "
-                                             "(default: 10000, or planned from --minutes)")
-    g.add_argument("--minutes", type=float, help="time budget: plan the steps from the measured speed, then stop, "
-                                                 "validate and save when the time is spent (resumable) (default: none)")
-    g.add_argument("--profile", choices=["cpu", "gpu"], help="--task recipes: default settings for this kind of "
-                                                             "device (default: from the training device)")
-    g.add_argument("--size", type=int, help="training crop size (default: pix2pix/cyclegan 256, srgan 96 = HR crop; "
-                                            "--task recipes on a cpu profile 128)")
-    g.add_argument("--load-size", type=int, help="shorter side is resized to this before the random crop "
-                                                 "(default: size * 286 / 256)")
-    g.add_argument("--batch-size", type=int, help="images per step (default: pix2pix/cyclegan 1, srgan 16; "
-                                                  "--task recipes 4 to 16 by profile)")
+    g.add_argument(
+        "--steps",
+        type=int,
+        help="total optimisation steps; the learning-rate decay is planned over them "
+        "(default: 10000, or planned from --minutes)",
+    )
+    g.add_argument(
+        "--minutes",
+        type=float,
+        help="time budget: plan the steps from the measured speed, then stop, "
+        "validate and save when the time is spent (resumable) (default: none)",
+    )
+    g.add_argument(
+        "--profile",
+        choices=["cpu", "gpu"],
+        help="--task recipes: default settings for this kind of device (default: from the training device)",
+    )
+    g.add_argument(
+        "--size",
+        type=int,
+        help="training crop size (default: pix2pix/cyclegan 256, srgan 96 = HR crop; "
+        "--task recipes on a cpu profile 128)",
+    )
+    g.add_argument(
+        "--load-size",
+        type=int,
+        help="shorter side is resized to this before the random crop (default: size * 286 / 256)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        help="images per step (default: pix2pix/cyclegan 1, srgan 16; --task recipes 4 to 16 by profile)",
+    )
     g.add_argument("--scale", type=int, choices=[2, 4, 8], help="super-resolution factor (srgan) (default: 4)")
     g.add_argument("--direction", choices=["AtoB", "BtoA"], help="translate A to B or B to A (default: AtoB)")
     g.add_argument("--in-channels", type=int, choices=[1, 3], help="input channels: 1 = grayscale (default: 3)")
     g.add_argument("--out-channels", type=int, choices=[1, 3], help="output channels: 1 = grayscale (default: 3)")
     g.add_argument("--num-workers", type=int, help="CPU data-loading workers (default: 2)")
-    g.add_argument("--no-flip", dest="hflip", action="store_false", help="no random horizontal flips (default: flips on)")
+    g.add_argument(
+        "--no-flip", dest="hflip", action="store_false", help="no random horizontal flips (default: flips on)"
+    )
     g.add_argument("--vflip", action="store_true", help="random vertical flips too (default: off)")
-    g.add_argument("--crop-scale", type=float, help="random resized crop on the device keeping this..1 of the area, "
-                                                    "e.g. 0.8 (default: off)")
+    g.add_argument(
+        "--crop-scale",
+        type=float,
+        help="random resized crop on the device keeping this..1 of the area, e.g. 0.8 (default: off)",
+    )
     g.add_argument("--affine-degrees", type=float, help="random rotation up to +- this many degrees (default: 0)")
     g.add_argument("--affine-translate", type=float, help="random shift up to this fraction of the size (default: 0)")
     g.add_argument("--affine-scale", type=float, help="random zoom 1 +- this (default: 0)")
-    g.add_argument("--recolor", action=argparse.BooleanOptionalAction,
-                   help="recipe training: shuffle each photo crop's R, G, B channels before the input is made, so a "
-                        "restore net learns the damage, not the training photos' palette (default: off)")
+    g.add_argument(
+        "--recolor",
+        action=argparse.BooleanOptionalAction,
+        help="recipe training: shuffle each photo crop's R, G, B channels before the input is made, so a "
+        "restore net learns the damage, not the training photos' palette (default: off)",
+    )
     g.add_argument("--jitter", type=float, help="colour jitter strength on the input only, e.g. 0.2 (default: 0)")
-    g.add_argument("--task", dest="recipe", choices=RECIPES,
-                   help="train on plain photos: make inputs on the fly with this recipe, fresh damage every epoch "
-                        "(default: none, the folder holds pairs)")
-    g.add_argument("--preset", choices=["light", "medium", "heavy"], help="--task restore: how much damage (default: medium)")
-    g.add_argument("--realistic", action="store_true", help="--task sr: blur, noise and JPEG around the downscale (default: off)")
-    g.add_argument("--color-space", choices=["rgb", "lab"],
-                   help="pix2pix: lab = colorization (L in, ab out) (default: rgb; --task colorize sets lab)")
-    g.add_argument("--skip-bad", dest="on_bad", action="store_const", const="skip",
-                   help="skip unreadable or unmatched files, listed in RUN/skipped.txt, instead of stopping (default: stop)")
+    g.add_argument(
+        "--task",
+        dest="recipe",
+        choices=RECIPES,
+        help="train on plain photos: make inputs on the fly with this recipe, fresh damage every epoch "
+        "(default: none, the folder holds pairs)",
+    )
+    g.add_argument(
+        "--preset", choices=["light", "medium", "heavy"], help="--task restore: how much damage (default: medium)"
+    )
+    g.add_argument(
+        "--realistic", action="store_true", help="--task sr: blur, noise and JPEG around the downscale (default: off)"
+    )
+    g.add_argument(
+        "--color-space",
+        choices=["rgb", "lab"],
+        help="pix2pix: lab = colorization (L in, ab out) (default: rgb; --task colorize sets lab)",
+    )
+    g.add_argument(
+        "--skip-bad",
+        dest="on_bad",
+        action="store_const",
+        const="skip",
+        help="skip unreadable or unmatched files, listed in RUN/skipped.txt, instead of stopping (default: stop)",
+    )
     n = p.add_argument_group("networks")
-    n.add_argument("--generator", help="generator preset: unet_256, unet_128, resnet_9blocks, resnet_6blocks, srresnet_x4, "
-                                       "compact_sr_x4, ... (default: pix2pix unet_256, cyclegan resnet_9blocks, srgan srresnet_x4)")
+    n.add_argument(
+        "--generator",
+        help="generator preset: unet_256, unet_128, resnet_9blocks, resnet_6blocks, srresnet_x4, "
+        "compact_sr_x4, ... (default: pix2pix unet_256, cyclegan resnet_9blocks, srgan srresnet_x4)",
+    )
     n.add_argument("--base-channels", type=int, help="generator width (default: 64; cpu recipe profiles 32)")
-    n.add_argument("--num-downs", type=int, help="U-Net depth; sizes must be multiples of 2^depth "
-                                                 "(default: unet_256 8, unet_128 7; cpu recipe profiles 6)")
-    n.add_argument("--num-blocks", type=int, help="residual blocks, ResNet and SRResNet (default: resnet_9blocks 9, "
-                                                  "resnet_6blocks 6, srresnet 16; sr cpu profile 6)")
-    n.add_argument("--norm", choices=["batch", "instance", "none"],
-                   help="generator normalisation (default: instance; restore recipe none)")
+    n.add_argument(
+        "--num-downs",
+        type=int,
+        help="U-Net depth; sizes must be multiples of 2^depth (default: unet_256 8, unet_128 7; cpu recipe profiles 6)",
+    )
+    n.add_argument(
+        "--num-blocks",
+        type=int,
+        help="residual blocks, ResNet and SRResNet (default: resnet_9blocks 9, "
+        "resnet_6blocks 6, srresnet 16; sr cpu profile 6)",
+    )
+    n.add_argument(
+        "--norm",
+        choices=["batch", "instance", "none"],
+        help="generator normalisation (default: instance; restore recipe none)",
+    )
     n.add_argument("--dropout", type=float, help="generator dropout (default: U-Net 0.5, ResNet 0)")
-    n.add_argument("--upsample", choices=["transpose", "resize"],
-                   help="U-Net upsampling: transposed conv or resize + conv (default: transpose; recipes resize)")
-    n.add_argument("--residual", action=argparse.BooleanOptionalAction,
-                   help="U-Net/SRResNet predict a correction to the input (bicubic for SR) and start as it "
-                        "(default: on for the restore and sr recipes, else off)")
-    n.add_argument("--global-context", action=argparse.BooleanOptionalAction,
-                   help="U-Net: add a whole-picture summary to the innermost level, so photo-wide changes "
-                        "(a colour cast, a fade) are judged from the whole photo (default: off)")
+    n.add_argument(
+        "--upsample",
+        choices=["transpose", "resize"],
+        help="U-Net upsampling: transposed conv or resize + conv (default: transpose; recipes resize)",
+    )
+    n.add_argument(
+        "--residual",
+        action=argparse.BooleanOptionalAction,
+        help="U-Net/SRResNet predict a correction to the input (bicubic for SR) and start as it "
+        "(default: on for the restore and sr recipes, else off)",
+    )
+    n.add_argument(
+        "--global-context",
+        action=argparse.BooleanOptionalAction,
+        help="U-Net: add a whole-picture summary to the innermost level, so photo-wide changes "
+        "(a colour cast, a fade) are judged from the whole photo (default: off)",
+    )
     n.add_argument("--d-layers", type=int, help="PatchGAN layers, 3 = 70x70 receptive field (default: 3)")
     n.add_argument("--d-channels", type=int, help="PatchGAN width (default: 64; cpu recipe profiles 32)")
-    n.add_argument("--d-norm", choices=["batch", "instance", "none"],
-                   help="PatchGAN normalisation (default: batch; cyclegan and wgangp instance)")
-    n.add_argument("--spectral-norm", action="store_true", help="spectral normalisation in the discriminator (default: off)")
+    n.add_argument(
+        "--d-norm",
+        choices=["batch", "instance", "none"],
+        help="PatchGAN normalisation (default: batch; cyclegan and wgangp instance)",
+    )
+    n.add_argument(
+        "--spectral-norm", action="store_true", help="spectral normalisation in the discriminator (default: off)"
+    )
     n.add_argument("--d-scales", type=int, help="multi-scale discriminator: number of scales (default: 1)")
     lo = p.add_argument_group("losses")
-    lo.add_argument("--gan-mode", choices=["vanilla", "lsgan", "hinge", "wgangp"],
-                    help="GAN objective (default: pix2pix and srgan vanilla, cyclegan lsgan)")
+    lo.add_argument(
+        "--gan-mode",
+        choices=["vanilla", "lsgan", "hinge", "wgangp"],
+        help="GAN objective (default: pix2pix and srgan vanilla, cyclegan lsgan)",
+    )
     lo.add_argument("--lambda-l1", type=float, help="pix2pix reconstruction weight (default: 100)")
-    lo.add_argument("--pixel-loss", choices=["l1", "l2", "psnr"],
-                    help="pix2pix reconstruction loss: l1 (the paper), l2, or psnr (per-image -PSNR in dB) (default: l1)")
+    lo.add_argument(
+        "--pixel-loss",
+        choices=["l1", "l2", "psnr"],
+        help="pix2pix reconstruction loss: l1 (the paper), l2, or psnr (per-image -PSNR in dB) (default: l1)",
+    )
     lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (default: 10)")
     lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (default: 0.5)")
     lo.add_argument("--lambda-gp", type=float, help="gradient penalty weight for wgangp (default: 10)")
     lo.add_argument("--pool-size", type=int, help="cyclegan image pool (default: 50)")
-    lo.add_argument("--adv-weight", type=float, help="weight of the generator GAN term; 0 = no GAN, PSNR-oriented "
-                                                     "(default: pix2pix 1, srgan 1e-3; restore recipe 0, colorize/sketch 0.01)")
-    lo.add_argument("--warmup-steps", type=int, help="srgan pixel-loss-only steps before the GAN starts; 0 = none "
-                                                     "(default: steps/2)")
-    lo.add_argument("--vgg-weights", help="local VGG19 weights file: srgan content loss = VGG19 relu5_4 MSE / 12.75^2 "
-                    "(default: $IMG2IMG_VGG19_WEIGHTS; without either: L1 + discriminator feature matching)")
-    lo.add_argument("--content-loss", choices=["vgg", "l1+fm"],
-                    help="srgan content loss (default: vgg when VGG19 weights are given, else l1+fm)")
+    lo.add_argument(
+        "--adv-weight",
+        type=float,
+        help="weight of the generator GAN term; 0 = no GAN, PSNR-oriented "
+        "(default: pix2pix 1, srgan 1e-3; restore recipe 0, colorize/sketch 0.01)",
+    )
+    lo.add_argument(
+        "--warmup-steps",
+        type=int,
+        help="srgan pixel-loss-only steps before the GAN starts; 0 = none (default: steps/2)",
+    )
+    lo.add_argument(
+        "--vgg-weights",
+        help="local VGG19 weights file: srgan content loss = VGG19 relu5_4 MSE / 12.75^2 "
+        "(default: $IMG2IMG_VGG19_WEIGHTS; without either: L1 + discriminator feature matching)",
+    )
+    lo.add_argument(
+        "--content-loss",
+        choices=["vgg", "l1+fm"],
+        help="srgan content loss (default: vgg when VGG19 weights are given, else l1+fm)",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--lr", type=float, help="Adam learning rate (default: 2e-4; srgan 1e-4; cpu recipe profiles 5e-4)")
     o.add_argument("--beta1", type=float, help="Adam beta1 (default: 0.5; srgan 0.9)")
     o.add_argument("--beta2", type=float, help="Adam beta2 (default: 0.999)")
-    o.add_argument("--decay-steps", type=int, help="LR decay over the last N steps (default: half of the steps after the warm-up)")
-    o.add_argument("--lr-schedule", choices=["linear", "step"],
-                   help="after steps - decay-steps: linear decay to 0 or x0.1 (default: pix2pix/cyclegan linear, srgan step)")
+    o.add_argument(
+        "--decay-steps", type=int, help="LR decay over the last N steps (default: half of the steps after the warm-up)"
+    )
+    o.add_argument(
+        "--lr-schedule",
+        choices=["linear", "step"],
+        help="after steps - decay-steps: linear decay to 0 or x0.1 (default: pix2pix/cyclegan linear, srgan step)",
+    )
     o.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (default: no clipping)")
-    o.add_argument("--max-bad-steps", type=int,
-                   help="consecutive non-finite steps before a rollback to the last good state (default: 20)")
-    o.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
-                   help="fp16 needs CUDA; bf16 autocast works on CPU (default: fp32)")
-    o.add_argument("--channels-last", action="store_true", help="channels-last memory format, faster on recent GPUs (default: off)")
+    o.add_argument(
+        "--max-bad-steps",
+        type=int,
+        help="consecutive non-finite steps before a rollback to the last good state (default: 20)",
+    )
+    o.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="fp16 needs CUDA; bf16 autocast works on CPU (default: fp32)",
+    )
+    o.add_argument(
+        "--channels-last", action="store_true", help="channels-last memory format, faster on recent GPUs (default: off)"
+    )
     o.add_argument("--seed", type=int, help="seed of the weights, the data order and the augmentation (default: 0)")
     o.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
     lg = p.add_argument_group("logging")
     lg.add_argument("--log-every", type=int, help="steps between RUN/log.jsonl records (default: 10)")
     lg.add_argument("--sample-every", type=int, help="steps between RUN/samples grids (default: 500)")
-    lg.add_argument("--checkpoint-every", type=int, help="steps between checkpoints, RUN/checkpoints/last.pt (default: 1000)")
+    lg.add_argument(
+        "--checkpoint-every", type=int, help="steps between checkpoints, RUN/checkpoints/last.pt (default: 1000)"
+    )
     lg.add_argument("--val-every", type=int, help="steps between validations on the val split (default: 1000)")
-    lg.add_argument("--best-metric", choices=BEST_METRICS,
-                    help="what picks RUN/best on the val split; GAN warm-up steps are never picked "
-                         "(default: psnr; cyclegan cycle_psnr; srgan with a GAN term sharpness)")
-    lg.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar (default: a bar on stderr)")
+    lg.add_argument(
+        "--best-metric",
+        choices=BEST_METRICS,
+        help="what picks RUN/best on the val split; GAN warm-up steps are never picked "
+        "(default: psnr; cyclegan cycle_psnr; srgan with a GAN term sharpness)",
+    )
+    lg.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar (default: a bar on stderr)"
+    )
     p.set_defaults(func=cmd_train, _check=check_train, _parser=p)
 
 
@@ -167,8 +298,10 @@ def check_train(args: argparse.Namespace) -> None:
     from .options import FAMILIES
 
     if not args.resume and args.task is None and not hasattr(args, "recipe"):
-        args._parser.error(f"the model family ({', '.join(FAMILIES)}) is required, e.g. img2img train pix2pix --data DIR "
-                           "--out RUN (with --resume it comes from the run folder)")
+        args._parser.error(
+            f"the model family ({', '.join(FAMILIES)}) is required, e.g. img2img train pix2pix --data DIR "
+            "--out RUN (with --resume it comes from the run folder)"
+        )
     if not args.resume and not hasattr(args, "data"):
         args._parser.error("--data is required (unless --resume)")
 
@@ -177,28 +310,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import train
 
     # the flags' names are train()'s keywords: train() maps them to TrainConfig fields (img2img.options)
-    kwargs: dict[str, Any] = {k: v for k, v in vars(args).items()
-                              if k not in ("func", "command", "task", "resume", "stop_after", "verbose") and not k.startswith("_")}
+    kwargs: dict[str, Any] = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("func", "command", "task", "resume", "stop_after", "verbose") and not k.startswith("_")
+    }
     stop_after = getattr(args, "stop_after", None)
     result = train(args.task, resume=args.resume, stop_after=stop_after, **kwargs)
     print(train_summary(result))
     if result.total_steps and result.step < result.total_steps and stop_after is not None:
-        print(f"stopped at step {result.step} of {result.total_steps}; continue with: img2img train --out {result.run_dir} --resume")
+        print(
+            f"stopped at step {result.step} of {result.total_steps}; continue with: img2img train --out {result.run_dir} --resume"
+        )
     return 0
 
 
 def train_summary(result: Any) -> str:
     """The final line of ``img2img train``: the latest model and the best one, with their scores."""
+
     def scores(metrics: dict[str, Any]) -> str:
-        return ", ".join(f"{k[4:]}={v:.4g}" for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float))
+        return ", ".join(
+            f"{k[4:]}={v:.4g}" for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float)
+        )
 
     latest = scores(result.metrics)
     total = getattr(result, "total_steps", None)
-    done = f"{result.step} of {total} steps" if total and result.step < total else f"{result.step} step{'' if result.step == 1 else 's'}"
+    done = (
+        f"{result.step} of {total} steps"
+        if total and result.step < total
+        else f"{result.step} step{'' if result.step == 1 else 's'}"
+    )
     line = f"trained {done}; latest model in {result.run_dir / 'model'}" + (f" ({latest})" if latest else "")
     if result.best:
-        line += (f"; best by {result.best['best_metric']} in {result.run_dir / 'best'} "
-                 f"(step {result.best['best_step']}: {scores(result.best)})")
+        line += (
+            f"; best by {result.best['best_metric']} in {result.run_dir / 'best'} "
+            f"(step {result.best['best_step']}: {scores(result.best)})"
+        )
     return line
 
 
@@ -222,16 +369,25 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if str(args.model).endswith(".onnx"):  # the torch-free runtime: one implementation for .onnx files
         from img2img_runtime import Model
 
-        runner = Model(args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, max_pixels=args.max_pixels)
+        runner = Model(
+            args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, max_pixels=args.max_pixels
+        )
     else:
         from .infer import Translator
 
-        runner = Translator.from_pretrained(args.model, device=args.device, direction=args.direction,
-                                            batch_size=args.batch_size, tile=args.tile, overlap=args.overlap,
-                                            max_pixels=args.max_pixels)
+        runner = Translator.from_pretrained(
+            args.model,
+            device=args.device,
+            direction=args.direction,
+            batch_size=args.batch_size,
+            tile=args.tile,
+            overlap=args.overlap,
+            max_pixels=args.max_pixels,
+        )
     try:
-        report = runner.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive,
-                                         progress=args.progress)
+        report = runner.translate_folder(
+            args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress
+        )
     except PermissionError as error:  # an unreadable input folder (main() handles the other errors)
         raise FileNotFoundError(str(error)) from error
     print(report.summary())
@@ -239,23 +395,39 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def _add_export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a trained model to a self-describing ONNX file",
-                       description="Export one generator to ONNX (dynamic batch/height/width, metadata for the runtime) and check it.")
+    p = sub.add_parser(
+        "export",
+        help="export a trained model to a self-describing ONNX file",
+        description="Export one generator to ONNX (dynamic batch/height/width, metadata for the runtime) and check it.",
+    )
     p.add_argument("model", help="run folder, model folder or checkpoint .pt")
     p.add_argument("output", help="the .onnx file to write")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which generator of a cyclegan model (default: the model's)")
-    p.add_argument("--fp16", action="store_true",
-                   help="fp16 weights and arithmetic (for GPU runtimes), float32 input/output (default: fp32)")
-    p.add_argument("--int8", action="store_true",
-                   help="int8 for CPU runtimes: static with --calibration, else dynamic (default: fp32)")
+    p.add_argument(
+        "--direction", choices=["AtoB", "BtoA"], help="which generator of a cyclegan model (default: the model's)"
+    )
+    p.add_argument(
+        "--fp16",
+        action="store_true",
+        help="fp16 weights and arithmetic (for GPU runtimes), float32 input/output (default: fp32)",
+    )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="int8 for CPU runtimes: static with --calibration, else dynamic (default: fp32)",
+    )
     p.add_argument("--calibration", help="folder of representative images for static int8 quantization (default: none)")
     from .quantize import CALIBRATION_METHODS
 
-    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="auto",
-                   help="how static int8 picks activation ranges (default auto: the best of several percentiles)")
-    p.add_argument("--no-check", dest="check", action="store_false",
-                   help="skip the onnxruntime-vs-torch check (default: check)")
+    p.add_argument(
+        "--calibration-method",
+        choices=CALIBRATION_METHODS,
+        default="auto",
+        help="how static int8 picks activation ranges (default auto: the best of several percentiles)",
+    )
+    p.add_argument(
+        "--no-check", dest="check", action="store_false", help="skip the onnxruntime-vs-torch check (default: check)"
+    )
     p.set_defaults(func=cmd_export, _check=check_export)
 
 
@@ -267,26 +439,46 @@ def check_export(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
-    report = export_onnx(args.model, args.output, direction=args.direction, opset=args.opset, fp16=args.fp16,
-                         int8=args.int8, calibration=args.calibration, calibration_method=args.calibration_method,
-                         check=args.check, progress=True)
+    report = export_onnx(
+        args.model,
+        args.output,
+        direction=args.direction,
+        opset=args.opset,
+        fp16=args.fp16,
+        int8=args.int8,
+        calibration=args.calibration,
+        calibration_method=args.calibration_method,
+        check=args.check,
+        progress=True,
+    )
     print(report.summary())
     return 0
 
 
 def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="build a paired training folder from ordinary photos",
-                       description="Make A/B pairs from photos with a recipe: sketch (A = line drawing), colorize (A = grayscale), "
-                                   "restore (A = aged/damaged), sr (A = low resolution). Writes OUT/{train,val}/{A,B}.")
-    p.add_argument("recipe", choices=["sketch", "colorize", "restore", "sr"], help="how the inputs (A) are made from the photos")
+    p = sub.add_parser(
+        "prepare",
+        help="build a paired training folder from ordinary photos",
+        description="Make A/B pairs from photos with a recipe: sketch (A = line drawing), colorize (A = grayscale), "
+        "restore (A = aged/damaged), sr (A = low resolution). Writes OUT/{train,val}/{A,B}.",
+    )
+    p.add_argument(
+        "recipe", choices=["sketch", "colorize", "restore", "sr"], help="how the inputs (A) are made from the photos"
+    )
     p.add_argument("photos", help="folder of photos (searched recursively)")
     p.add_argument("out", help="output folder")
     p.add_argument("--preset", choices=["light", "medium", "heavy"], help="restore: how much damage (default medium)")
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr: downscaling factor (default 4)")
-    p.add_argument("--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="share of photos held out for validation (default: 0.1)")
+    p.add_argument(
+        "--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)"
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of photos held out for validation (default: 0.1)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the damage and of the train/val split (default: 0)")
-    p.add_argument("--max-size", type=int, help="downscale photos larger than this (longer side) first (default: no limit)")
+    p.add_argument(
+        "--max-size", type=int, help="downscale photos larger than this (longer side) first (default: no limit)"
+    )
     p.add_argument("--overwrite", action="store_true", help="rebuild pairs that already exist (default: keep them)")
     p.set_defaults(func=cmd_prepare)
 
@@ -303,30 +495,59 @@ def recipe_options(args: argparse.Namespace, recipe: str) -> dict[str, Any]:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare
 
-    report = prepare(args.recipe, args.photos, args.out, val_fraction=args.val_fraction, seed=args.seed,
-                     max_size=args.max_size, overwrite=args.overwrite, progress=True, **recipe_options(args, args.recipe))
+    report = prepare(
+        args.recipe,
+        args.photos,
+        args.out,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        max_size=args.max_size,
+        overwrite=args.overwrite,
+        progress=True,
+        **recipe_options(args, args.recipe),
+    )
     print(report.summary())
     return 0 if not report.failed else 1
 
 
 def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="score a model beside simple baselines (PSNR, SSIM, colourfulness, sharpness, speed)",
-                       description="Make inputs from photos with a task's recipe (or take the pairs of an A/B folder), run the "
-                                   "model, and print its PSNR (RGB and luma), SSIM, colourfulness, sharpness and seconds per "
-                                   "megapixel beside the baselines (bicubic for sr, the input itself otherwise).")
+    p = sub.add_parser(
+        "eval",
+        help="score a model beside simple baselines (PSNR, SSIM, colourfulness, sharpness, speed)",
+        description="Make inputs from photos with a task's recipe (or take the pairs of an A/B folder), run the "
+        "model, and print its PSNR (RGB and luma), SSIM, colourfulness, sharpness and seconds per "
+        "megapixel beside the baselines (bicubic for sr, the input itself otherwise).",
+    )
     p.add_argument("--model", required=True, help="run folder, model folder, checkpoint .pt, or exported .onnx")
-    p.add_argument("--data", required=True, help="folder of photos (with --task), or a paired folder with A/ and B/ (val/ preferred)")
-    p.add_argument("--task", choices=["restore", "colorize", "sketch", "sr"],
-                   help="make the inputs from photos with this recipe (default: none, --data is a paired A/B folder)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="folder of photos (with --task), or a paired folder with A/ and B/ (val/ preferred)",
+    )
+    p.add_argument(
+        "--task",
+        choices=["restore", "colorize", "sketch", "sr"],
+        help="make the inputs from photos with this recipe (default: none, --data is a paired A/B folder)",
+    )
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr: downscaling factor (default 4)")
     p.add_argument("--preset", choices=["light", "medium", "heavy"], help="restore: how much damage (default medium)")
-    p.add_argument("--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)")
+    p.add_argument(
+        "--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs' randomness (default: 0)")
     p.add_argument("--max-images", type=int, help="evaluate at most this many images (default: all)")
-    p.add_argument("--max-size", type=int, help="downscale photos whose longer side exceeds this first, INTER_AREA (default: no limit)")
+    p.add_argument(
+        "--max-size",
+        type=int,
+        help="downscale photos whose longer side exceeds this first, INTER_AREA (default: no limit)",
+    )
     p.add_argument("--device", default="auto", help="torch models: auto, cpu, cuda, mps (default: auto)")
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for two-way models, cyclegan run folders (default: the model's)")
-    p.add_argument("--json", help="also write the report (rows, per-image values, skipped files) to this JSON file (default: none)")
+    p.add_argument(
+        "--direction", choices=["AtoB", "BtoA"], help="for two-way models, cyclegan run folders (default: the model's)"
+    )
+    p.add_argument(
+        "--json", help="also write the report (rows, per-image values, skipped files) to this JSON file (default: none)"
+    )
     p.set_defaults(func=cmd_eval, _check=check_eval)
 
 
@@ -340,9 +561,20 @@ def check_eval(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_model
 
-    report = evaluate_model(args.model, args.data, task=args.task, scale=args.scale or 4, preset=args.preset or "medium",
-                            realistic=args.realistic, seed=args.seed, max_images=args.max_images, max_size=args.max_size,
-                            device=args.device, direction=args.direction, progress=True)
+    report = evaluate_model(
+        args.model,
+        args.data,
+        task=args.task,
+        scale=args.scale or 4,
+        preset=args.preset or "medium",
+        realistic=args.realistic,
+        seed=args.seed,
+        max_images=args.max_images,
+        max_size=args.max_size,
+        device=args.device,
+        direction=args.direction,
+        progress=True,
+    )
     print(report.table())
     if args.json:
         report.to_json(args.json)
@@ -351,9 +583,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train a small old-photo restoration model on the bundled photos for 3 minutes (2.8 minutes in all "
-                                    "on a 2-core CPU) and write an HTML page of results")
-    p.add_argument("--out", default="img2img-demo", help="where to write data, run and results (default ./img2img-demo)")
+    p = sub.add_parser(
+        "demo",
+        help="train a small old-photo restoration model on the bundled photos for 3 minutes (2.8 minutes in all "
+        "on a 2-core CPU) and write an HTML page of results",
+    )
+    p.add_argument(
+        "--out", default="img2img-demo", help="where to write data, run and results (default ./img2img-demo)"
+    )
     p.add_argument("--steps", type=int, default=None, help="training steps (default: as many as --minutes allows)")
     p.add_argument("--minutes", type=float, default=None, help="training time budget (default 3)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
@@ -368,9 +605,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     from img2img_runtime.argparsing import HelpfulParser
+
+    from . import __version__
 
     parser = HelpfulParser(prog="img2img", description="Image-to-image translation with GANs.")
     parser.add_argument("--version", action="version", version=f"img2img {__version__}")
@@ -391,14 +628,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def interrupted(args: argparse.Namespace, argv: list[str], interrupt: KeyboardInterrupt) -> int:
     """Ctrl-C: one line on stderr (what was kept, the command that continues), status 130."""
-    from img2img_runtime.cli import command_line, interrupted as report
+    from img2img_runtime.cli import command_line
+    from img2img_runtime.cli import interrupted as report
 
     command = args.command
     prog = f"img2img {command}"
     if command == "train":
         step = getattr(interrupt, "step", None)
         if step is None and not (Path(args.out) / "checkpoints" / "last.pt").exists():
-            return report(prog, f"no checkpoint was saved yet in {args.out}; start again with", command_line("img2img", argv))
+            return report(
+                prog, f"no checkpoint was saved yet in {args.out}; start again with", command_line("img2img", argv)
+            )
         saved = f"checkpoint at step {step} saved" if step is not None else "the last checkpoint is kept"
         add = [] if args.resume else ["--resume"]
         return report(prog, f"{saved} in {args.out}; resume with", command_line("img2img", argv, add=add))
@@ -407,15 +647,24 @@ def interrupted(args: argparse.Namespace, argv: list[str], interrupt: KeyboardIn
         saved = f"training saved at step {step}" if step is not None else "finished steps are kept"
         return report(prog, f"{saved} in {args.out}; the same command continues", command_line("img2img", argv))
     if command == "translate":
-        return report(prog, f"finished outputs are kept in {args.output}; the same command finishes the rest",
-                      command_line("img2img", argv, drop=["--overwrite"]))
+        return report(
+            prog,
+            f"finished outputs are kept in {args.output}; the same command finishes the rest",
+            command_line("img2img", argv, drop=["--overwrite"]),
+        )
     if command == "prepare":  # no --overwrite: keep the finished pairs (unless OUT holds an earlier prepare.json)
         drop = [] if (Path(args.out) / "prepare.json").exists() else ["--overwrite"]
-        return report(prog, f"finished pairs are kept in {args.out}; the same command finishes the rest",
-                      command_line("img2img", argv, drop=drop))
+        return report(
+            prog,
+            f"finished pairs are kept in {args.out}; the same command finishes the rest",
+            command_line("img2img", argv, drop=drop),
+        )
     if command == "export":
-        return report(prog, f"nothing was written ({args.output} is written only when complete); run again with",
-                      command_line("img2img", argv))
+        return report(
+            prog,
+            f"nothing was written ({args.output} is written only when complete); run again with",
+            command_line("img2img", argv),
+        )
     return report(prog, "nothing was saved; run again with", command_line("img2img", argv))
 
 

@@ -8,15 +8,40 @@ from typing import Any
 
 # Per-task defaults that differ from the dataclass defaults (the papers' settings).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pix2pix": {"generator": "unet_256", "gan_mode": "vanilla", "size": 256, "batch_size": 1,
-                "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0, "adv_weight": 1.0,
-                "pixel_loss": "l1"},
-    "cyclegan": {"generator": "resnet_9blocks", "gan_mode": "lsgan", "size": 256, "batch_size": 1,
-                 "lr": 2e-4, "beta1": 0.5, "lr_schedule": "linear", "warmup_steps": 0},
+    "pix2pix": {
+        "generator": "unet_256",
+        "gan_mode": "vanilla",
+        "size": 256,
+        "batch_size": 1,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "lr_schedule": "linear",
+        "warmup_steps": 0,
+        "adv_weight": 1.0,
+        "pixel_loss": "l1",
+    },
+    "cyclegan": {
+        "generator": "resnet_9blocks",
+        "gan_mode": "lsgan",
+        "size": 256,
+        "batch_size": 1,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "lr_schedule": "linear",
+        "warmup_steps": 0,
+    },
     # SRGAN (Ledig et al. 2017): Adam(1e-4, beta1 0.9), x0.1 for the second half of the adversarial stage;
     # its warm-up (the PSNR-oriented SRResNet stage) is half the steps, see STEP_FRACTIONS
-    "srgan": {"generator": "srresnet_x4", "gan_mode": "vanilla", "size": 96, "batch_size": 16,
-              "lr": 1e-4, "beta1": 0.9, "lr_schedule": "step", "adv_weight": 1e-3},
+    "srgan": {
+        "generator": "srresnet_x4",
+        "gan_mode": "vanilla",
+        "size": 96,
+        "batch_size": 16,
+        "lr": 1e-4,
+        "beta1": 0.9,
+        "lr_schedule": "step",
+        "adv_weight": 1e-3,
+    },
 }
 
 # ``steps`` while a run with a time budget (``minutes``) has not yet measured its speed.
@@ -33,8 +58,21 @@ BEST_METRICS = ("psnr", "ssim", "sharpness", "cycle_psnr", "last")
 
 # Options that may change when a run is resumed; every other option comes from the saved run.
 RESUMABLE_OVERRIDES = frozenset(
-    {"steps", "minutes", "num_workers", "device", "log_every", "sample_every", "checkpoint_every", "val_every", "on_bad", "progress",
-     "lr", "grad_clip", "max_bad_steps"}
+    {
+        "steps",
+        "minutes",
+        "num_workers",
+        "device",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "val_every",
+        "on_bad",
+        "progress",
+        "lr",
+        "grad_clip",
+        "max_bad_steps",
+    }
 )
 
 
@@ -113,7 +151,7 @@ class TrainConfig:
     val_every: int = 1000
     val_max_images: int = 50  # validation scores at most this many val images
     best_metric: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed options: {"step", "changed": {key: [old, new]}}
+    history: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed options, by step
     auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps
     progress: bool = True
 
@@ -123,8 +161,15 @@ class TrainConfig:
             from .tasks import TASKS
 
             if self.task not in TASKS:
-                raise ValueError(f"unknown task {self.task!r}; available: {', '.join(sorted({*TASK_DEFAULTS, *TASKS}))}")
-            task_defaults = {"warmup_steps": 0, "lr_schedule": "linear", "gan_mode": "vanilla", **TASKS[self.task].defaults}
+                raise ValueError(
+                    f"unknown task {self.task!r}; available: {', '.join(sorted({*TASK_DEFAULTS, *TASKS}))}"
+                )
+            task_defaults = {
+                "warmup_steps": 0,
+                "lr_schedule": "linear",
+                "gan_mode": "vanilla",
+                **TASKS[self.task].defaults,
+            }
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
@@ -159,7 +204,9 @@ class TrainConfig:
             raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
         if self.color_space == "lab" and self.task != "pix2pix":
             raise ValueError("color_space 'lab' (colorization) is a pix2pix option")
-        if self.task == "srgan" and (self.crop_scale or self.affine_degrees or self.affine_translate or self.affine_scale):
+        if self.task == "srgan" and (
+            self.crop_scale or self.affine_degrees or self.affine_translate or self.affine_scale
+        ):
             raise ValueError("super-resolution pairs differ in size: use flips only (no crop_scale or affine)")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
@@ -190,7 +237,10 @@ class TrainConfig:
         # the PatchGAN's norm: instance for CycleGAN (the paper), batch for pix2pix and SRGAN; a WGAN-GP
         # critic defaults to instance norm and refuses batch norm
         self.discriminator_kwargs = patchgan_kwargs(
-            self.discriminator_kwargs, gan_mode=self.gan_mode, default_norm="instance" if self.task == "cyclegan" else "batch")
+            self.discriminator_kwargs,
+            gan_mode=self.gan_mode,
+            default_norm="instance" if self.task == "cyclegan" else "batch",
+        )
         if self.task != "srgan":
             if self.content_loss is not None:
                 raise ValueError(f"content_loss is an srgan option, not a {self.task} one")
@@ -231,9 +281,13 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
         if "lr_schedule" not in data:  # saved before per-task schedules and D norms: keep what the run used
-            data = {**data, "lr_schedule": "linear", "discriminator_kwargs": {"norm": "batch", **data.get("discriminator_kwargs", {})}}
+            data = {
+                **data,
+                "lr_schedule": "linear",
+                "discriminator_kwargs": {"norm": "batch", **data.get("discriminator_kwargs", {})},
+            }
         if "auto_steps" not in data and data.get("task") == "pix2pix":  # saved before pix2pix's adv_weight and
-            data = {**data, "adv_weight": 1.0}                            # its instance-norm U-Net default
+            data = {**data, "adv_weight": 1.0}  # its instance-norm U-Net default
             if str(data.get("generator") or "unet").startswith("unet"):
                 data["generator_kwargs"] = {"norm": "batch", **data.get("generator_kwargs", {})}
         return cls(**data)

@@ -25,8 +25,9 @@ DEMO_MINUTES = 3.0
 DEMO_OVERHEAD_SECONDS = 20
 
 
-def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minutes: float | None = None,
-             device: str = "auto") -> Path:
+def run_demo(
+    out: str | Path = "img2img-demo", *, steps: int | None = None, minutes: float | None = None, device: str = "auto"
+) -> Path:
     """Prepare data, train, restore the held-back photos; returns the HTML page's path.
 
     ``steps`` fixes the number of training steps; otherwise training runs for ``minutes``
@@ -52,13 +53,25 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
     budget = {"steps": steps} if steps else {"minutes": minutes or DEMO_MINUTES}
     if not steps:  # a time budget: training takes that long whatever the machine (slower machines make fewer steps)
         finish = time.strftime("%H:%M", time.localtime(time.time() + 60 * budget["minutes"] + DEMO_OVERHEAD_SECONDS))
-        print(f"demo: training for {budget['minutes']:g} minutes (the speed is measured on the first steps and the "
-              f"schedule planned to fit), then restoring {report.counts['val']} photos: done at about {finish}")
+        print(
+            f"demo: training for {budget['minutes']:g} minutes (the speed is measured on the first steps and the "
+            f"schedule planned to fit), then restoring {report.counts['val']} photos: done at about {finish}"
+        )
     result = train(
-        "pix2pix", data=str(photos), recipe="restore", recipe_options={"preset": "medium"}, out=str(run), profile="cpu",
+        "pix2pix",
+        data=str(photos),
+        recipe="restore",
+        recipe_options={"preset": "medium"},
+        out=str(run),
+        profile="cpu",
         recolor=True,  # ten photos: without it the net learns their palette (measured: +1.2 and +2.3 dB on the two)
-        num_workers=0 if steps and steps < 50 else 2, sample_every=250, checkpoint_every=500, val_every=250,
-        device=device, resume=(run / "checkpoints" / "last.pt").exists(), **budget,
+        num_workers=0 if steps and steps < 50 else 2,
+        sample_every=250,
+        checkpoint_every=500,
+        val_every=250,
+        device=device,
+        resume=(run / "checkpoints" / "last.pt").exists(),
+        **budget,
     )
     print(f"demo: trained {result.step} steps in {time.perf_counter() - started:.0f} s")
     translator = Translator.from_pretrained(run, device=device)
@@ -69,16 +82,25 @@ def run_demo(out: str | Path = "img2img-demo", *, steps: int | None = None, minu
         for kind, image in (("input", damaged), ("output", restored), ("target", clean)):
             write_image(results / f"{a_path.stem}_{kind}.png", image)
         caption = f"PSNR to the clean photo: damaged {psnr_uint8(damaged, clean):.2f} dB, restored {psnr_uint8(restored, clean):.2f} dB"
-        rows.append({"name": a_path.stem, "caption": caption,
-                     **{k: f"results/{a_path.stem}_{k}.png" for k in ("input", "output", "target")}})
+        rows.append(
+            {
+                "name": a_path.stem,
+                "caption": caption,
+                **{k: f"results/{a_path.stem}_{k}.png" for k in ("input", "output", "target")},
+            }
+        )
         print(f"  {a_path.stem}: {caption}")
     plot_curves(read_log(run / "log.jsonl"), out / "losses.png")
     page = write_html(
-        out / "index.html", title="img2img demo: old-photo restoration with pix2pix",
-        rows=rows, images=["losses.png"],
-        notes=[f"Trained {result.step} steps on {report.counts['train']} photos (fresh damage on 128 x 128 crops "
-               "every epoch); the rows below are held-back photos, restored at full size.",
-               f"Model: {run / 'best'}; sample grids during training: {run / 'samples'}."],
+        out / "index.html",
+        title="img2img demo: old-photo restoration with pix2pix",
+        rows=rows,
+        images=["losses.png"],
+        notes=[
+            f"Trained {result.step} steps on {report.counts['train']} photos (fresh damage on 128 x 128 crops "
+            "every epoch); the rows below are held-back photos, restored at full size.",
+            f"Model: {run / 'best'}; sample grids during training: {run / 'samples'}.",
+        ],
     )
     print(f"demo: open {page} (finished in {(time.perf_counter() - begun) / 60:.1f} minutes)")
     return page

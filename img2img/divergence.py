@@ -86,8 +86,10 @@ class LossWatch:
         if self.best is None or median < self.best:
             self.best = median
         if len(self.recent) == self.window and self.best > 0 and median > self.factor * self.best:
-            return (f"the median loss of the last {self.window} steps ({median:.4g}) is {median / self.best:.1f}x "
-                    f"its best ({self.best:.4g})")
+            return (
+                f"the median loss of the last {self.window} steps ({median:.4g}) is {median / self.best:.1f}x "
+                f"its best ({self.best:.4g})"
+            )
         return None
 
     def reset(self) -> None:
@@ -111,7 +113,9 @@ def weight_norm(module: torch.nn.Module) -> float:
 
 def all_finite(module: torch.nn.Module) -> bool:
     """True if every parameter and floating-point buffer (e.g. batch-norm statistics) is finite."""
-    return all(bool(torch.isfinite(t).all()) for t in [*module.parameters(), *module.buffers()] if t.is_floating_point())
+    return all(
+        bool(torch.isfinite(t).all()) for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()
+    )
 
 
 def snapshot(net: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:

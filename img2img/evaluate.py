@@ -65,10 +65,22 @@ __all__ = ["EvalReport", "METRICS", "evaluate_model", "find_pairs"]
 logger = logging.getLogger(__name__)
 
 # metric key -> table header
-METRICS = {"psnr": "PSNR", "psnr_y": "PSNR-Y", "ssim_y": "SSIM-Y", "colorfulness": "colourful",
-           "sharpness": "sharpness", "sec_per_mp": "s/MP"}
-_FORMATS = {"psnr": "{:.2f}", "psnr_y": "{:.2f}", "ssim_y": "{:.4f}", "colorfulness": "{:.1f}",
-            "sharpness": "{:.3f}", "sec_per_mp": "{:.4g}"}
+METRICS = {
+    "psnr": "PSNR",
+    "psnr_y": "PSNR-Y",
+    "ssim_y": "SSIM-Y",
+    "colorfulness": "colourful",
+    "sharpness": "sharpness",
+    "sec_per_mp": "s/MP",
+}
+_FORMATS = {
+    "psnr": "{:.2f}",
+    "psnr_y": "{:.2f}",
+    "ssim_y": "{:.4f}",
+    "colorfulness": "{:.1f}",
+    "sharpness": "{:.3f}",
+    "sec_per_mp": "{:.4g}",
+}
 _SSIM_WINDOW = 11  # metrics.ssim's default window: images must be at least this large after the border crop
 
 MODEL_ROW = "model"
@@ -108,14 +120,16 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data; non-finite values (e.g. the ``inf`` PSNR of identical images) become None."""
-        return _finite({
-            "settings": self.settings,
-            "images": self.images,
-            "skipped_count": len(self.skipped),
-            "rows": self.rows,
-            "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
-            "per_image": self.per_image,
-        })
+        return _finite(
+            {
+                "settings": self.settings,
+                "images": self.images,
+                "skipped_count": len(self.skipped),
+                "rows": self.rows,
+                "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+                "per_image": self.per_image,
+            }
+        )
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` to ``path`` atomically (temporary file, then rename)."""
@@ -130,8 +144,10 @@ class EvalReport:
             row = self.rows[name]
             lines.append([name, *(_format(key, row.get(key)) for key in METRICS)])
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        text = ["  ".join([line[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(line[1:], widths[1:]))]).rstrip()
-                for line in lines]
+        text = [
+            "  ".join([line[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(line[1:], widths[1:]))]).rstrip()
+            for line in lines
+        ]
         s = self.settings
         what = s.get("task") or "paired"
         options = ", ".join(f"{k} {s[k]}" for k in ("preset", "scale") if s.get(k) is not None)
@@ -203,7 +219,9 @@ def _load_model(model: Any, device: str, direction: str | None) -> _Runner:
     elif callable(model):
         name = getattr(model, "__name__", None) or type(model).__name__
     else:
-        raise TypeError(f"model must be a path (run/model folder, .pt or .onnx) or a callable, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a path (run/model folder, .pt or .onnx) or a callable, got {type(model).__name__}"
+        )
 
     spec = getattr(model, "spec", None)
     two_way = callable(spec)  # a Translator: spec(direction), __call__(..., direction=)
@@ -214,7 +232,9 @@ def _load_model(model: Any, device: str, direction: str | None) -> _Runner:
     call = (lambda image, _m=model: _m(image, direction=direction)) if two_way and direction else model
     in_channels = getattr(spec, "image_channels", None)
     scale = getattr(spec, "scale", None)
-    return _Runner(call=call, name=name, in_channels=in_channels, scale=scale, warm_up=hasattr(model, "translate_arrays"))
+    return _Runner(
+        call=call, name=name, in_channels=in_channels, scale=scale, warm_up=hasattr(model, "translate_arrays")
+    )
 
 
 def _as_rgb(image: Any, expected: tuple[int, int], what: str) -> np.ndarray:
@@ -228,8 +248,10 @@ def _as_rgb(image: Any, expected: tuple[int, int], what: str) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise ValueError(f"{what}: the model returned shape {image.shape}; expected H x W x 3 or H x W x 1")
     if image.shape[:2] != expected:
-        raise ValueError(f"{what}: the model returned a {image.shape[1]}x{image.shape[0]} image but the target is "
-                         f"{expected[1]}x{expected[0]} (a wrong --scale, or a model for another task?)")
+        raise ValueError(
+            f"{what}: the model returned a {image.shape[1]}x{image.shape[0]} image but the target is "
+            f"{expected[1]}x{expected[0]} (a wrong --scale, or a model for another task?)"
+        )
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
 
@@ -258,8 +280,10 @@ def find_pairs(root: str | os.PathLike) -> tuple[list[tuple[Path, Path]], list[t
     root = Path(root)
     dirs = _paired_dirs(root)
     if dirs is None:
-        raise ValueError(f"{root} is not a paired folder (A/ and B/, or val/A and val/B); "
-                         "pass --task restore|colorize|sketch|sr to make the inputs from photos")
+        raise ValueError(
+            f"{root} is not a paired folder (A/ and B/, or val/A and val/B); "
+            "pass --task restore|colorize|sketch|sr to make the inputs from photos"
+        )
     skipped: list[tuple[str, str]] = []
     keyed: list[dict[str, Path]] = []
     for folder in dirs:
@@ -423,7 +447,9 @@ def evaluate_model(
         if not data.exists():
             raise FileNotFoundError(f"data {data} does not exist")
         if max_size:
-            raise ValueError("max_size applies to photos evaluated with a task; paired folders are scored at their stored size")
+            raise ValueError(
+                "max_size applies to photos evaluated with a task; paired folders are scored at their stored size"
+            )
         pairs, skipped = find_pairs(data)  # before loading the model: a wrong folder fails fast
     else:
         photos = _list_photos(data)
@@ -432,11 +458,19 @@ def evaluate_model(
     if task is not None and runner.scale is not None:
         want = int(scale) if task == "sr" else 1
         if runner.scale != want:
-            raise ValueError(f"the model upscales x{runner.scale} but {task} needs x{want}"
-                             + (" (set --scale)" if task == "sr" else ""))
+            raise ValueError(
+                f"the model upscales x{runner.scale} but {task} needs x{want}"
+                + (" (set --scale)" if task == "sr" else "")
+            )
 
-    settings: dict[str, Any] = {"task": task, "model": runner.name, "data": str(data), "seed": seed,
-                                "max_images": max_images, "max_size": max_size}
+    settings: dict[str, Any] = {
+        "task": task,
+        "model": runner.name,
+        "data": str(data),
+        "seed": seed,
+        "max_images": max_images,
+        "max_size": max_size,
+    }
     if task == "restore":
         settings["preset"] = preset
     if task == "sr":
@@ -446,7 +480,9 @@ def evaluate_model(
     if task is None:
         items = _paired_items(pairs, runner, skipped)
     else:
-        options = {"restore": {"preset": preset}, "sr": {"scale": int(scale), "realistic": bool(realistic)}}.get(task, {})
+        options = {"restore": {"preset": preset}, "sr": {"scale": int(scale), "realistic": bool(realistic)}}.get(
+            task, {}
+        )
         recipe = Recipe(task, options)
         skipped = []
         items = _photo_items(photos, recipe, seed, max_size, skipped)
@@ -463,8 +499,13 @@ def evaluate_model(
         shape = target.shape[:2]
         name = _relative(path, root)
         if min(shape) - 2 * border < _SSIM_WINDOW:
-            skipped.append((str(path), f"too small ({shape[1]}x{shape[0]}) to score: SSIM needs "
-                                       f"{_SSIM_WINDOW} pixels per side after a border of {border}"))
+            skipped.append(
+                (
+                    str(path),
+                    f"too small ({shape[1]}x{shape[0]}) to score: SSIM needs "
+                    f"{_SSIM_WINDOW} pixels per side after a border of {border}",
+                )
+            )
             continue
         if not warmed:  # first call of a loaded model: CUDA/cuDNN/onnxruntime set-up, not timed
             runner.call(a)
@@ -489,8 +530,7 @@ def evaluate_model(
     return report
 
 
-def _photo_items(photos: list[Path], recipe: Recipe, seed: int, max_size: int | None,
-                 skipped: list[tuple[str, str]]):
+def _photo_items(photos: list[Path], recipe: Recipe, seed: int, max_size: int | None, skipped: list[tuple[str, str]]):
     """(path, input, target, baselines, border) for each usable photo, lazily."""
     for index, path in enumerate(photos):
         try:
@@ -515,8 +555,14 @@ def _baselines(task: str, a: np.ndarray, target: np.ndarray) -> list[tuple[str, 
         return [(BICUBIC_ROW, lambda: _upscale(a, w, h))]
     rows = [(INPUT_ROW, lambda: to_channels(a, 3) if a.shape[:2] == (h, w) else _upscale(to_channels(a, 3), w, h))]
     if task == "sketch":
-        rows.append((FLAT_ROW, lambda: np.broadcast_to(
-            np.rint(target.reshape(-1, target.shape[2]).mean(axis=0)).astype(np.uint8), target.shape).copy()))
+        rows.append(
+            (
+                FLAT_ROW,
+                lambda: np.broadcast_to(
+                    np.rint(target.reshape(-1, target.shape[2]).mean(axis=0)).astype(np.uint8), target.shape
+                ).copy(),
+            )
+        )
     return rows
 
 

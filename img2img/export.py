@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from img2img_runtime.io import atomic_write
 from img2img_runtime.logs import quiet_third_party
 from img2img_runtime.metadata import build_metadata
 from img2img_runtime.processing import ModelSpec, pad_to_multiple
 
 from . import __version__
-from img2img_runtime.io import atomic_write
 from .infer import Translator
 from .nets.rewrite import for_export
 
@@ -53,8 +53,10 @@ class ExportReport:
 
     def summary(self) -> str:
         diff = "not checked" if self.max_abs_diff is None else f"max |onnxruntime - torch| = {self.max_abs_diff:.2e}"
-        return f"wrote {self.path} ({self.precision}, {self.exporter} exporter); {diff} on a {self.check_size[0]}x{self.check_size[1]} input" + "".join(
-            f"\n  {note}" for note in self.notes)
+        return (
+            f"wrote {self.path} ({self.precision}, {self.exporter} exporter); {diff} on a {self.check_size[0]}x{self.check_size[1]} input"
+            + "".join(f"\n  {note}" for note in self.notes)
+        )
 
 
 class _Fp16Wrapper(nn.Module):
@@ -126,7 +128,9 @@ def export_onnx(
     side = max(spec.min_size, multiple, 16 if multiple == 1 else multiple)
     example = torch.zeros(1, spec.in_channels, side, side)
     # a non-square size that is not a multiple of the net's multiple, padded as the runtime pads it
-    check_size = (side + max(3, multiple // 2 + 3), side + max(5, multiple // 3 + 1)) if multiple > 1 else (side + 13, side + 7)
+    check_size = (
+        (side + max(3, multiple // 2 + 3), side + max(5, multiple // 3 + 1)) if multiple > 1 else (side + 13, side + 7)
+    )
     out = Path(out)
     precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     metadata = build_metadata(translator.config, spec, direction=direction, precision=precision, version=__version__)
@@ -142,8 +146,9 @@ def export_onnx(
             from .quantize import quantize
 
             graph_path = os.path.join(tmp, "model_int8.onnx")
-            quantized = quantize(fp32_path, graph_path, spec, calibration=calibration, method=calibration_method,
-                                 progress=progress)
+            quantized = quantize(
+                fp32_path, graph_path, spec, calibration=calibration, method=calibration_method, progress=progress
+            )
             notes.append(quantized.summary())
             if quantized.psnr_db is not None:
                 metadata["img2img.int8_psnr_db"] = f"{quantized.psnr_db:.2f}"
@@ -152,7 +157,9 @@ def export_onnx(
         if check:
             diff = _check(net, graph_path, spec, check_size, precision)
             if precision == "fp32" and diff > FP32_TOLERANCE:
-                raise RuntimeError(f"ONNX export check failed: max |onnxruntime - torch| = {diff:.3g} > {FP32_TOLERANCE}")
+                raise RuntimeError(
+                    f"ONNX export check failed: max |onnxruntime - torch| = {diff:.3g} > {FP32_TOLERANCE}"
+                )
         atomic_write(out, lambda target: Path(target).write_bytes(Path(graph_path).read_bytes()))
     return ExportReport(out, exporter, diff, check_size, precision, notes)
 
@@ -174,7 +181,9 @@ def _check(net: nn.Module, path: str, spec: ModelSpec, size: tuple[int, int], pr
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
-    x = pad_to_multiple(rng.uniform(-1, 1, (2, spec.in_channels, *size)).astype(np.float32), spec.size_multiple, spec.min_size)
+    x = pad_to_multiple(
+        rng.uniform(-1, 1, (2, spec.in_channels, *size)).astype(np.float32), spec.size_multiple, spec.min_size
+    )
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])

@@ -115,14 +115,20 @@ class Translator:
         cfg = TrainConfig.from_dict(state["config"])
         task = build_task(cfg.task, **cfg.task_kwargs())
         task.load_state_dict(state["task"])
-        config = {"task": cfg.task, "default_direction": task.default_direction, **task.io_spec(),
-                  "training": {"steps": state.get("step"), "size": cfg.size}}
+        config = {
+            "task": cfg.task,
+            "default_direction": task.default_direction,
+            **task.io_spec(),
+            "training": {"steps": state.get("step"), "size": cfg.size},
+        }
         return cls(task.generators(), config, **kwargs)
 
     # ------------------------------------------------------------------ properties
     def _check_direction(self, direction: str) -> None:
         if direction not in self.generators:
-            raise ValueError(f"this {self.config.get('task', '')} model has directions {sorted(self.generators)}, not {direction!r}")
+            raise ValueError(
+                f"this {self.config.get('task', '')} model has directions {sorted(self.generators)}, not {direction!r}"
+            )
 
     def net(self, direction: str | None = None) -> nn.Module:
         direction = direction or self.direction
@@ -146,20 +152,35 @@ class Translator:
         """Pre/post-processing description of one direction's generator."""
         net = self.net(direction)
         return ModelSpec.from_config(
-            self.config, in_channels=net.in_channels, out_channels=net.out_channels, scale=net.scale,
-            size_multiple=net.size_multiple, min_size=getattr(net, "min_size", 1), color_resolution=self.color_resolution,
+            self.config,
+            in_channels=net.in_channels,
+            out_channels=net.out_channels,
+            scale=net.scale,
+            size_multiple=net.size_multiple,
+            min_size=getattr(net, "min_size", 1),
+            color_resolution=self.color_resolution,
             image_statistics=uses_image_statistics(net),
         )
 
-    def translate_arrays(self, images: Sequence[np.ndarray], direction: str | None = None, *,
-                         on_tile: Any = None) -> list[np.ndarray]:
+    def translate_arrays(
+        self, images: Sequence[np.ndarray], direction: str | None = None, *, on_tile: Any = None
+    ) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type).
         ``on_tile(done, total)`` reports the tiles of large images."""
         spec = self.spec(direction)
-        tile, overlap, threshold = tiling_policy(self.tile, self.overlap, suggested_tile(spec),
-                                                 image_statistics=spec.image_statistics)
-        return run_images(lambda batch: self.run_batch(batch, direction), images, spec, batch_size=self.batch_size,
-                          tile=tile, overlap=overlap, tile_threshold=threshold, on_tile=on_tile)
+        tile, overlap, threshold = tiling_policy(
+            self.tile, self.overlap, suggested_tile(spec), image_statistics=spec.image_statistics
+        )
+        return run_images(
+            lambda batch: self.run_batch(batch, direction),
+            images,
+            spec,
+            batch_size=self.batch_size,
+            tile=tile,
+            overlap=overlap,
+            tile_threshold=threshold,
+            on_tile=on_tile,
+        )
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
         if isinstance(images, (list, tuple)):
@@ -206,8 +227,13 @@ class Translator:
         over ``max_pixels`` are among them. The progress moves per tile on large images.
         """
         return translate_folder(
-            lambda images, on_tile=None: self.translate_arrays(images, direction, on_tile=on_tile), input_path, output_dir,
-            in_channels=self.spec(direction).image_channels, overwrite=overwrite, recursive=recursive,
-            batch_size=self.batch_size, progress=progress, max_pixels=self.max_pixels,
+            lambda images, on_tile=None: self.translate_arrays(images, direction, on_tile=on_tile),
+            input_path,
+            output_dir,
+            in_channels=self.spec(direction).image_channels,
+            overwrite=overwrite,
+            recursive=recursive,
+            batch_size=self.batch_size,
+            progress=progress,
+            max_pixels=self.max_pixels,
         )
-

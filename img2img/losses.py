@@ -167,9 +167,7 @@ class GANLoss(nn.Module):
         _check_mode(mode)
         self.mode = mode
 
-    def forward(
-        self, prediction: Predictions, target_is_real: bool, for_discriminator: bool = True
-    ) -> Tensor:
+    def forward(self, prediction: Predictions, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
         return gan_loss(prediction, target_is_real, self.mode, for_discriminator=for_discriminator)
 
     def extra_repr(self) -> str:
@@ -212,9 +210,7 @@ def gradient_penalty(
         >>> gp = gradient_penalty(disc, torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8))
     """
     if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}"
-        )
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     n = real.shape[0]
     bshape = (n,) + (1,) * (real.dim() - 1)
     if alpha is None:
@@ -742,9 +738,7 @@ class PerceptualLoss(nn.Module):
 
     def _extract(self, x: Tensor) -> list[Tensor]:
         if x.dim() != 4 or x.shape[1] not in (1, 3):
-            raise ValueError(
-                f"PerceptualLoss expects (N, 3, H, W) or (N, 1, H, W) input, got {tuple(x.shape)}"
-            )
+            raise ValueError(f"PerceptualLoss expects (N, 3, H, W) or (N, 1, H, W) input, got {tuple(x.shape)}")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = ((x + 1.0) * 0.5 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
@@ -771,5 +765,7 @@ class PerceptualLoss(nn.Module):
         return total
 
     def extra_repr(self) -> str:
-        return (f"layers={self.layers}, layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
-                f"feature_scale={self.feature_scale:g}")
+        return (
+            f"layers={self.layers}, layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
+            f"feature_scale={self.feature_scale:g}"
+        )

@@ -20,8 +20,17 @@ from torch import Tensor
 
 from img2img_runtime.metrics import psnr_uint8
 
-__all__ = ["psnr", "ssim", "psnr_uint8", "rgb_to_y", "psnr_y", "ssim_y", "colorfulness", "laplacian_variance",
-           "sharpness_ratio"]
+__all__ = [
+    "psnr",
+    "ssim",
+    "psnr_uint8",
+    "rgb_to_y",
+    "psnr_y",
+    "ssim_y",
+    "colorfulness",
+    "laplacian_variance",
+    "sharpness_ratio",
+]
 
 _REDUCTIONS = ("mean", "none")
 _SSIM_SIGMA = 1.5  # kornia's SSIM window: a Gaussian of this standard deviation, whatever its size
@@ -29,9 +38,7 @@ _SSIM_SIGMA = 1.5  # kornia's SSIM window: a Gaussian of this standard deviation
 
 def _check_pair(x: Tensor, y: Tensor, reduction: str, name: str) -> tuple[Tensor, Tensor]:
     if x.shape != y.shape:
-        raise ValueError(
-            f"{name}: x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
+        raise ValueError(f"{name}: x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.dim() == 3:  # one C x H x W image
         x, y = x.unsqueeze(0), y.unsqueeze(0)
     if x.dim() != 4:
@@ -186,8 +193,10 @@ def _y_pair(x: np.ndarray, y: np.ndarray, border: int, name: str) -> tuple[Tenso
         raise ValueError(f"{name}: shapes differ, {x.shape} and {y.shape}")
     if border:
         x, y = x[border:-border, border:-border], y[border:-border, border:-border]
-    return (torch.from_numpy(np.ascontiguousarray(rgb_to_y(x)))[None, None],
-            torch.from_numpy(np.ascontiguousarray(rgb_to_y(y)))[None, None])
+    return (
+        torch.from_numpy(np.ascontiguousarray(rgb_to_y(x)))[None, None],
+        torch.from_numpy(np.ascontiguousarray(rgb_to_y(y)))[None, None],
+    )
 
 
 def psnr_y(x: np.ndarray, y: np.ndarray, *, border: int = 0) -> float:

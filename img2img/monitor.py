@@ -55,7 +55,9 @@ def evaluate(task: Task, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str
 
 def _to_rgb_uint8(images: torch.Tensor, height: int) -> np.ndarray:
     if images.shape[-2] != height:  # e.g. the low-resolution input of super-resolution
-        images = F.interpolate(images.float(), size=(height, images.shape[-1] * height // images.shape[-2]), mode="nearest")
+        images = F.interpolate(
+            images.float(), size=(height, images.shape[-1] * height // images.shape[-2]), mode="nearest"
+        )
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     return to_uint8(images[:, :3]).permute(0, 2, 3, 1).cpu().numpy()  # (n, h, w, 3)
@@ -94,8 +96,15 @@ class HealthMonitor:
     run's ``log.jsonl``, and the state (counters, warnings given) is saved in checkpoints.
     """
 
-    def __init__(self, *, total_steps: int = 10_000, d_win_threshold: float = 1e-3, collapse_ratio: float = 0.05,
-                 d_win_steps: int | None = None, collapse_after: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        total_steps: int = 10_000,
+        d_win_threshold: float = 1e-3,
+        collapse_ratio: float = 0.05,
+        d_win_steps: int | None = None,
+        collapse_after: int | None = None,
+    ) -> None:
         self._fixed = (d_win_steps, collapse_after)
         self.set_total_steps(total_steps)
         self.d_win_threshold = d_win_threshold
@@ -144,7 +153,9 @@ class HealthMonitor:
                     f"discriminator_won:{name}",
                     f"step {step}: the loss of discriminator {name} has stayed below {self.d_win_threshold} for "
                     f"{self._d_small[name]} steps; it has won and the generator gets no useful gradient. "
-                    "Try --gan-mode lsgan or hinge, --spectral-norm, or fewer discriminator layers.", step)
+                    "Try --gan-mode lsgan or hinge, --spectral-norm, or fewer discriminator layers.",
+                    step,
+                )
 
     def check_diversity(self, ratio: float, step: int) -> None:
         if step >= self.collapse_after and ratio == ratio and ratio < self.collapse_ratio:  # not NaN
@@ -152,7 +163,8 @@ class HealthMonitor:
                 "mode_collapse",
                 f"step {step}: outputs for different inputs differ {ratio:.1%} as much as the targets do; "
                 "this looks like mode collapse. Try a larger reconstruction weight, --gan-mode lsgan, or a lower --lr.",
-                step)
+                step,
+            )
 
     def state_dict(self) -> dict[str, object]:
         return {"d_small": dict(self._d_small), "warned": sorted(self._warned), "warnings": list(self.warnings)}

@@ -105,8 +105,11 @@ class Optimization:
         params = [p for group in opt.param_groups for p in group["params"]]
         opt.zero_grad(set_to_none=True)
         if not _finite_on_every_rank(loss):  # one rank's NaN: every rank skips (none waits in the all-reduce)
-            self._mark_bad(f"loss for {name!r} is {loss.item()}" if not torch.isfinite(loss.detach()).all()
-                           else f"loss for {name!r} is not finite on another rank")
+            self._mark_bad(
+                f"loss for {name!r} is {loss.item()}"
+                if not torch.isfinite(loss.detach()).all()
+                else f"loss for {name!r} is not finite on another rank"
+            )
             return False
         self.scaler.scale(loss).backward()
         _all_reduce_gradients(params)

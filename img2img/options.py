@@ -30,11 +30,27 @@ FAMILIES = tuple(TASK_DEFAULTS)  # pix2pix, cyclegan, srgan
 RECIPES = ("sketch", "colorize", "restore", "sr")
 
 # flag / keyword -> generator constructor keyword (in TrainConfig.generator_kwargs)
-GENERATOR_FLAGS: dict[str, str] = {name: name for name in (
-    "base_channels", "num_downs", "num_blocks", "norm", "dropout", "upsample", "residual", "global_context")}
+GENERATOR_FLAGS: dict[str, str] = {
+    name: name
+    for name in (
+        "base_channels",
+        "num_downs",
+        "num_blocks",
+        "norm",
+        "dropout",
+        "upsample",
+        "residual",
+        "global_context",
+    )
+}
 # flag / keyword -> discriminator (PatchGAN) constructor keyword (in TrainConfig.discriminator_kwargs)
-DISCRIMINATOR_FLAGS: dict[str, str] = {"d_layers": "num_layers", "d_channels": "base_channels", "d_norm": "norm",
-                                       "d_scales": "num_scales", "spectral_norm": "spectral_norm"}
+DISCRIMINATOR_FLAGS: dict[str, str] = {
+    "d_layers": "num_layers",
+    "d_channels": "base_channels",
+    "d_norm": "norm",
+    "d_scales": "num_scales",
+    "spectral_norm": "spectral_norm",
+}
 # flag / keyword -> recipe option (in TrainConfig.recipe_options)
 RECIPE_FLAGS: dict[str, str] = {"preset": "preset", "realistic": "realistic"}
 # flag / keyword -> (TrainConfig field, the field's value for the flag's value)
@@ -46,7 +62,11 @@ SWITCHES: dict[str, tuple[str, Callable[[Any], Any]]] = {
 # keywords of img2img.train() itself (not TrainConfig fields)
 TRAIN_PARAMETERS = ("task", "resume", "stop_after")
 
-_NESTED = {"generator_kwargs": GENERATOR_FLAGS, "discriminator_kwargs": DISCRIMINATOR_FLAGS, "recipe_options": RECIPE_FLAGS}
+_NESTED = {
+    "generator_kwargs": GENERATOR_FLAGS,
+    "discriminator_kwargs": DISCRIMINATOR_FLAGS,
+    "recipe_options": RECIPE_FLAGS,
+}
 
 
 def config_fields() -> tuple[str, ...]:
@@ -105,12 +125,17 @@ def normalize_train_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     ``skip_bad=True, on_bad="error"``) raise ``ValueError``.
     """
     fields = set(config_fields())
-    unknown = [k for k in kwargs if k not in fields and k not in SWITCHES and k != "task"
-               and not any(k in flags for flags in _NESTED.values())]
+    unknown = [
+        k
+        for k in kwargs
+        if k not in fields and k not in SWITCHES and k != "task" and not any(k in flags for flags in _NESTED.values())
+    ]
     if unknown:
         names = keyword_names()
-        raise TypeError("; ".join(f"unknown training option {k!r}{_suggest(k, names)}" for k in unknown)
-                        + " (the options are TrainConfig's fields and the CLI's flag names, see README 'Training options')")
+        raise TypeError(
+            "; ".join(f"unknown training option {k!r}{_suggest(k, names)}" for k in unknown)
+            + " (the options are TrainConfig's fields and the CLI's flag names, see README 'Training options')"
+        )
     out: dict[str, Any] = {k: v for k, v in kwargs.items() if k in fields}
     for key in _NESTED:  # copies: the caller's dicts are never changed
         if out.get(key) is not None:
@@ -123,8 +148,10 @@ def normalize_train_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
         elif task in FAMILIES or task in _registered_tasks():
             out["task"] = task
         else:
-            raise ValueError(f"unknown task {task!r}: a model family ({', '.join(FAMILIES)}) or a recipe "
-                             f"({', '.join(RECIPES)}){_suggest(str(task), [*FAMILIES, *RECIPES])}")
+            raise ValueError(
+                f"unknown task {task!r}: a model family ({', '.join(FAMILIES)}) or a recipe "
+                f"({', '.join(RECIPES)}){_suggest(str(task), [*FAMILIES, *RECIPES])}"
+            )
     for name, (field, convert) in SWITCHES.items():
         if name in kwargs:
             _put(out, field, convert(kwargs[name]), name)

@@ -143,7 +143,9 @@ def _default(path: str, configs: dict[str, Any]) -> str:
             value = value.get(key, _net_default(field, key))
         elif field in getattr(cfg, "auto_steps", ()):
             value = "from steps"
-        per_task[task] = value if isinstance(value, str) and value in ("from steps", "the preset's", "the recipe's") else _fmt(value)
+        per_task[task] = (
+            value if isinstance(value, str) and value in ("from steps", "the preset's", "the recipe's") else _fmt(value)
+        )
     if len(set(per_task.values())) == 1:
         return next(iter(per_task.values()))
     return ", ".join(f"{task} {value}" for task, value in per_task.items())
@@ -195,7 +197,9 @@ def rows() -> list[tuple[str, str, str, str]]:
     configs = _defaults()
     base = _record(_BASE_ARGV)
     if base is None:
-        raise RuntimeError("could not follow `img2img train` to img2img.training.train: update img2img/options_table.py")
+        raise RuntimeError(
+            "could not follow `img2img train` to img2img.training.train: update img2img/options_table.py"
+        )
     field_names = [f.name for f in dataclasses.fields(TrainConfig)]
     reached: set[str] = set()
     table = []
@@ -240,7 +244,12 @@ def rows() -> list[tuple[str, str, str, str]]:
 
 def markdown() -> str:
     """The table as Markdown, between README's markers."""
-    lines = [BEGIN, "", "| CLI flag | Python keyword (TrainConfig field) | default | meaning |", "| --- | --- | --- | --- |"]
+    lines = [
+        BEGIN,
+        "",
+        "| CLI flag | Python keyword (TrainConfig field) | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows()]
     return "\n".join([*lines, "", END])
 
@@ -249,14 +258,14 @@ def replace_in(text: str, table: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError("README has no training-options markers")
-    return text[:start] + table + text[end + len(END):]
+    return text[:start] + table + text[end + len(END) :]
 
 
 def current_in(text: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError("README has no training-options markers")
-    return text[start:end + len(END)]
+    return text[start : end + len(END)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,8 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the training options table to {path}")
     elif args.check:
         if current_in(Path(args.check).read_text(encoding="utf-8")) != table:
-            print(f"{args.check}: the training options table is out of date; run python -m img2img.options_table "
-                  f"--write {args.check}", file=sys.stderr)
+            print(
+                f"{args.check}: the training options table is out of date; run python -m img2img.options_table "
+                f"--write {args.check}",
+                file=sys.stderr,
+            )
             return 1
     else:
         print(table)

@@ -48,8 +48,10 @@ class PrepareReport:
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # left out on purpose (colorize: no colour)
 
     def summary(self) -> str:
-        first = (f"{self.counts['train']} train pairs, {self.counts['val']} val pairs "
-                 f"({self.skipped_existing} already there), {len(self.failed)} failed")
+        first = (
+            f"{self.counts['train']} train pairs, {self.counts['val']} val pairs "
+            f"({self.skipped_existing} already there), {len(self.failed)} failed"
+        )
         lines = [first + (f", {len(self.skipped)} skipped" if self.skipped else "")]
         lines += [failed_line(path, reason) for path, reason in self.failed]
         lines += [f"  SKIPPED {path}: {reason}" for path, reason in self.skipped]
@@ -69,7 +71,9 @@ def _limit_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
     if not max_size or max(image.shape[:2]) <= max_size:
         return image
     f = max_size / max(image.shape[:2])
-    return cv2.resize(image, (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        image, (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f))), interpolation=cv2.INTER_AREA
+    )
 
 
 def prepare(
@@ -107,28 +111,45 @@ def prepare(
     maker = Recipe(recipe, dict(options))
     photos, out = Path(photos), Path(out)
     if photos.is_dir() and out.exists() and os.path.samefile(photos, out):
-        raise ValueError(f"the output folder {out} is the photos folder {photos}: the pairs would be read as photos "
-                         "next time; choose another output folder")
+        raise ValueError(
+            f"the output folder {out} is the photos folder {photos}: the pairs would be read as photos "
+            "next time; choose another output folder"
+        )
     listing_skipped: list[tuple[Path, str]] = []
     listing_failed: list[tuple[Path, str]] = []
-    paths = list_images(photos, skipped=listing_skipped, errors=listing_failed,
-                        exclude={out: "the output folder (never read as photos)"})
+    paths = list_images(
+        photos,
+        skipped=listing_skipped,
+        errors=listing_failed,
+        exclude={out: "the output folder (never read as photos)"},
+    )
     if not paths:
         left_out = listing_failed + listing_skipped
         shown = "; ".join(f"{path}: {reason}" for path, reason in left_out[:5])
-        raise FileNotFoundError(f"no images found in {photos}"
-                                + (f" ({len(left_out)} entries not processed: {shown})" if left_out else ""))
+        raise FileNotFoundError(
+            f"no images found in {photos}" + (f" ({len(left_out)} entries not processed: {shown})" if left_out else "")
+        )
     settings = {"recipe": recipe, "options": options, "seed": seed, "val_fraction": val_fraction, "max_size": max_size}
     previous = out / "prepare.json"
     if previous.is_file() and not overwrite:
         old = json.loads(previous.read_text())
         changed = [k for k, v in settings.items() if old.get(k) != json.loads(json.dumps(v))]
         if changed:
-            raise ValueError(f"{out} was prepared with other settings ({', '.join(changed)} differ); "
-                             "use a new output folder or overwrite=True (--overwrite)")
-    check_outputs(out, paths, [out / "prepare.json"] + [  # either split may be written (or cleaned)
-        out / split / side / path.relative_to(photos).with_suffix(".png")
-        for path in paths for split in ("train", "val") for side in ("A", "B")])
+            raise ValueError(
+                f"{out} was prepared with other settings ({', '.join(changed)} differ); "
+                "use a new output folder or overwrite=True (--overwrite)"
+            )
+    check_outputs(
+        out,
+        paths,
+        [out / "prepare.json"]
+        + [  # either split may be written (or cleaned)
+            out / split / side / path.relative_to(photos).with_suffix(".png")
+            for path in paths
+            for split in ("train", "val")
+            for side in ("A", "B")
+        ],
+    )
     report = PrepareReport(failed=list(listing_failed), skipped=list(listing_skipped))
     if recipe == "colorize":
         paths = _colour_photos(paths, photos, out, report)
@@ -161,8 +182,11 @@ def prepare(
         return split, "written", path, None
 
     todo = [i for i, path in enumerate(paths) if path not in clashing]
-    with output_lock(out), ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
-            Progress(len(todo), f"prepare {recipe}", unit="photo", enabled=progress) as bar:
+    with (
+        output_lock(out),
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        Progress(len(todo), f"prepare {recipe}", unit="photo", enabled=progress) as bar,
+    ):
         for split, status, path, error in pool.map(one, todo):
             bar.update()
             if status == "failed":
@@ -170,8 +194,18 @@ def prepare(
                 continue
             report.counts[split] += 1
             report.skipped_existing += status == "existing"
-        text = json.dumps({**settings, "counts": report.counts, "failed": [str(p) for p, _ in report.failed],
-                           "skipped": [str(p) for p, _ in report.skipped]}, indent=2) + "\n"
+        text = (
+            json.dumps(
+                {
+                    **settings,
+                    "counts": report.counts,
+                    "failed": [str(p) for p, _ in report.failed],
+                    "skipped": [str(p) for p, _ in report.skipped],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         atomic_write(previous, lambda temp: Path(temp).write_text(text))
     return report
 
@@ -195,9 +229,11 @@ def _colour_photos(paths: list[Path], photos: Path, out: Path, report: PrepareRe
     gray = [path for path, flag in zip(paths, flags) if flag is not None and not flag]
     if not any(flags):
         unreadable = sum(flag is None for flag in flags)
-        raise ValueError(f"no colour photos in {photos}: {len(gray)} photo(s) without colour (grayscale)"
-                         + (f" and {unreadable} unreadable" if unreadable else "")
-                         + "; colorization needs colour photos to learn from")
+        raise ValueError(
+            f"no colour photos in {photos}: {len(gray)} photo(s) without colour (grayscale)"
+            + (f" and {unreadable} unreadable" if unreadable else "")
+            + "; colorization needs colour photos to learn from"
+        )
     for path in gray:
         name = path.relative_to(photos)
         report.skipped.append((path, f"{name.as_posix()} has no colour (grayscale): colorization needs colour photos"))

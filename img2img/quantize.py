@@ -50,7 +50,9 @@ QUANTIZED_OPS = ["Conv", "LeakyRelu"]
 PERCENTILE = 99.99
 
 
-def calibration_batches(folder: str | os.PathLike, spec: ModelSpec, *, size: int | None = None, limit: int = MAX_CALIBRATION_IMAGES) -> list[np.ndarray]:
+def calibration_batches(
+    folder: str | os.PathLike, spec: ModelSpec, *, size: int | None = None, limit: int = MAX_CALIBRATION_IMAGES
+) -> list[np.ndarray]:
     """Pre-processed ``1 x C x size x size`` inputs from the images in ``folder`` (unreadable files skipped)."""
     import numpy as np
 
@@ -94,17 +96,32 @@ class QuantizeReport:
 
     def summary(self) -> str:
         if self.mode == "dynamic":
-            return ("int8: dynamic quantization (weights int8, activations quantized at run time); on CPUs this is "
-                    "usually slower than fp32 for convolutional nets: pass --calibration DIR for static int8")
+            return (
+                "int8: dynamic quantization (weights int8, activations quantized at run time); on CPUs this is "
+                "usually slower than fp32 for convolutional nets: pass --calibration DIR for static int8"
+            )
         psnr = "" if self.psnr_db is None else f"; PSNR of int8 against fp32 on those crops: {self.psnr_db:.1f} dB"
-        tried = "" if len(self.tried) < 2 else " (best of " + ", ".join(f"{m}: {v:.1f} dB" for m, v in self.tried.items()) + ")"
-        return (f"int8: static quantization (QDQ, per-channel weights, {self.method} calibration{tried}) on "
-                f"{self.images} images; int8: {', '.join(QUANTIZED_OPS)}, except the output convolution "
-                f"{self.kept_float}{psnr}")
+        tried = (
+            ""
+            if len(self.tried) < 2
+            else " (best of " + ", ".join(f"{m}: {v:.1f} dB" for m, v in self.tried.items()) + ")"
+        )
+        return (
+            f"int8: static quantization (QDQ, per-channel weights, {self.method} calibration{tried}) on "
+            f"{self.images} images; int8: {', '.join(QUANTIZED_OPS)}, except the output convolution "
+            f"{self.kept_float}{psnr}"
+        )
 
 
-def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: ModelSpec, *,
-             calibration: str | os.PathLike | None = None, method: str = "auto", progress: bool = False) -> QuantizeReport:
+def quantize(
+    fp32_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    spec: ModelSpec,
+    *,
+    calibration: str | os.PathLike | None = None,
+    method: str = "auto",
+    progress: bool = False,
+) -> QuantizeReport:
     """Write an int8 model: static (calibrated on the images in ``calibration``) or dynamic.
 
     ``method="auto"`` quantizes once per percentile of :data:`AUTO_PERCENTILES` and keeps the
@@ -112,8 +129,14 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
     the others are single runs (``"percentile"`` at :data:`PERCENTILE`). ``progress`` shows a
     labelled bar over the calibration crops of all candidates.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in CALIBRATION_METHODS:
@@ -149,13 +172,25 @@ def quantize(fp32_path: str | os.PathLike, out_path: str | os.PathLike, spec: Mo
     try:
         for (name, percentile), path in zip(candidates, paths):
             label = f"percentile {percentile:g}" if name == "percentile" else name
-            calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                                "entropy": CalibrationMethod.Entropy}[name]
+            calibrate_method = {
+                "minmax": CalibrationMethod.MinMax,
+                "percentile": CalibrationMethod.Percentile,
+                "entropy": CalibrationMethod.Entropy,
+            }[name]
             with third_party_output():  # the calibrators print their steps
-                quantize_static(pre, str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
-                                op_types_to_quantize=QUANTIZED_OPS, calibrate_method=calibrate_method,
-                                extra_options={"CalibPercentile": percentile} if name == "percentile" else {})
+                quantize_static(
+                    pre,
+                    str(path),
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    nodes_to_exclude=keep_float,
+                    op_types_to_quantize=QUANTIZED_OPS,
+                    calibrate_method=calibrate_method,
+                    extra_options={"CalibPercentile": percentile} if name == "percentile" else {},
+                )
             tried[label] = _psnr(reference, _outputs(path, batches))
             if best is None or tried[label] > best[0]:
                 best = (tried[label], label, path)

@@ -34,20 +34,38 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoint import (CHECKPOINT_FORMAT, append_jsonl, clean_run_folder, load_checkpoint, read_jsonl, save_checkpoint,
-                         save_pretrained, write_json, write_jsonl)
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    append_jsonl,
+    clean_run_folder,
+    load_checkpoint,
+    read_jsonl,
+    save_checkpoint,
+    save_pretrained,
+    write_json,
+    write_jsonl,
+)
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data.augment import DeviceAugment, to_model_range
 from .data.files import find_split_root
 from .data.paired import PairedFolder
-from .data.sr_folder import SRFolder
-from .data.unpaired import UnpairedFolder
 from .data.recipe_folder import RecipeFolder
 from .data.recipes import Recipe
 from .data.sampler import ResumableSampler
+from .data.sr_folder import SRFolder
+from .data.unpaired import UnpairedFolder
 from .devices import pick_device
-from .divergence import (LR_BACKOFF, MAX_ROLLBACKS, WEIGHT_CHECK_EVERY, LossWatch, TrainingDiverged, all_finite, restore,
-                         snapshot, weight_norm)
+from .divergence import (
+    LR_BACKOFF,
+    MAX_ROLLBACKS,
+    WEIGHT_CHECK_EVERY,
+    LossWatch,
+    TrainingDiverged,
+    all_finite,
+    restore,
+    snapshot,
+    weight_norm,
+)
 from .monitor import HealthMonitor, evaluate, sample_grid, selection_score
 from .optimization import NonFiniteLossError, Optimization, broadcast_state, distributed_world, lr_factor
 from .options import family_of_recipe, normalize_train_kwargs
@@ -66,6 +84,7 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +106,16 @@ class TrainResult:
     total_steps: int | None = None  # the run's schedule (step < total_steps: stopped early, resumable)
 
     def __repr__(self) -> str:  # one line: the task (a network) would print ~100
-        steps = f"{self.step} of {self.total_steps}" if self.total_steps and self.total_steps != self.step else f"{self.step}"
-        best = (f", best={self.best.get('best_metric')} {self.best['best_score']:.4g} at step {self.best.get('best_step')}"
-                if isinstance(self.best.get("best_score"), (int, float)) else "")
+        steps = (
+            f"{self.step} of {self.total_steps}"
+            if self.total_steps and self.total_steps != self.step
+            else f"{self.step}"
+        )
+        best = (
+            f", best={self.best.get('best_metric')} {self.best['best_score']:.4g} at step {self.best.get('best_step')}"
+            if isinstance(self.best.get("best_score"), (int, float))
+            else ""
+        )
         return f"TrainResult(task={getattr(self.task, 'name', type(self.task).__name__)!r}, run_dir='{self.run_dir}', step={steps}{best})"
 
 
@@ -104,17 +130,31 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
     common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
     kind = TASKS[cfg.task].dataset  # the task says what it reads: "paired", "unpaired" or "sr"
     if kind == "sr":  # HR photos (LR made on the fly, --task sr --realistic for real-world damage) or prepared pairs
-        return SRFolder(cfg.data, size=cfg.size, scale=cfg.scale, realistic=bool(cfg.recipe_options.get("realistic")), **common)
+        return SRFolder(
+            cfg.data, size=cfg.size, scale=cfg.scale, realistic=bool(cfg.recipe_options.get("realistic")), **common
+        )
     channels = (cfg.in_channels, cfg.out_channels) if cfg.direction == "AtoB" else (cfg.out_channels, cfg.in_channels)
     if cfg.recipe is not None:  # plain photos; the recipe makes A on the CPU workers
         recipe = Recipe(cfg.recipe, dict(cfg.recipe_options))
-        return RecipeFolder(cfg.data, recipe, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0],
-                            channels_b=channels[1], recolor=bool(cfg.recolor), **common)
+        return RecipeFolder(
+            cfg.data,
+            recipe,
+            size=cfg.size,
+            load_size=cfg.load_size,
+            channels_a=channels[0],
+            channels_b=channels[1],
+            recolor=bool(cfg.recolor),
+            **common,
+        )
     cls = PairedFolder if kind == "paired" else UnpairedFolder
-    return cls(cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common)
+    return cls(
+        cfg.data, size=cfg.size, load_size=cfg.load_size, channels_a=channels[0], channels_b=channels[1], **common
+    )
 
 
-def prepare_batch(batch: dict[str, Any], cfg: TrainConfig, device: torch.device, augment: DeviceAugment | None) -> dict[str, torch.Tensor]:
+def prepare_batch(
+    batch: dict[str, Any], cfg: TrainConfig, device: torch.device, augment: DeviceAugment | None
+) -> dict[str, torch.Tensor]:
     """uint8 CPU batch -> float ``[-1, 1]`` on ``device``, direction applied, augmented."""
     a, b = batch["A"], batch["B"]
     if cfg.direction == "BtoA":
@@ -134,14 +174,21 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
     ckpt_path = Path(out) / "checkpoints" / "last.pt"
     if not resume:
         if ckpt_path.exists():
-            raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume) to continue it, or choose another --out")
-        return TrainConfig(task=task or kwargs.pop("task", "pix2pix"), **{k: v for k, v in kwargs.items() if k != "task"}), None
+            raise FileExistsError(
+                f"{out} already holds a run; pass resume=True (--resume) to continue it, or choose another --out"
+            )
+        return TrainConfig(
+            task=task or kwargs.pop("task", "pix2pix"), **{k: v for k, v in kwargs.items() if k != "task"}
+        ), None
     if not ckpt_path.exists():
         raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
     state = load_checkpoint(ckpt_path)
     saved = dict(state["config"])
-    changed = {key: [saved[key], value] for key, value in kwargs.items()
-               if key in RESUMABLE_OVERRIDES and key in saved and value is not None and saved[key] != value}
+    changed = {
+        key: [saved[key], value]
+        for key, value in kwargs.items()
+        if key in RESUMABLE_OVERRIDES and key in saved and value is not None and saved[key] != value
+    }
     if changed:  # the run's history: what each resume changed, from which step
         saved["history"] = [*saved.get("history", []), {"step": int(state["step"]), "changed": changed}]
     for key, value in kwargs.items():
@@ -158,7 +205,11 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
 def _given_as_saved(given: Any, saved: Any) -> bool:
     """A resume repeating the first command: network flags (a dict) name some of the saved keys
     with their saved values; the run filled in the rest with defaults."""
-    return isinstance(given, dict) and isinstance(saved, dict) and all(k in saved and saved[k] == v for k, v in given.items())
+    return (
+        isinstance(given, dict)
+        and isinstance(saved, dict)
+        and all(k in saved and saved[k] == v for k, v in given.items())
+    )
 
 
 def _setup_distributed() -> tuple[int, int, int]:
@@ -187,7 +238,9 @@ def _collate(dataset: Dataset, indices: range) -> dict[str, torch.Tensor]:
     return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
 
 
-def train(task: str | None = None, *, resume: bool = False, stop_after: int | None = None, **kwargs: Any) -> TrainResult:
+def train(
+    task: str | None = None, *, resume: bool = False, stop_after: int | None = None, **kwargs: Any
+) -> TrainResult:
     """Train a model family (``task``: pix2pix, cyclegan, srgan) on a folder.
 
     Every other keyword is a :class:`~img2img.config.TrainConfig` field or the name of an
@@ -242,10 +295,13 @@ class Trainer:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = net = net.to(device, memory_format=memory_format)
         broadcast_state(net)
-        optimizers = {name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-                      for name, params in net.parameter_groups().items()}
-        self.opt = Optimization(optimizers, device=device, precision=cfg.precision, grad_clip=cfg.grad_clip,
-                                max_bad_steps=cfg.max_bad_steps)
+        optimizers = {
+            name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            for name, params in net.parameter_groups().items()
+        }
+        self.opt = Optimization(
+            optimizers, device=device, precision=cfg.precision, grad_clip=cfg.grad_clip, max_bad_steps=cfg.max_bad_steps
+        )
         self.monitor = HealthMonitor(total_steps=cfg.steps)
         self.watch = LossWatch()  # explosion without NaN (img2img.divergence)
         self.lr_scale = 1.0  # halved by every rollback
@@ -266,17 +322,28 @@ class Trainer:
 
         self.train_set = build_dataset(cfg, "train")
         self.val_set = build_dataset(cfg, "val")
-        sampler = ResumableSampler(len(self.train_set), seed=cfg.seed, rank=self.rank, world_size=self.world,
-                                   start=self.step * cfg.batch_size)
+        sampler = ResumableSampler(
+            len(self.train_set), seed=cfg.seed, rank=self.rank, world_size=self.world, start=self.step * cfg.batch_size
+        )
         self.loader = DataLoader(
-            self.train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-            pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
+            self.train_set,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=cfg.num_workers > 0,
             generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
             worker_init_fn=_worker_init,
         )
         self.augment = DeviceAugment(
-            hflip=cfg.hflip, vflip=cfg.vflip, crop_scale=cfg.crop_scale, degrees=cfg.affine_degrees,
-            translate=cfg.affine_translate, scale=cfg.affine_scale, jitter=cfg.jitter, paired=TASKS[cfg.task].dataset != "unpaired",
+            hflip=cfg.hflip,
+            vflip=cfg.vflip,
+            crop_scale=cfg.crop_scale,
+            degrees=cfg.affine_degrees,
+            translate=cfg.affine_translate,
+            scale=cfg.affine_scale,
+            jitter=cfg.jitter,
+            paired=TASKS[cfg.task].dataset != "unpaired",
         ).to(device)
         source = self.val_set if self.val_set is not None else build_dataset(cfg, "train", train=False, verify=False)
         if len(source) < 2 and source is self.val_set:  # diversity (mode collapse) needs two or more outputs
@@ -298,8 +365,10 @@ class Trainer:
         plan = f"{cfg.minutes:g}-minute budget" if cfg.minutes else f"{cfg.steps} steps"
         where = f"from step {self.step}, " if self.step else ""
         processes = f"{self.world} processes, " if self.world > 1 else ""
-        return (f"{cfg.task} on {self.device} ({processes}{cfg.precision}): {data}; {nets}; "
-                f"batch {cfg.batch_size} of {cfg.size} px; {where}{plan}")
+        return (
+            f"{cfg.task} on {self.device} ({processes}{cfg.precision}): {data}; {nets}; "
+            f"batch {cfg.batch_size} of {cfg.size} px; {where}{plan}"
+        )
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["task"])
@@ -335,12 +404,16 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, *, stop_after: int | None = None) -> TrainResult:
         cfg = self.cfg
-        budget = TimeBudget(cfg.minutes, self.train_seconds, skip=2 + 2 * cfg.num_workers)  # past the prefetched batches
+        budget = TimeBudget(
+            cfg.minutes, self.train_seconds, skip=2 + 2 * cfg.num_workers
+        )  # past the prefetched batches
         progress = None
         if self.is_main and cfg.progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=cfg.steps if cfg.steps_planned else None, initial=self.step, desc=cfg.task, dynamic_ncols=True)
+            progress = tqdm(
+                total=cfg.steps if cfg.steps_planned else None, initial=self.step, desc=cfg.task, dynamic_ncols=True
+            )
         self.net.train()
         with _opencv_threads_stopped():  # the persistent workers are forked here
             batches = iter(self.loader)
@@ -353,10 +426,18 @@ class Trainer:
                     self._plan_steps(budget, self.step - started_step)
                     if progress is not None:
                         progress.total = cfg.steps
-                if self.is_main and self.step - started_step == SPEED_PROBE_STEPS + 2 * cfg.num_workers and not cfg.minutes:
+                if (
+                    self.is_main
+                    and self.step - started_step == SPEED_PROBE_STEPS + 2 * cfg.num_workers
+                    and not cfg.minutes
+                ):
                     per_step = (time.perf_counter() - started) / (self.step - started_step)
-                    log.info("%.3g s/step measured: %d steps to go, about %s", per_step, cfg.steps - self.step,
-                             _duration(per_step * (cfg.steps - self.step)))
+                    log.info(
+                        "%.3g s/step measured: %d steps to go, about %s",
+                        per_step,
+                        cfg.steps - self.step,
+                        _duration(per_step * (cfg.steps - self.step)),
+                    )
                 end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
                 last = self.step >= end or budget.spent()
                 if progress is not None:  # the postfix first: drawn with this step's losses, not the last step's
@@ -369,8 +450,14 @@ class Trainer:
                         progress.update(1)
                 if self.is_main and (self.step % cfg.log_every == 0 or last):
                     elapsed = time.perf_counter() - started
-                    self._log({"step": self.step, "lr": self.opt.learning_rates()["G"], **losses,
-                               "s_per_step": elapsed / max(1, self.step - started_step)})
+                    self._log(
+                        {
+                            "step": self.step,
+                            "lr": self.opt.learning_rates()["G"],
+                            **losses,
+                            "s_per_step": elapsed / max(1, self.step - started_step),
+                        }
+                    )
                 if self.step % cfg.sample_every == 0 or last:
                     self.write_samples()
                 if self.step % cfg.val_every == 0 or last:
@@ -383,8 +470,12 @@ class Trainer:
         if progress is not None:
             progress.close()
         if budget.spent() and self.step < cfg.steps and self.is_main:
-            log.info("the %.4g-minute budget is spent at step %d of %d; continue with --resume --minutes M (a larger budget)",
-                     cfg.minutes, self.step, cfg.steps)
+            log.info(
+                "the %.4g-minute budget is spent at step %d of %d; continue with --resume --minutes M (a larger budget)",
+                cfg.minutes,
+                self.step,
+                cfg.steps,
+            )
         if self.world > 1:
             broadcast_state(self.net, buffers_only=True)
         if self.step == started_step:  # nothing to do (already complete): make sure outputs exist
@@ -393,8 +484,14 @@ class Trainer:
             log.warning("%d updates were skipped because of non-finite losses or gradients", self.opt.skipped_total)
         if self.world > 1:
             dist.barrier()
-        return TrainResult(run_dir=self.run_dir, task=self.net, step=self.step, metrics=dict(self.metrics), best=dict(self.best),
-                           total_steps=cfg.steps if cfg.steps_planned else None)
+        return TrainResult(
+            run_dir=self.run_dir,
+            task=self.net,
+            step=self.step,
+            metrics=dict(self.metrics),
+            best=dict(self.best),
+            total_steps=cfg.steps if cfg.steps_planned else None,
+        )
 
     def _plan_steps(self, budget: "TimeBudget", measured_steps: int) -> None:
         """A time-budget run has measured its speed: fix the total steps so the schedule fits the budget."""
@@ -409,8 +506,13 @@ class Trainer:
         if hasattr(self.net, "warmup_steps"):  # the task copied the placeholder at construction
             self.net.warmup_steps = cfg.warmup_steps
         if self.is_main:
-            log.info("time budget %.4g min: %.3g s/step over %d steps -> %d steps in all", cfg.minutes,
-                     budget.seconds_per_step(), measured_steps, cfg.steps)
+            log.info(
+                "time budget %.4g min: %.3g s/step over %d steps -> %d steps in all",
+                cfg.minutes,
+                budget.seconds_per_step(),
+                measured_steps,
+                cfg.steps,
+            )
             write_json(self.run_dir / "config.json", cfg.to_dict())
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
@@ -461,12 +563,20 @@ class Trainer:
                 group["initial_lr"] = self.cfg.lr * self.lr_scale
         self.opt.bad_steps = 0
         self.watch.reset()
-        message = (f"step {self.step}: training diverged ({reason}); rolled back to the state of step {self._good_step} "
-                   f"with the learning rate x{self.lr_scale:g} (rollback {self.rollbacks} of {MAX_ROLLBACKS})")
+        message = (
+            f"step {self.step}: training diverged ({reason}); rolled back to the state of step {self._good_step} "
+            f"with the learning rate x{self.lr_scale:g} (rollback {self.rollbacks} of {MAX_ROLLBACKS})"
+        )
         log.warning(message)
         if self.is_main:
-            self._log({"step": self.step, "event": "rollback", "reason": reason,
-                       "rollback": {"to_step": self._good_step, "lr_scale": self.lr_scale, "count": self.rollbacks}})
+            self._log(
+                {
+                    "step": self.step,
+                    "event": "rollback",
+                    "reason": reason,
+                    "rollback": {"to_step": self._good_step, "lr_scale": self.lr_scale, "count": self.rollbacks},
+                }
+            )
 
     # ------------------------------------------------------------------ outputs
     def _save_model(self, folder: str, training: dict[str, Any], before_commit: Any = None) -> None:
@@ -474,8 +584,15 @@ class Trainer:
         inference uses as the tile of encoder-decoder nets (``suggested_tile``)."""
         cfg = self.cfg
         training = {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **training}
-        save_pretrained(self.net.generators(), self.run_dir / folder, task=cfg.task, io_spec=self.net.io_spec(),
-                        default_direction=self.net.default_direction, training=training, before_commit=before_commit)
+        save_pretrained(
+            self.net.generators(),
+            self.run_dir / folder,
+            task=cfg.task,
+            io_spec=self.net.io_spec(),
+            default_direction=self.net.default_direction,
+            training=training,
+            before_commit=before_commit,
+        )
 
     def save(self) -> None:
         """The model folder and the resumable checkpoint (rank 0)."""
@@ -486,13 +603,30 @@ class Trainer:
             self._roll_back("non-finite weights or batch-norm statistics")
         # last.pt is written once the new model/ is complete and before it is swapped in (one rename):
         # model/ is never ahead of last.pt, and a failed write (e.g. a full disk) leaves both as they were
-        self._save_model("model", self.best, before_commit=lambda: save_checkpoint(self.run_dir / "checkpoints" / "last.pt", {
-            "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "step": self.step, "task": self.net.state_dict(),
-            "task_extra": self.net.extra_state(), "optimization": self.opt.state_dict(),
-            "rng": _rng_state(self.device), "best": self.best, "train_seconds": self.train_seconds,
-            "divergence": {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks, "watch": self.watch.state_dict()},
-            "health": self.monitor.state_dict(),
-        }))
+        self._save_model(
+            "model",
+            self.best,
+            before_commit=lambda: save_checkpoint(
+                self.run_dir / "checkpoints" / "last.pt",
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "config": cfg.to_dict(),
+                    "step": self.step,
+                    "task": self.net.state_dict(),
+                    "task_extra": self.net.extra_state(),
+                    "optimization": self.opt.state_dict(),
+                    "rng": _rng_state(self.device),
+                    "best": self.best,
+                    "train_seconds": self.train_seconds,
+                    "divergence": {
+                        "lr_scale": self.lr_scale,
+                        "rollbacks": self.rollbacks,
+                        "watch": self.watch.state_dict(),
+                    },
+                    "health": self.monitor.state_dict(),
+                },
+            ),
+        )
 
     def validate(self) -> dict[str, float]:
         """PSNR/SSIM on the val split; keeps the best model in ``RUN/best`` (rank 0)."""
@@ -503,7 +637,12 @@ class Trainer:
         self.net.train()
         score = selection_score({"step": self.step, **self.metrics}, self.cfg.best_metric)
         if score is not None and self._may_be_best() and score > self.best.get("best_score", float("-inf")):
-            self.best = {**self.metrics, "best_step": self.step, "best_metric": self.cfg.best_metric, "best_score": score}
+            self.best = {
+                **self.metrics,
+                "best_step": self.step,
+                "best_metric": self.cfg.best_metric,
+                "best_score": score,
+            }
             self._save_model("best", self.best)
         self._log({"step": self.step, **self.metrics})
         return self.metrics
@@ -620,7 +759,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training: the run was saved at ``step`` in ``run_dir`` (resume with ``resume=True``)."""
 
     def __init__(self, step: int, run_dir: str | os.PathLike) -> None:
-        super().__init__(f"interrupted at step {step}: checkpoint saved in {run_dir}; continue with resume=True (--resume)")
+        super().__init__(
+            f"interrupted at step {step}: checkpoint saved in {run_dir}; continue with resume=True (--resume)"
+        )
         self.step, self.run_dir = step, Path(run_dir)
 
 

@@ -14,7 +14,9 @@ def pattern(seed: int, size: int = 64) -> np.ndarray:
     """A smooth colourful image with a few shapes: something a net can learn from."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size] / size
-    image = np.stack([np.sin(6 * xx + rng.uniform(0, 6)), np.cos(5 * yy + rng.uniform(0, 6)), np.sin(4 * (xx + yy))], -1)
+    image = np.stack(
+        [np.sin(6 * xx + rng.uniform(0, 6)), np.cos(5 * yy + rng.uniform(0, 6)), np.sin(4 * (xx + yy))], -1
+    )
     image = (image * 0.5 + 0.5) * 200 + 20
     for _ in range(3):
         y, x, r = rng.integers(8, size - 8, 2).tolist() + [int(rng.integers(3, 8))]
@@ -65,9 +67,21 @@ def sr_dir(tmp_path: Path) -> Path:
 
 
 # Tiny nets for fast tests (the training API takes these as keyword arguments).
-TINY_UNET = {"generator": "unet_256", "generator_kwargs": {"num_downs": 4, "base_channels": 8}, "discriminator_kwargs": {"base_channels": 8}}
-TINY_RESNET = {"generator": "resnet_6blocks", "generator_kwargs": {"num_blocks": 1, "base_channels": 8}, "discriminator_kwargs": {"base_channels": 8}}
-TINY_SR = {"generator": "srresnet_x4", "generator_kwargs": {"num_blocks": 1, "base_channels": 8}, "discriminator_kwargs": {"base_channels": 8}}
+TINY_UNET = {
+    "generator": "unet_256",
+    "generator_kwargs": {"num_downs": 4, "base_channels": 8},
+    "discriminator_kwargs": {"base_channels": 8},
+}
+TINY_RESNET = {
+    "generator": "resnet_6blocks",
+    "generator_kwargs": {"num_blocks": 1, "base_channels": 8},
+    "discriminator_kwargs": {"base_channels": 8},
+}
+TINY_SR = {
+    "generator": "srresnet_x4",
+    "generator_kwargs": {"num_blocks": 1, "base_channels": 8},
+    "discriminator_kwargs": {"base_channels": 8},
+}
 
 
 def save_tiny_model(folder: Path, task: str = "pix2pix") -> Path:
@@ -79,8 +93,37 @@ def save_tiny_model(folder: Path, task: str = "pix2pix") -> Path:
 
     torch.manual_seed(0)
     net = create_model("resnet_6blocks", num_blocks=1, base_channels=4).eval()
-    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "scale": 1, "size_multiple": net.size_multiple, "min_size": net.min_size, "color": {"space": "rgb"}}
+    io_spec = {
+        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+        "scale": 1,
+        "size_multiple": net.size_multiple,
+        "min_size": net.min_size,
+        "color": {"space": "rgb"},
+    }
     save_pretrained({"AtoB": net}, folder, task=task, io_spec=io_spec)
     return folder
+
+
+def export_tiny_sr(root: Path, scale: int = 2) -> Path:
+    """A tiny x2 compact super-resolution generator (PyTorch's default init: structured outputs),
+    saved as ``root/model`` and exported to ``root/sr.onnx``; returns the .onnx path."""
+    import torch
+
+    from img2img.checkpoint import save_pretrained
+    from img2img.export import export_onnx
+    from img2img.nets import create_model
+
+    torch.manual_seed(0)
+    net = create_model(f"compact_sr_x{scale}", base_channels=8, num_convs=2).eval()
+    io_spec = {
+        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+        "scale": scale,
+        "size_multiple": 1,
+        "min_size": 1,
+        "color": {"space": "rgb"},
+    }
+    save_pretrained({"AtoB": net}, root / "model", task="srgan", io_spec=io_spec)
+    export_onnx(root / "model", root / "sr.onnx")
+    return root / "sr.onnx"

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import TINY_SR, TINY_UNET, pattern
+
 from img2img.checkpoint import load_checkpoint
 from img2img.cli import main, train_summary
 from img2img.config import PLANNED_STEPS, TrainConfig
@@ -118,7 +118,9 @@ def test_selection_scores():
     assert selection_score(metrics, "ssim") == 0.8
     assert selection_score(metrics, "last") == 7.0
     assert selection_score(metrics, "sharpness") == pytest.approx(-abs(torch.log(torch.tensor(0.5)).item()))
-    assert selection_score({**metrics, "val_sharpness": 2.0}, "sharpness") == pytest.approx(selection_score(metrics, "sharpness"))
+    assert selection_score({**metrics, "val_sharpness": 2.0}, "sharpness") == pytest.approx(
+        selection_score(metrics, "sharpness")
+    )
     assert selection_score({**metrics, "val_sharpness": 1.2}, "sharpness") > selection_score(metrics, "sharpness")
     assert selection_score({"val_cycle_psnr": 30.0}, "cycle_psnr") == 30.0
     assert selection_score({}, "psnr") is None
@@ -144,10 +146,20 @@ def test_gan_warmup_is_never_best_and_last_keeps_latest(tmp_path, sr_dir):
 def test_recipe_profiles_fill_only_what_the_user_left_unset():
     cfg = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu")
     cpu = RECIPE_PROFILES["restore"]["cpu"]
-    assert cfg.profile == "cpu" and cfg.size == cpu["size"] and cfg.batch_size == cpu["batch_size"] and cfg.lr == cpu["lr"]
+    assert (
+        cfg.profile == "cpu" and cfg.size == cpu["size"] and cfg.batch_size == cpu["batch_size"] and cfg.lr == cpu["lr"]
+    )
     assert cfg.generator_kwargs["residual"] is True
-    mine = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", size=64, lr=1e-3,
-                       generator_kwargs={"base_channels": 8})
+    mine = TrainConfig(
+        task="pix2pix",
+        data="x",
+        out="y",
+        recipe="restore",
+        device="cpu",
+        size=64,
+        lr=1e-3,
+        generator_kwargs={"base_channels": 8},
+    )
     assert mine.size == 64 and mine.lr == 1e-3
     assert mine.generator_kwargs == {**cpu["generator_kwargs"], "base_channels": 8}
     other = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator="resnet_6blocks")
@@ -200,9 +212,38 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
         write_image(photos / "train" / f"p{i}.png", pattern(i, 80))
     write_image(photos / "val" / "v.png", pattern(7, 80))
     run = tmp_path / "run"
-    assert main(["train", "pix2pix", "--data", str(photos), "--task", "restore", "--out", str(run), "--steps", "3",
-                 "--size", "32", "--batch-size", "2", "--num-downs", "3", "--base-channels", "8", "--num-workers", "0",
-                 "--val-every", "1", "--no-progress", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "pix2pix",
+                "--data",
+                str(photos),
+                "--task",
+                "restore",
+                "--out",
+                str(run),
+                "--steps",
+                "3",
+                "--size",
+                "32",
+                "--batch-size",
+                "2",
+                "--num-downs",
+                "3",
+                "--base-channels",
+                "8",
+                "--num-workers",
+                "0",
+                "--val-every",
+                "1",
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     config = json.loads((run / "config.json").read_text())
     assert config["profile"] == "cpu" and config["generator_kwargs"]["residual"] is True
     model = json.loads((run / "best" / "config.json").read_text())
@@ -211,7 +252,10 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
 
 def test_pix2pix_unet_defaults_to_instance_norm_and_old_runs_keep_theirs():
     assert TrainConfig(task="pix2pix", data="x", out="y").generator_kwargs["norm"] == "instance"
-    assert TrainConfig(task="pix2pix", data="x", out="y", generator_kwargs={"norm": "batch"}).generator_kwargs["norm"] == "batch"
+    assert (
+        TrainConfig(task="pix2pix", data="x", out="y", generator_kwargs={"norm": "batch"}).generator_kwargs["norm"]
+        == "batch"
+    )
     assert "norm" not in TrainConfig(task="pix2pix", data="x", out="y", generator="resnet_6blocks").generator_kwargs
     old = TrainConfig(task="pix2pix", data="x", out="y").to_dict()
     for key in ("auto_steps", "lr_schedule"):  # what a run saved before these options existed lacks

@@ -6,10 +6,9 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-
 from conftest import make_paired, pattern
+
 from img2img.checkpoint import load_checkpoint
 from img2img.cli import main
 from img2img_runtime.io import read_image, write_image
@@ -19,8 +18,25 @@ TINY = ["--num-workers", "0", "--no-progress", "--base-channels", "8", "--d-chan
 
 def test_train_translate_resume_pix2pix(tmp_path, paired_dir, capsys):
     run = tmp_path / "run"
-    args = ["train", "pix2pix", "--data", str(paired_dir), "--out", str(run), "--steps", "3", "--size", "32",
-            "--num-downs", "4", "--batch-size", "2", "--sample-every", "2", *TINY]
+    args = [
+        "train",
+        "pix2pix",
+        "--data",
+        str(paired_dir),
+        "--out",
+        str(run),
+        "--steps",
+        "3",
+        "--size",
+        "32",
+        "--num-downs",
+        "4",
+        "--batch-size",
+        "2",
+        "--sample-every",
+        "2",
+        *TINY,
+    ]
     assert main(args) == 0
     assert "trained 3 steps" in capsys.readouterr().out
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 3
@@ -28,7 +44,12 @@ def test_train_translate_resume_pix2pix(tmp_path, paired_dir, capsys):
     src = tmp_path / "photos"
     write_image(src / "x.png", pattern(1, 45)[:, :37])
     write_image(src / "nested" / "y.jpg", pattern(2, 64))
-    assert main(["translate", "--model", str(run), "--input", str(src), "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert (
+        main(
+            ["translate", "--model", str(run), "--input", str(src), "--output", str(tmp_path / "out"), "--no-progress"]
+        )
+        == 0
+    )
     assert read_image(tmp_path / "out" / "x.png").shape == (45, 37, 3)
     assert read_image(tmp_path / "out" / "nested" / "y.jpg").shape == (64, 64, 3)
     assert "2 written" in capsys.readouterr().out
@@ -39,17 +60,34 @@ def test_train_translate_resume_pix2pix(tmp_path, paired_dir, capsys):
     assert steps == [3, 5]  # logged every 10 steps and at the end of each call
 
 
-@pytest.mark.parametrize("task,extra", [
-    ("cyclegan", ["--generator", "resnet_6blocks", "--num-blocks", "1", "--size", "32"]),
-    ("srgan", ["--num-blocks", "1", "--size", "32", "--scale", "4", "--batch-size", "2"]),
-])
+@pytest.mark.parametrize(
+    "task,extra",
+    [
+        ("cyclegan", ["--generator", "resnet_6blocks", "--num-blocks", "1", "--size", "32"]),
+        ("srgan", ["--num-blocks", "1", "--size", "32", "--scale", "4", "--batch-size", "2"]),
+    ],
+)
 def test_train_other_tasks_and_translate(tmp_path, unpaired_dir, sr_dir, task, extra):
     data = unpaired_dir if task == "cyclegan" else sr_dir
     run = tmp_path / "run"
     assert main(["train", task, "--data", str(data), "--out", str(run), "--steps", "2", *extra, *TINY]) == 0
     write_image(tmp_path / "in" / "z.png", pattern(5, 20)[:, :12])
     direction = ["--direction", "BtoA"] if task == "cyclegan" else []
-    assert main(["translate", "--model", str(run), "--input", str(tmp_path / "in" / "z.png"), "--output", str(tmp_path / "out"), *direction]) == 0
+    assert (
+        main(
+            [
+                "translate",
+                "--model",
+                str(run),
+                "--input",
+                str(tmp_path / "in" / "z.png"),
+                "--output",
+                str(tmp_path / "out"),
+                *direction,
+            ]
+        )
+        == 0
+    )
     scale = 4 if task == "srgan" else 1
     assert read_image(tmp_path / "out" / "z.png").shape == (20 * scale, 12 * scale, 3)
 
@@ -74,22 +112,91 @@ def bad_folder(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["corrupt", "unmatched", "non-image", "empty"])
 def test_bad_input_is_named(tmp_path, capsys, kind):
     root, name = bad_folder(tmp_path, kind)
-    code = main(["train", "pix2pix", "--data", str(root), "--out", str(tmp_path / "run"), "--steps", "1", "--size", "32", "--num-downs", "4", *TINY])
+    code = main(
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(root),
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "1",
+            "--size",
+            "32",
+            "--num-downs",
+            "4",
+            *TINY,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and name in err, err
     if kind != "empty":  # --skip-bad trains on what is good and lists what was skipped
-        assert main(["train", "pix2pix", "--data", str(root), "--out", str(tmp_path / "run2"), "--steps", "1", "--size", "32",
-                     "--num-downs", "4", "--skip-bad", *TINY]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "pix2pix",
+                    "--data",
+                    str(root),
+                    "--out",
+                    str(tmp_path / "run2"),
+                    "--steps",
+                    "1",
+                    "--size",
+                    "32",
+                    "--num-downs",
+                    "4",
+                    "--skip-bad",
+                    *TINY,
+                ]
+            )
+            == 0
+        )
         assert name in (tmp_path / "run2" / "skipped.txt").read_text()
 
 
 def test_translate_reports_bad_input_and_exit_code(tmp_path, paired_dir):
     run = tmp_path / "run"
-    assert main(["train", "pix2pix", "--data", str(paired_dir), "--out", str(run), "--steps", "1", "--size", "32", "--num-downs", "4", *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "pix2pix",
+                "--data",
+                str(paired_dir),
+                "--out",
+                str(run),
+                "--steps",
+                "1",
+                "--size",
+                "32",
+                "--num-downs",
+                "4",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     write_image(tmp_path / "in" / "ok.png", pattern(1, 32))
     (tmp_path / "in" / "bad.jpg").write_bytes(b"nope")
-    result = subprocess.run([sys.executable, "-m", "img2img", "translate", "--model", str(run), "--input", str(tmp_path / "in"),
-                             "--output", str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "img2img",
+            "translate",
+            "--model",
+            str(run),
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert "bad.jpg" in result.stdout and "1 written" in result.stdout
     assert (tmp_path / "out" / "ok.png").exists() and not (tmp_path / "out" / "bad.jpg").exists()
@@ -98,5 +205,20 @@ def test_translate_reports_bad_input_and_exit_code(tmp_path, paired_dir):
 def test_missing_data_and_unknown_model(tmp_path, capsys):
     assert main(["train", "pix2pix", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"), *TINY]) == 2
     assert "nowhere" in capsys.readouterr().err
-    assert main(["train", "pix2pix", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--generator", "unet_999", *TINY]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "pix2pix",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "r"),
+                "--generator",
+                "unet_999",
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "unet_999" in capsys.readouterr().err

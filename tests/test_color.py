@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from conftest import TINY_UNET, pattern
+
 from img2img.color import join_lab, split_lab
 from img2img.infer import Translator
 from img2img.training import train
@@ -44,7 +44,9 @@ def test_colorization_keeps_input_lightness_and_colour_resolution():
         assert o.shape == image.shape
         l_out, l_in = rgb_to_lab(o / 255.0)[:, :, 0], rgb_to_lab(source / 255.0)[:, :, 0]
         assert np.abs(l_out - l_in).max() < 0.6  # only uint8 rounding of the result
-        assert np.median(np.abs(rgb_to_lab(o / 255.0)[:, :, 1:] - 3.3)) < 0.5  # the predicted colour (dark pixels quantise coarser)
+        assert (
+            np.median(np.abs(rgb_to_lab(o / 255.0)[:, :, 1:] - 3.3)) < 0.5
+        )  # the predicted colour (dark pixels quantise coarser)
     assert seen[0][1] == 1  # the net sees one lightness channel
     small = run_images(run_batch, [image], ModelSpec(in_channels=1, out_channels=2, color="lab", color_resolution=32))
     assert seen[-1][2:] == (32, 32) and small[0].shape == image.shape
@@ -54,8 +56,17 @@ def test_train_colorization_and_translate(tmp_path, paired_dir):
     # batch norm (the former default) keeps an untrained net's colours in gamut, so L must come back exactly;
     # out-of-gamut colours are clipped in RGB, which moves L (instance norm's first steps give such colours)
     nets = {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "norm": "batch"}}
-    run = train("pix2pix", data=str(paired_dir), out=str(tmp_path / "run"), steps=2, size=32, color_space="lab",
-                num_workers=0, progress=False, **nets)
+    run = train(
+        "pix2pix",
+        data=str(paired_dir),
+        out=str(tmp_path / "run"),
+        steps=2,
+        size=32,
+        color_space="lab",
+        num_workers=0,
+        progress=False,
+        **nets,
+    )
     g = run.task.generator
     assert (g.in_channels, g.out_channels) == (1, 2)
     translator = Translator.from_pretrained(tmp_path / "run", device="cpu")

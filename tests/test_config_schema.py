@@ -19,9 +19,14 @@ from img2img_runtime import Model
 from img2img_runtime.metadata import MetadataError, build_metadata, parse_metadata
 from img2img_runtime.processing import ModelSpec
 
-IO_SPEC = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-           "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-           "scale": 2, "size_multiple": 1, "min_size": 1, "color": {"space": "rgb"}}
+IO_SPEC = {
+    "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+    "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+    "scale": 2,
+    "size_multiple": 1,
+    "min_size": 1,
+    "color": {"space": "rgb"},
+}
 
 
 def deep(levels: int) -> object:
@@ -71,11 +76,16 @@ HOSTILE_CONFIGS = {
     "wrong format": (lambda c: c.update(format="pickle"), "format"),
     "deep nesting": (lambda c: c.update(training=deep(200)), "nested"),
     "weights ../": (lambda c: c["directions"]["AtoB"].update(weights="../x.safetensors"), "directions.AtoB.weights"),
-    "weights absolute": (lambda c: c["directions"]["AtoB"].update(weights="/etc/passwd.safetensors"),
-                         "directions.AtoB.weights"),
+    "weights absolute": (
+        lambda c: c["directions"]["AtoB"].update(weights="/etc/passwd.safetensors"),
+        "directions.AtoB.weights",
+    ),
     "weights not safetensors": (lambda c: c["directions"]["AtoB"].update(weights="AtoB.pt"), "directions.AtoB.weights"),
     "scale 3 on a x2 net": (lambda c: c.update(scale=3), "scale"),
-    "net does not match weights": (lambda c: net(c).update(base_channels=16), "does not match field 'directions.AtoB.net'"),
+    "net does not match weights": (
+        lambda c: net(c).update(base_channels=16),
+        "does not match field 'directions.AtoB.net'",
+    ),
 }
 
 

@@ -64,8 +64,13 @@ def test_preset_smoke(preset):
 def test_presets_get_stronger():
     images = [photo(i, 96, 96) for i in range(4)]
     mean_psnr = {
-        preset: np.mean([psnr_uint8(image, restore_degrader(preset)(image, rng(10, i, s)))
-                         for i, image in enumerate(images) for s in range(3)])
+        preset: np.mean(
+            [
+                psnr_uint8(image, restore_degrader(preset)(image, rng(10, i, s)))
+                for i, image in enumerate(images)
+                for s in range(3)
+            ]
+        )
         for preset in PRESETS
     }
     assert mean_psnr["light"] > mean_psnr["medium"] + 2 > mean_psnr["heavy"] + 4, mean_psnr
@@ -88,8 +93,9 @@ def test_degrader_pickles():
 
 def test_restore_degrader_overrides():
     base = [step.name for step in restore_degrader("light").steps]
-    changed = restore_degrader("light", jpeg=None, dust=1.0, creases={"p": 0.5, "count": (2, 3)},
-                               film_grain=Step("film_grain", 0.25))
+    changed = restore_degrader(
+        "light", jpeg=None, dust=1.0, creases={"p": 0.5, "count": (2, 3)}, film_grain=Step("film_grain", 0.25)
+    )
     steps = {step.name: step for step in changed.steps}
     assert "jpeg" not in steps and "jpeg" in base
     assert steps["dust"].p == 1.0
@@ -119,8 +125,9 @@ def test_bad_arguments_raise(make):
         make()
 
 
-@pytest.mark.parametrize("image", [np.zeros((32, 32), np.uint8), np.zeros((32, 32, 3), np.float32),
-                                   np.zeros((32, 32, 4), np.uint8)])
+@pytest.mark.parametrize(
+    "image", [np.zeros((32, 32), np.uint8), np.zeros((32, 32, 3), np.float32), np.zeros((32, 32, 4), np.uint8)]
+)
 def test_degrader_rejects_non_rgb(image):
     with pytest.raises(ValueError, match="H x W x 3"):
         restore_degrader("light")(image, rng(0))
@@ -215,8 +222,18 @@ def textured(seed: int, size: int = ALIGN_SIZE, zoom: int = 1) -> np.ndarray:
         centre = rng.uniform(0, size, 2)
         radii = rng.uniform(3, 24, 2) * zoom
         if rng.random() < 0.5:
-            cv2.ellipse(image, tuple(int(v) for v in centre * 16), tuple(int(v) for v in radii * 16),
-                        rng.uniform(0, 180), 0, 360, color, -1, cv2.LINE_AA, shift=4)
+            cv2.ellipse(
+                image,
+                tuple(int(v) for v in centre * 16),
+                tuple(int(v) for v in radii * 16),
+                rng.uniform(0, 180),
+                0,
+                360,
+                color,
+                -1,
+                cv2.LINE_AA,
+                shift=4,
+            )
         else:
             corners = (rng.uniform(-1, 1, (3, 2)) * radii.max() + centre) * 16
             cv2.fillPoly(image, [corners.astype(np.int32)], color, cv2.LINE_AA, shift=4)
@@ -240,8 +257,9 @@ def _tukey(n: int, alpha: float = 0.3) -> np.ndarray:
     return np.where(np.minimum(x, 1 - x) < edge, ramp, 1.0)
 
 
-def picture_shift(reference: np.ndarray, image: np.ndarray, band: tuple[float, float] = (0.03, 0.2)
-                  ) -> tuple[float, float]:
+def picture_shift(
+    reference: np.ndarray, image: np.ndarray, band: tuple[float, float] = (0.03, 0.2)
+) -> tuple[float, float]:
     """``(dx, dy)``: how far (px) the picture in ``image`` lies right of / below ``reference``.
 
     Both are gray or RGB (compared by luma), the same size. Only frequencies in ``band``
@@ -328,6 +346,7 @@ def flat_card_corrected(degrader, image: np.ndarray, seed: int) -> tuple[np.ndar
     ``(D(light gray) - D(dark gray)) / 96`` the local gain (vignette, fading, the opacity of the
     paint), which is divided out again (where it is not ~0).
     """
+
     def run(x: np.ndarray) -> np.ndarray:
         return luma(degrader(x, rng(30, seed)))
 

@@ -28,8 +28,16 @@ def test_demo_writes_page_results_and_curves(tmp_path, capsys):
 
 def test_loss_plot_has_one_panel_per_metric(tmp_path):
     log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in [
-        {"step": 1, "lr": 1e-3, "G_L1": 3.0, "D_real": 0.5}, {"step": 2, "G_L1": 2.0, "D_real": 0.4}, {"step": 2, "val_psnr": 20.0}]))
+    log.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"step": 1, "lr": 1e-3, "G_L1": 3.0, "D_real": 0.5},
+                {"step": 2, "G_L1": 2.0, "D_real": 0.4},
+                {"step": 2, "val_psnr": 20.0},
+            ]
+        )
+    )
     series = read_log(log)
     assert series == {"G_L1": [(1, 3.0), (2, 2.0)], "D_real": [(1, 0.5), (2, 0.4)], "val_psnr": [(2, 20.0)]}
     image = cv2.imread(str(plot_curves(series, tmp_path / "curves.png", panel_height=100)))
@@ -60,7 +68,9 @@ def test_health_monitor_adapts_to_run_length_and_watches_each_discriminator():
     assert (long.d_win_steps, long.collapse_after) == (500, 1000)
     cyclegan = HealthMonitor(total_steps=400)
     for step in range(25):  # D_A has won, D_B has not: the sum of both would hide it
-        cyclegan.check_losses({"D_A_real": 1e-5, "D_A_fake": 1e-5, "D_B_real": 0.4, "D_B_fake": 0.3, "G_AB_gan": 9.0}, step, "lsgan")
+        cyclegan.check_losses(
+            {"D_A_real": 1e-5, "D_A_fake": 1e-5, "D_B_real": 0.4, "D_B_fake": 0.3, "G_AB_gan": 9.0}, step, "lsgan"
+        )
     assert len(cyclegan.warnings) == 1 and "discriminator D_A" in cyclegan.warnings[0]
     resumed = HealthMonitor(total_steps=400)
     resumed.load_state_dict(cyclegan.state_dict())
@@ -84,8 +94,21 @@ def test_health_events_reach_the_log_with_a_one_image_val_split(tmp_path, monkey
     data = tmp_path / "data"
     make_paired(data / "train", ["a", "b", "c"], size=40)
     make_paired(data / "val", ["v"], size=40)
-    training.train("pix2pix", data=str(data), out=str(tmp_path / "run"), steps=24, size=32, load_size=36, num_workers=0,
-                   progress=False, log_every=1, sample_every=10, val_every=1000, checkpoint_every=1000, **TINY_UNET)
+    training.train(
+        "pix2pix",
+        data=str(data),
+        out=str(tmp_path / "run"),
+        steps=24,
+        size=32,
+        load_size=36,
+        num_workers=0,
+        progress=False,
+        log_every=1,
+        sample_every=10,
+        val_every=1000,
+        checkpoint_every=1000,
+        **TINY_UNET,
+    )
     assert seen and all(n == 3 for n in seen)  # one val image: the preview takes the training images
     events = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     health = [e for e in events if e.get("event") == "health"]

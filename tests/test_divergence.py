@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 from conftest import TINY_RESNET, TINY_UNET
+
 from img2img.checkpoint import load_checkpoint
 from img2img.cli import main
 from img2img.divergence import MAX_ROLLBACKS, LossWatch, TrainingDiverged, reconstruction_loss
@@ -59,8 +59,18 @@ def _all_finite(state: dict) -> bool:
 
 def test_nan_divergence_rolls_back_then_stops_and_checkpoints_stay_finite(tmp_path, paired_dir):
     run = tmp_path / "run"
-    kw = dict(data=str(paired_dir), out=str(run), steps=200, size=32, load_size=36, batch_size=2, lr=1e30,
-              max_bad_steps=3, **BATCH_NORM_UNET, **{**FAST, "checkpoint_every": 1})
+    kw = dict(
+        data=str(paired_dir),
+        out=str(run),
+        steps=200,
+        size=32,
+        load_size=36,
+        batch_size=2,
+        lr=1e30,
+        max_bad_steps=3,
+        **BATCH_NORM_UNET,
+        **{**FAST, "checkpoint_every": 1},
+    )
     with pytest.raises(TrainingDiverged, match=r"after 3 rollback\(s\).*--lr"):
         train("pix2pix", **kw)
     events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -73,9 +83,35 @@ def test_nan_divergence_rolls_back_then_stops_and_checkpoints_stay_finite(tmp_pa
 
 def test_explosion_without_nan_is_caught_and_the_cli_exits_non_zero(tmp_path, paired_dir, capsys):
     run = tmp_path / "run"
-    code = main(["train", "pix2pix", "--data", str(paired_dir), "--out", str(run), "--steps", "300", "--size", "32",
-                 "--batch-size", "2", "--lr", "1000", "--num-downs", "4", "--base-channels", "8", "--d-channels", "8",
-                 "--num-workers", "0", "--no-progress", "--device", "cpu"])
+    code = main(
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(paired_dir),
+            "--out",
+            str(run),
+            "--steps",
+            "300",
+            "--size",
+            "32",
+            "--batch-size",
+            "2",
+            "--lr",
+            "1000",
+            "--num-downs",
+            "4",
+            "--base-channels",
+            "8",
+            "--d-channels",
+            "8",
+            "--num-workers",
+            "0",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 3
     assert "training diverged" in capsys.readouterr().err
     events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -118,7 +154,10 @@ def _nan_on_one_rank(rank: int, world: int, init_file: str, results: str) -> Non
     opt.end_iteration()
     took_second = opt.step("G", layer(torch.ones(1, 2)).sum()) is True  # both ranks still in step
     opt.end_iteration()
-    torch.save({"skipped": skipped_first, "second": took_second, "w": layer.weight.detach()}, os.path.join(results, f"{rank}.pt"))
+    torch.save(
+        {"skipped": skipped_first, "second": took_second, "w": layer.weight.detach()},
+        os.path.join(results, f"{rank}.pt"),
+    )
     torch.distributed.destroy_process_group()
 
 
@@ -137,8 +176,16 @@ def test_a_nan_on_one_rank_makes_every_rank_skip(tmp_path):
 def test_instance_norm_models_are_not_auto_tiled(tmp_path, unpaired_dir):
     from img2img.infer import Translator
 
-    result = train("cyclegan", data=str(unpaired_dir), out=str(tmp_path / "run"), steps=1, size=32, load_size=36,
-                   **TINY_RESNET, **FAST)
+    result = train(
+        "cyclegan",
+        data=str(unpaired_dir),
+        out=str(tmp_path / "run"),
+        steps=1,
+        size=32,
+        load_size=36,
+        **TINY_RESNET,
+        **FAST,
+    )
     auto = Translator.from_pretrained(tmp_path / "run", device="cpu")
     assert auto.spec().image_statistics
     config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())

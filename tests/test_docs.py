@@ -17,7 +17,8 @@ README = ROOT / "README.md"
 def test_readme_training_options_table_is_current():
     current = options_table.current_in(README.read_text(encoding="utf-8"))
     assert current == options_table.markdown(), (
-        "README's training options table is out of date: run `python -m img2img.options_table --write README.md`")
+        "README's training options table is out of date: run `python -m img2img.options_table --write README.md`"
+    )
 
 
 def test_every_trainconfig_field_and_train_flag_is_in_the_table():

@@ -27,7 +27,9 @@ def textured(seed: int, height: int, width: int) -> np.ndarray:
     """A colourful photo-like image: smooth gradients, a few blocks and fine noise (texture)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
-    image = np.stack([np.sin(7 * xx + rng.uniform(0, 6)), np.cos(5 * yy + rng.uniform(0, 6)), np.sin(4 * (xx - yy))], -1)
+    image = np.stack(
+        [np.sin(7 * xx + rng.uniform(0, 6)), np.cos(5 * yy + rng.uniform(0, 6)), np.sin(4 * (xx - yy))], -1
+    )
     image = (image * 0.5 + 0.5) * 180 + 30
     for _ in range(3):
         y, x = rng.integers(4, min(height, width) - 12, 2)
@@ -192,8 +194,23 @@ def tiny_onnx(tiny_model) -> Path:
 def test_cli_eval_writes_json(request, photos, tmp_path, capsys, kind):
     model = request.getfixturevalue("tiny_model" if kind == "folder" else "tiny_onnx")
     out = tmp_path / "eval.json"
-    code = cli_main(["eval", "--model", str(model), "--data", str(photos), "--task", "restore",
-                     "--device", "cpu", "--max-images", "2", "--json", str(out)])
+    code = cli_main(
+        [
+            "eval",
+            "--model",
+            str(model),
+            "--data",
+            str(photos),
+            "--task",
+            "restore",
+            "--device",
+            "cpu",
+            "--max-images",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert MODEL_ROW in printed and INPUT_ROW in printed
@@ -205,7 +222,8 @@ def test_cli_eval_writes_json(request, photos, tmp_path, capsys, kind):
 
 
 def test_cli_eval_bad_arguments(tiny_model, photos, capsys):
-    assert cli_main(["eval", "--model", str(tiny_model), "--data", str(photos), "--task", "sr",
-                     "--preset", "heavy"]) == 2
+    assert (
+        cli_main(["eval", "--model", str(tiny_model), "--data", str(photos), "--task", "sr", "--preset", "heavy"]) == 2
+    )
     assert cli_main(["eval", "--model", str(tiny_model), "--data", str(photos)]) == 2
     assert "not a paired folder" in capsys.readouterr().err

@@ -24,10 +24,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import TINY_RESNET, TINY_SR, TINY_UNET, degrade, make_paired, pattern
 from torch import nn
 
 import img2img
-from conftest import TINY_RESNET, TINY_SR, TINY_UNET, degrade, make_paired, pattern
 from img2img.checkpoint import load_pretrained, save_pretrained
 from img2img.cli import main as cli_main
 from img2img.export import export_onnx
@@ -43,8 +43,11 @@ from img2img_runtime.processing import ModelSpec, pad_to_multiple, suggested_til
 FP32_TOLERANCE = 1e-4
 
 UNET_RESIZE = {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "upsample": "resize"}}
-COMPACT_SR = {"generator": "compact_sr_x4", "generator_kwargs": {"base_channels": 8, "num_convs": 2},
-              "discriminator_kwargs": {"base_channels": 8}}
+COMPACT_SR = {
+    "generator": "compact_sr_x4",
+    "generator_kwargs": {"base_channels": 8, "num_convs": 2},
+    "discriminator_kwargs": {"base_channels": 8},
+}
 
 # name -> (task, data folder, nets, extra training options)
 RUNS = {
@@ -55,12 +58,22 @@ RUNS = {
     "compact_sr_x4": ("srgan", "sr", COMPACT_SR, {}),
     # batch norm: an untrained instance-norm net predicts colours far outside the sRGB gamut, whose clipping
     # moves L, and the lightness checks below are about the Lab join, not about gamut clipping
-    "colorize": ("pix2pix", "paired", {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "norm": "batch"}},
-                 {"color_space": "lab"}),
+    "colorize": (
+        "pix2pix",
+        "paired",
+        {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "norm": "batch"}},
+        {"color_space": "lab"},
+    ),
 }
 # (run, direction): None = the model's default direction
-EXPORTS = [("pix2pix", None), ("pix2pix_resize", None), ("cyclegan", "AtoB"), ("cyclegan", "BtoA"),
-           ("srgan", None), ("compact_sr_x4", None)]
+EXPORTS = [
+    ("pix2pix", None),
+    ("pix2pix_resize", None),
+    ("cyclegan", "AtoB"),
+    ("cyclegan", "BtoA"),
+    ("srgan", None),
+    ("compact_sr_x4", None),
+]
 EXPORT_IDS = [f"{name}-{direction or 'default'}" for name, direction in EXPORTS]
 
 
@@ -76,8 +89,14 @@ def liven(run: Path) -> None:
                     if module.bias is not None:
                         module.bias.normal_(0.0, 0.05, generator=generator)
     io_spec = {key: config[key] for key in ("input", "output", "scale", "size_multiple", "min_size", "color")}
-    save_pretrained(nets, run / "model", task=config["task"], io_spec=io_spec, default_direction=config["default_direction"],
-                    training=config["training"])
+    save_pretrained(
+        nets,
+        run / "model",
+        task=config["task"],
+        io_spec=io_spec,
+        default_direction=config["default_direction"],
+        training=config["training"],
+    )
 
 
 class Workspace:
@@ -100,8 +119,21 @@ class Workspace:
         if name not in self._runs:
             task, data, nets, extra = RUNS[name]
             out = self.root / "runs" / name
-            train(task, data=str(self.root / data), out=str(out), steps=1, size=32, num_workers=0, progress=False,
-                  log_every=1000, sample_every=1000, val_every=1000, checkpoint_every=1000, **nets, **extra)
+            train(
+                task,
+                data=str(self.root / data),
+                out=str(out),
+                steps=1,
+                size=32,
+                num_workers=0,
+                progress=False,
+                log_every=1000,
+                sample_every=1000,
+                val_every=1000,
+                checkpoint_every=1000,
+                **nets,
+                **extra,
+            )
             liven(out)
             self._runs[name] = out
         return self._runs[name]
@@ -148,7 +180,9 @@ def run_session(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    channels = [np.sin(xx / (9 + 3 * c) + rng.uniform(0, 6)) * np.cos(yy / (11 + 2 * c) + rng.uniform(0, 6)) for c in range(3)]
+    channels = [
+        np.sin(xx / (9 + 3 * c) + rng.uniform(0, 6)) * np.cos(yy / (11 + 2 * c) + rng.uniform(0, 6)) for c in range(3)
+    ]
     return np.rint(np.stack(channels, -1) * 90 + 128).astype(np.uint8)
 
 
@@ -175,8 +209,12 @@ def test_fp32_parity_on_raw_net_inputs(ws, name, direction):
     inputs = {
         "64x64": rng.uniform(-1, 1, (1, spec.in_channels, 64, 64)),
         # a size that is no multiple of any net's size multiple, padded as the runtime pads it
-        "100x75 padded": pad_to_multiple(rng.uniform(-1, 1, (1, spec.in_channels, 75, 100)), spec.size_multiple, spec.min_size),
-        "batch 2": pad_to_multiple(rng.uniform(-1, 1, (2, spec.in_channels, 75, 100)), spec.size_multiple, spec.min_size),
+        "100x75 padded": pad_to_multiple(
+            rng.uniform(-1, 1, (1, spec.in_channels, 75, 100)), spec.size_multiple, spec.min_size
+        ),
+        "batch 2": pad_to_multiple(
+            rng.uniform(-1, 1, (2, spec.in_channels, 75, 100)), spec.size_multiple, spec.min_size
+        ),
     }
     for label, x in inputs.items():
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -278,8 +316,10 @@ def test_batch_height_width_are_symbolic(ws, name, direction):
 def test_plain_onnx_file_is_rejected_with_a_clear_error(ws, tmp_path):
     node = onnx.helper.make_node("Identity", ["input"], ["output"])
     value = lambda n: onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["N", 3, "H", "W"])  # noqa: E731
-    plain = onnx.helper.make_model(onnx.helper.make_graph([node], "plain", [value("input")], [value("output")]),
-                                   opset_imports=[onnx.helper.make_opsetid("", 17)])
+    plain = onnx.helper.make_model(
+        onnx.helper.make_graph([node], "plain", [value("input")], [value("output")]),
+        opset_imports=[onnx.helper.make_opsetid("", 17)],
+    )
     onnx.save(plain, str(tmp_path / "plain.onnx"))
     # the same net as a real export, with its metadata stripped
     stripped = onnx.load(str(ws.export("pix2pix")[0]))
@@ -317,7 +357,14 @@ def test_fp16_export_runs_on_cpu_and_matches_fp32(ws):
     assert np.abs(Model(path, tile=None)(image).astype(int) - Model(fp32_path, tile=None)(image).astype(int)).max() <= 3
 
 
-QUANTIZED_OPS = ("ConvInteger", "QLinearConv", "DynamicQuantizeLinear", "QuantizeLinear", "MatMulInteger", "QLinearMatMul")
+QUANTIZED_OPS = (
+    "ConvInteger",
+    "QLinearConv",
+    "DynamicQuantizeLinear",
+    "QuantizeLinear",
+    "MatMulInteger",
+    "QLinearMatMul",
+)
 
 
 @pytest.mark.parametrize("calibration", [None, "folder"], ids=["dynamic", "static"])
@@ -346,13 +393,19 @@ def test_static_int8_runs_every_conv_but_the_last_in_int8(ws, name):
     assert "ConvTranspose" not in ops and "BatchNormalization" not in ops, sorted(set(ops))
     # QDQ: every weight is int8 behind a DequantizeLinear, except the float output conv's
     int8_weights = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.INT8}
-    dq_outputs = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in int8_weights}
+    dq_outputs = {
+        node.output[0] for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in int8_weights
+    }
     convs = [node for node in graph.node if node.op_type == "Conv"]
     quantized = [node.name for node in convs if node.input[1] in dq_outputs]
     assert len(quantized) == len(convs) - 1 and convs[-1].name not in quantized, (quantized, [c.name for c in convs])
     # additions and concatenations stay float: none of their inputs comes out of a DequantizeLinear
     dq_any = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear"}
-    merges = [node for node in graph.node if node.op_type in ("Add", "Concat") and node.input[0] not in {i.name for i in graph.initializer}]
+    merges = [
+        node
+        for node in graph.node
+        if node.op_type in ("Add", "Concat") and node.input[0] not in {i.name for i in graph.initializer}
+    ]
     assert not [node.name for node in merges if set(node.input) <= dq_any], "an Add/Concat of quantized tensors"
     # the measured PSNR is reported, stored, and agrees with a run of both models
     psnr_db = float(session_for(path).get_modelmeta().custom_metadata_map["img2img.int8_psnr_db"])
@@ -371,11 +424,19 @@ def test_calibration_methods(ws, tmp_path):
     note = " ".join(report.notes)
     tried = dict((float(p), float(db)) for p, db in re.findall(r"percentile ([0-9.]+): ([0-9.]+) dB", note))
     assert len(tried) == 5, note
-    assert float(session_for(path).get_modelmeta().custom_metadata_map["img2img.int8_psnr_db"]) >= max(tried.values()) - 0.05
+    assert (
+        float(session_for(path).get_modelmeta().custom_metadata_map["img2img.int8_psnr_db"])
+        >= max(tried.values()) - 0.05
+    )
     assert not list(path.parent.glob("*candidate*")) and not list(path.parent.glob("*.pre.onnx"))
     with pytest.raises(ValueError, match="auto, percentile, minmax, entropy"):
-        export_onnx(ws.run("srgan"), tmp_path / "x.onnx", int8=True, calibration=ws.root / "calibration",
-                    calibration_method="kl")
+        export_onnx(
+            ws.run("srgan"),
+            tmp_path / "x.onnx",
+            int8=True,
+            calibration=ws.root / "calibration",
+            calibration_method="kl",
+        )
 
 
 def test_psnr_against_itself_is_infinite_and_drops_with_noise(ws, tmp_path):

@@ -40,11 +40,12 @@ print("RESULT " + json.dumps({"code": code, "heavy": sorted(m for m in sys.modul
 
 def probe(argv: list[str] | None) -> tuple[int | None, list[str], str]:
     """(exit status, heavy modules loaded, stderr) of ``img2img <argv>`` in a fresh interpreter."""
-    done = subprocess.run([sys.executable, "-c", PROBE % (HEAVY,), json.dumps(argv)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE % (HEAVY,), json.dumps(argv)], capture_output=True, text=True, timeout=120
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and len(lines) == 1, (done.stdout, done.stderr)
-    result = json.loads(lines[0][len("RESULT "):])
+    result = json.loads(lines[0][len("RESULT ") :])
     return result["code"], result["heavy"], done.stderr
 
 
@@ -53,18 +54,22 @@ def test_building_the_parser_imports_nothing_heavy():
     assert heavy == [], f"building the CLI's parser imported {heavy}"
 
 
-@pytest.mark.parametrize("argv, code, says", [
-    (["--help"], 0, None),
-    (["train", "pix2pix", "--help"], 0, None),
-    (["export", "--help"], 0, None),
-    (["train", "pix2pix", "--data", "d", "--out", "r", "--bsae-channels", "8"], 2, "--base-channels"),  # a typo
-    (["train", "pix2pix", "--out", "r"], 2, "--data is required"),  # checked before the training code loads
-    (["train", "--data", "d", "--out", "r"], 2, "model family"),
-    (["translate", "--model", "m.onnx"], 2, "required"),
-    (["eval", "--model", "m", "--data", "d", "--preset", "heavy"], 2, "--preset is for --task restore"),
-    (["export", "m", "m.onnx", "--calibration", "c"], 2, "--calibration is for --int8"),
-    (["trian"], 2, "train"),
-], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+@pytest.mark.parametrize(
+    "argv, code, says",
+    [
+        (["--help"], 0, None),
+        (["train", "pix2pix", "--help"], 0, None),
+        (["export", "--help"], 0, None),
+        (["train", "pix2pix", "--data", "d", "--out", "r", "--bsae-channels", "8"], 2, "--base-channels"),  # a typo
+        (["train", "pix2pix", "--out", "r"], 2, "--data is required"),  # checked before the training code loads
+        (["train", "--data", "d", "--out", "r"], 2, "model family"),
+        (["translate", "--model", "m.onnx"], 2, "required"),
+        (["eval", "--model", "m", "--data", "d", "--preset", "heavy"], 2, "--preset is for --task restore"),
+        (["export", "m", "m.onnx", "--calibration", "c"], 2, "--calibration is for --int8"),
+        (["trian"], 2, "train"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
 def test_help_and_argument_errors_load_no_torch(argv, code, says):
     status, heavy, stderr = probe(argv)
     assert status == code, stderr
@@ -74,19 +79,28 @@ def test_help_and_argument_errors_load_no_torch(argv, code, says):
 
 
 def test_help_through_the_module_entry_point_imports_no_torch():
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "img2img", "train", "pix2pix", "--help"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "img2img", "train", "pix2pix", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "--base-channels" in done.stdout
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
 
 
 def test_import_img2img_is_light_and_its_names_load_on_use():
-    script = ("import sys, img2img; heavy = sorted(m for m in sys.modules if m.split('.')[0] in %r); "
-              "assert not heavy, heavy; print(img2img.__version__); img2img.TrainConfig; "
-              "assert 'torch' not in sys.modules; img2img.train; assert 'torch' in sys.modules" % (HEAVY,))
+    script = (
+        "import sys, img2img; heavy = sorted(m for m in sys.modules if m.split('.')[0] in %r); "
+        "assert not heavy, heavy; print(img2img.__version__); img2img.TrainConfig; "
+        "assert 'torch' not in sys.modules; img2img.train; assert 'torch' in sys.modules" % (HEAVY,)
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
@@ -115,16 +129,19 @@ def test_no_name_hides_a_module():
         seen.append(info.name)
         value = getattr(sys.modules[parent], name)
         assert isinstance(value, types.ModuleType) and value is module, (
-            f"{parent}.{name} is {value!r}, which hides the module {info.name}")
+            f"{parent}.{name} is {value!r}, which hides the module {info.name}"
+        )
     assert "img2img.training" in seen and "img2img.train" not in seen
     assert isinstance(img2img.train, types.FunctionType)
 
 
 def test_runtime_help_loads_no_opencv_or_onnxruntime():
     """img2img_runtime's names load on first use too: `img2img-onnx --help` answers before OpenCV and onnxruntime."""
-    script = ("import sys\nfrom img2img_runtime.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as exit:\n"
-              "    assert exit.code == 0\nheavy = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
-              "assert not heavy, heavy\nfrom img2img_runtime import Model\n" % (HEAVY,))
+    script = (
+        "import sys\nfrom img2img_runtime.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as exit:\n"
+        "    assert exit.code == 0\nheavy = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
+        "assert not heavy, heavy\nfrom img2img_runtime import Model\n" % (HEAVY,)
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--model" in done.stdout

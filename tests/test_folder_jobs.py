@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 from conftest import pattern, save_tiny_model
+
 from img2img.cli import main as img2img_main
 from img2img.export import export_onnx
 from img2img.infer import Translator
@@ -24,8 +23,14 @@ from img2img_runtime.folder import LOCK_NAME
 from img2img_runtime.io import list_images, read_image, write_image
 
 # relative path -> (height, width); sorted as the job processes them; odd sizes need padding to 4
-INPUTS = {"a.png": (30, 41), "b.jpg": (24, 20), "sub/c.png": (37, 29), "sub/d.bmp": (16, 22),
-          "sub/deeper/e.png": (21, 33), "z.tif": (26, 18)}
+INPUTS = {
+    "a.png": (30, 41),
+    "b.jpg": (24, 20),
+    "sub/c.png": (37, 29),
+    "sub/d.bmp": (16, 22),
+    "sub/deeper/e.png": (21, 33),
+    "z.tif": (26, 18),
+}
 KILL_AFTER = 3
 
 
@@ -72,7 +77,7 @@ def reference(model, tmp_path_factory) -> tuple[Path, Path]:
     return src, root / "out"
 
 
-KILL_IN_TRANSLATE = r'''
+KILL_IN_TRANSLATE = r"""
 import os, signal, sys, time
 from pathlib import Path
 from img2img_runtime import Model, translate_folder
@@ -97,10 +102,10 @@ def translate(images):
 
 translate_folder(translate, src, dst, batch_size=1, progress=False)
 print("finished without being killed", flush=True)
-'''
+"""
 
 # dies inside write_image, after the encoded bytes are in the temporary file and before the rename
-KILL_IN_WRITE = r'''
+KILL_IN_WRITE = r"""
 import os, signal, sys, threading
 from img2img_runtime import Model, translate_folder
 
@@ -118,12 +123,16 @@ def replace(source, target):
 os.replace = replace
 translate_folder(model.translate_arrays, src, dst, batch_size=1, progress=False)
 print("finished without being killed", flush=True)
-'''
+"""
 
 
 def run_and_get_killed(code: str, model: Path, src: Path, dst: Path) -> None:
-    done = subprocess.run([sys.executable, "-c", code, str(model / "model.onnx"), str(src), str(dst), str(KILL_AFTER)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(model / "model.onnx"), str(src), str(dst), str(KILL_AFTER)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == -signal.SIGKILL, (done.returncode, done.stdout, done.stderr)
     assert "finished without being killed" not in done.stdout
 
@@ -175,7 +184,9 @@ def test_job_killed_while_writing_leaves_no_partial_output(model, reference, tmp
     for rel in visible:  # whatever is visible under an output name is a complete image
         assert np.array_equal(read_image(out / rel), read_image(ref_out / rel))
 
-    report = Translator.from_pretrained(model / "model", device="cpu", batch_size=1).translate_folder(src, out, progress=False)
+    report = Translator.from_pretrained(model / "model", device="cpu", batch_size=1).translate_folder(
+        src, out, progress=False
+    )
     assert report.ok
     assert len(report.written) + len(report.skipped_existing) == len(INPUTS)
     assert sorted(p.relative_to(out).as_posix() for p in report.skipped_existing) == sorted(visible)
@@ -186,7 +197,9 @@ def test_job_killed_while_writing_leaves_no_partial_output(model, reference, tmp
         assert image.shape == (h, w, 3)
         tolerance = 3 if rel.endswith(".jpg") else 1
         assert np.abs(image.astype(int) - read_image(ref_out / rel).astype(int)).max() <= tolerance, rel
-    assert not [name for name in files(out) if name.endswith(".tmp")], "the rerun removes temporary files of the killed write"
+    assert not [name for name in files(out) if name.endswith(".tmp")], (
+        "the rerun removes temporary files of the killed write"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,8 +223,11 @@ BAD = ["broken.png", "sub/empty.jpg", "sub/truncated.png"]
 @pytest.mark.parametrize("runner", ["torch", "onnx"])
 def test_corrupt_inputs_are_reported_and_the_rest_is_processed(model, reference, with_corrupt, tmp_path, runner):
     src, out = with_corrupt, tmp_path / "out"
-    job = (Translator.from_pretrained(model / "model", device="cpu", batch_size=2) if runner == "torch"
-           else Model(model / "model.onnx", tile=None, batch_size=2))
+    job = (
+        Translator.from_pretrained(model / "model", device="cpu", batch_size=2)
+        if runner == "torch"
+        else Model(model / "model.onnx", tile=None, batch_size=2)
+    )
     report = job.translate_folder(src, out, progress=False)
     assert not report.ok
     assert sorted(path.relative_to(src).as_posix() for path, _ in report.failed) == BAD
@@ -235,7 +251,20 @@ def test_corrupt_inputs_make_the_clis_exit_with_1(model, with_corrupt, tmp_path,
     assert files(tmp_path / "onnx") == files(tmp_path / "torch") == sorted(INPUTS)
     # a clean folder exits with 0
     clean = make_inputs(tmp_path / "clean")
-    assert onnx_main(["--model", str(model / "model.onnx"), "--input", str(clean), "--output", str(tmp_path / "c"), "--no-progress"]) == 0
+    assert (
+        onnx_main(
+            [
+                "--model",
+                str(model / "model.onnx"),
+                "--input",
+                str(clean),
+                "--output",
+                str(tmp_path / "c"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
 
 def test_an_output_that_cannot_be_written_is_failed_not_written(tmp_path):
@@ -262,13 +291,28 @@ def test_missing_input_gives_a_clear_error(model, tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no_such_folder"):
         translate_folder(runtime.translate_arrays, missing, tmp_path / "out", progress=False)
     with pytest.raises(FileNotFoundError, match="no_such_folder"):
-        Translator.from_pretrained(model / "model", device="cpu").translate_folder(missing, tmp_path / "out", progress=False)
+        Translator.from_pretrained(model / "model", device="cpu").translate_folder(
+            missing, tmp_path / "out", progress=False
+        )
     assert not (tmp_path / "out").exists()
-    assert img2img_main(["translate", "--model", str(model / "model"), "--input", str(missing), "--output", str(tmp_path / "out")]) == 2
+    assert (
+        img2img_main(
+            ["translate", "--model", str(model / "model"), "--input", str(missing), "--output", str(tmp_path / "out")]
+        )
+        == 2
+    )
     assert "no_such_folder" in capsys.readouterr().err
-    assert onnx_main(["--model", str(model / "model.onnx"), "--input", str(missing), "--output", str(tmp_path / "out")]) == 2
+    assert (
+        onnx_main(["--model", str(model / "model.onnx"), "--input", str(missing), "--output", str(tmp_path / "out")])
+        == 2
+    )
     assert "no_such_folder" in capsys.readouterr().err
-    assert onnx_main(["--model", str(tmp_path / "missing.onnx"), "--input", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    assert (
+        onnx_main(
+            ["--model", str(tmp_path / "missing.onnx"), "--input", str(tmp_path), "--output", str(tmp_path / "out")]
+        )
+        == 2
+    )
     assert "missing.onnx" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -353,8 +397,17 @@ def test_unreadable_subfolder_chmod_000_makes_the_cli_exit_1(model, tmp_path, ca
     locked = src / "sub" / "deeper"
     locked.chmod(0)
     try:
-        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(tmp_path / "out"),
-                          "--no-progress"])
+        code = onnx_main(
+            [
+                "--model",
+                str(model / "model.onnx"),
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
     finally:
         locked.chmod(0o755)
     assert code == 1
@@ -383,7 +436,9 @@ def test_output_folder_equal_to_input_is_an_error(model, tmp_path, capsys):
     before = files(src)
     (tmp_path / "alias").symlink_to(src, target_is_directory=True)
     for output in (src, src / ".", tmp_path / "alias"):
-        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(output), "--no-progress"])
+        code = onnx_main(
+            ["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(output), "--no-progress"]
+        )
         assert code == 2
         err = capsys.readouterr().err
         assert "is the input folder" in err and str(src) in err
@@ -404,7 +459,12 @@ def test_empty_input_is_an_error(model, tmp_path, capsys):
         err = capsys.readouterr().err
         assert "no images found in" in err and str(src) in err
     assert "notes.txt" in err  # what was there is named
-    assert img2img_main(["translate", "--model", str(model / "model"), "--input", str(empty), "--output", str(tmp_path / "out")]) == 2
+    assert (
+        img2img_main(
+            ["translate", "--model", str(model / "model"), "--input", str(empty), "--output", str(tmp_path / "out")]
+        )
+        == 2
+    )
     assert "no images found in" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -419,8 +479,20 @@ def test_symlink_loop_is_one_reported_entry(model, tmp_path, capsys):
     assert "symlink loop" in relative(report.skipped, src)["sub/loop"]
     assert list(relative(report.failed, src)) == ["self.png"] and "symlink loop" in report.failed[0][1]
     # the CLI: no traceback, everything else written, exit 1 for the unreadable self.png
-    assert onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(tmp_path / "cli"),
-                      "--no-progress"]) == 1
+    assert (
+        onnx_main(
+            [
+                "--model",
+                str(model / "model.onnx"),
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "cli"),
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     printed = capsys.readouterr().out
     assert "symlink loop" in printed and f"{len(INPUTS)} written" in printed
 
@@ -434,8 +506,12 @@ def test_single_file_input_is_never_overwritten(model, tmp_path, capsys):
         assert code == 2
         err = capsys.readouterr().err
         assert "would replace the input" in err and "a.png" in err
-        assert img2img_main(["translate", "--model", str(model / "model"), "--input", str(photo), "--output", str(src),
-                             *extra]) == 2
+        assert (
+            img2img_main(
+                ["translate", "--model", str(model / "model"), "--input", str(photo), "--output", str(src), *extra]
+            )
+            == 2
+        )
         assert "would replace the input" in capsys.readouterr().err
     assert photo.read_bytes() == original
     # an output folder whose files link to the inputs is refused the same way
@@ -471,7 +547,7 @@ def test_symlink_in_the_output_folder_leading_outside_is_an_error(model, tmp_pat
     assert not list(outside.iterdir())
 
 
-HOLD_OUTPUT = r'''
+HOLD_OUTPUT = r"""
 import sys, time
 from pathlib import Path
 from img2img_runtime import translate_folder
@@ -487,7 +563,7 @@ def translate(images):
 
 report = translate_folder(translate, src, dst, batch_size=1, progress=False)
 print("REPORT", report.ok, len(report.written), len(report.failed), flush=True)
-'''
+"""
 
 
 def test_second_job_on_the_same_output_folder_is_refused(model, tmp_path, capsys):
@@ -495,15 +571,29 @@ def test_second_job_on_the_same_output_folder_is_refused(model, tmp_path, capsys
 
     src, out = make_inputs(tmp_path / "in"), tmp_path / "out"
     started, release = tmp_path / "started", tmp_path / "release"
-    first = subprocess.Popen([sys.executable, "-c", HOLD_OUTPUT, str(src), str(out), str(started), str(release)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OUTPUT, str(src), str(out), str(started), str(release)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not started.exists() and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert started.exists(), first.communicate()
-        code = onnx_main(["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(out), "--no-progress",
-                          "--overwrite"])
+        code = onnx_main(
+            [
+                "--model",
+                str(model / "model.onnx"),
+                "--input",
+                str(src),
+                "--output",
+                str(out),
+                "--no-progress",
+                "--overwrite",
+            ]
+        )
         assert code == 2
         err = capsys.readouterr().err
         assert "in use by another img2img job" in err and f"pid {first.pid}" in err and str(out) in err

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import pattern
 from torch.utils.data import DataLoader
 
 from img2img.data.degrade import bicubic_downscale
@@ -13,7 +14,6 @@ from img2img.data.files import DatasetError, ImageCache, find_split_root, split_
 from img2img.data.paired import PairedFolder
 from img2img.data.sr_folder import SRFolder
 from img2img.data.unpaired import UnpairedFolder
-from conftest import pattern
 from img2img_runtime.io import write_image
 
 

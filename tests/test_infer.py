@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_UNET, pattern
 from PIL import Image
 
-from conftest import TINY_UNET, pattern
 from img2img.checkpoint import save_pretrained
 from img2img.infer import Translator
 from img2img.nets import create_model, list_models
@@ -52,7 +52,9 @@ def trained_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("infer")
     data = make_paired(root / "data", ["a", "b"])
-    train("pix2pix", data=str(data), out=str(root / "run"), steps=2, size=32, num_workers=0, progress=False, **TINY_UNET)
+    train(
+        "pix2pix", data=str(data), out=str(root / "run"), steps=2, size=32, num_workers=0, progress=False, **TINY_UNET
+    )
     return root / "run"
 
 
@@ -139,7 +141,9 @@ def test_every_input_type_follows_the_reading_rules_of_files(trained_run, tmp_pa
         gray16 = Image.fromarray(image[:, :, 0].astype(np.uint16) * 257)
         np.testing.assert_array_equal(np.asarray(translator(gray16)), np.asarray(translator(gray)))
     half = np.full((16, 16), 0.5, np.float32)
-    np.testing.assert_array_equal(np.asarray(translator(Image.fromarray(half, mode="F"))), translator(np.full((16, 16), 128, np.uint8)))
+    np.testing.assert_array_equal(
+        np.asarray(translator(Image.fromarray(half, mode="F"))), translator(np.full((16, 16), 128, np.uint8))
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,7 +181,9 @@ def test_folder_progress_moves_per_tile(trained_run, tmp_path):
     write_image(tmp_path / "in" / "huge.png", pattern(9, 64))
     translator = Translator.from_pretrained(trained_run, device="cpu", tile=16, overlap=4, batch_size=2)
     seen = []
-    report = translator.translate_folder(tmp_path / "in", tmp_path / "out", progress=lambda done, total: seen.append((done, total)))
+    report = translator.translate_folder(
+        tmp_path / "in", tmp_path / "out", progress=lambda done, total: seen.append((done, total))
+    )
     assert report.ok and len(report.written) == 1
     assert all(total == 1 for _, total in seen) and seen[-1][0] == 1
     inside = [done for done, _ in seen if 0 < done < 1]

@@ -42,10 +42,17 @@ def _bin(tmp_path: Path, *, gpu: bool = False, system: str | None = None) -> Pat
 
 
 def _run(tmp_path: Path, bin_dir: Path, *args: str, index: str = "http://127.0.0.1:9/") -> subprocess.CompletedProcess:
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "PYTHON": sys.executable,
-           "VENV": str(tmp_path / "venv"), "IMG2IMG_CPU_INDEX": index, "IMG2IMG_PROBE_TIMEOUT": "5"}
-    return subprocess.run([shutil.which("bash"), str(SCRIPT), "--dry-run", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path),
+        "PYTHON": sys.executable,
+        "VENV": str(tmp_path / "venv"),
+        "IMG2IMG_CPU_INDEX": index,
+        "IMG2IMG_PROBE_TIMEOUT": "5",
+    }
+    return subprocess.run(
+        [shutil.which("bash"), str(SCRIPT), "--dry-run", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture

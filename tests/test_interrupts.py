@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import pattern, save_tiny_model
+
 from img2img_runtime.cli import command_line
 from img2img_runtime.io import list_images, read_image, write_image
 
@@ -38,8 +38,15 @@ def _default_sigint() -> None:  # a parent that ignores SIGINT (nohup, CI shells
 
 def interrupt_when(args: list[str], ready: Callable[[], bool], cwd: Path, timeout: float = 300) -> tuple[int, str, str]:
     """Start ``img2img ARGS``, wait until ``ready()``, send SIGINT; (status, stdout, stderr)."""
-    proc = subprocess.Popen([*PY, *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        [*PY, *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -63,7 +70,7 @@ def the_interrupt_line(err: str) -> str:
 
 def resume_command(line: str) -> list[str]:
     """The command at the end of the line, as arguments for ``python -m img2img``."""
-    words = shlex.split(line[line.index(": img2img ") + 2:])
+    words = shlex.split(line[line.index(": img2img ") + 2 :])
     assert words[0] == "img2img"
     return [*PY, *words[1:]]
 
@@ -83,19 +90,41 @@ def test_train_interrupt_saves_and_the_printed_command_resumes(tmp_path, paired_
 
     steps = 300
     run = tmp_path / "run"
-    args = ["train", "pix2pix", "--data", str(paired_dir), "--out", str(run), "--steps", str(steps), "--num-downs", "4",
-            "--base-channels", "8", "--d-channels", "8", "--size", "32", "--num-workers", "0", "--device", "cpu",
-            "--no-progress", "--log-every", "5"]
+    args = [
+        "train",
+        "pix2pix",
+        "--data",
+        str(paired_dir),
+        "--out",
+        str(run),
+        "--steps",
+        str(steps),
+        "--num-downs",
+        "4",
+        "--base-channels",
+        "8",
+        "--d-channels",
+        "8",
+        "--size",
+        "32",
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--log-every",
+        "5",
+    ]
     log = run / "log.jsonl"
     status, out, err = interrupt_when(args, lambda: log.exists() and log.stat().st_size > 0, tmp_path)
     assert status == 130, err
     line = the_interrupt_line(err)
-    assert sum("--resume" in l for l in err.splitlines()) == 1
+    assert sum("--resume" in text for text in err.splitlines()) == 1
     saved = int(load_checkpoint(run / "checkpoints" / "last.pt")["step"])
     assert 0 < saved < steps
     assert f"checkpoint at step {saved} saved in {run}" in line
     command = resume_command(line)
-    assert command[-1] == "--resume" and command[len(PY):-1] == args
+    assert command[-1] == "--resume" and command[len(PY) : -1] == args
 
     done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -108,8 +137,21 @@ def test_translate_interrupt_keeps_whole_outputs_and_the_same_command_finishes(t
     for i in range(40):
         write_image(tmp_path / "in" / f"p{i:02d}.png", pattern(i, 256))
     out = tmp_path / "out"
-    args = ["translate", "--model", str(model), "--input", str(tmp_path / "in"), "--output", str(out), "--batch-size", "1",
-            "--device", "cpu", "--no-progress", "--overwrite"]
+    args = [
+        "translate",
+        "--model",
+        str(model),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(out),
+        "--batch-size",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--overwrite",
+    ]
     status, _, err = interrupt_when(args, lambda: any(out.glob("*.png")), tmp_path)
     assert status == 130, err
     line = the_interrupt_line(err)
@@ -148,7 +190,12 @@ def test_prepare_interrupt_keeps_whole_pairs_and_the_same_command_finishes(tmp_p
 
 
 def test_command_line_quotes_drops_and_adds():
-    assert command_line("img2img", ["translate", "--input", "my photos", "--overwrite"], drop=["--overwrite"]) == \
-        "img2img translate --input 'my photos'"
+    assert (
+        command_line("img2img", ["translate", "--input", "my photos", "--overwrite"], drop=["--overwrite"])
+        == "img2img translate --input 'my photos'"
+    )
     assert command_line("img2img", ["translate", "--overw"], drop=["--overwrite"]) == "img2img translate"
-    assert command_line("img2img", ["train", "pix2pix", "--out", "RUN"], add=["--resume"]) == "img2img train pix2pix --out RUN --resume"
+    assert (
+        command_line("img2img", ["train", "pix2pix", "--out", "RUN"], add=["--resume"])
+        == "img2img train pix2pix --out RUN --resume"
+    )

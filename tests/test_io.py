@@ -67,8 +67,18 @@ def tiff_rgb(rgb, orientation, order="<"):
     height, width, _ = rgb.shape
     pixels = rgb.tobytes()
     data_offset = 8 + 2 + 12 * 10 + 4
-    entries = [(256, 3, width), (257, 3, height), (258, 3, 8), (259, 3, 1), (262, 3, 2), (273, 4, data_offset),
-               (274, 3, orientation), (277, 3, 3), (278, 3, height), (279, 4, len(pixels))]
+    entries = [
+        (256, 3, width),
+        (257, 3, height),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 2),
+        (273, 4, data_offset),
+        (274, 3, orientation),
+        (277, 3, 3),
+        (278, 3, height),
+        (279, 4, len(pixels)),
+    ]
     out = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, 8) + struct.pack(order + "H", len(entries))
     for tag, kind, value in entries:
         out += struct.pack(order + ("HHIHH" if kind == 3 else "HHII"), tag, kind, 1, value, *([0] if kind == 3 else []))
@@ -172,9 +182,18 @@ def test_alpha_is_composited_over_white(tmp_path):
 def test_gray_alpha_png_is_composited_over_white(tmp_path):
     rows = b"".join(b"\x00" + bytes([10, 0, 20, 255, 30, 128]) for _ in range(2))  # (gray, alpha) x 3
     ihdr = struct.pack(">IIBBBBB", 3, 2, 8, 4, 0, 0, 0)  # colour type 4: gray + alpha
-    png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
     (tmp_path / "ga.png").write_bytes(png)
-    assert read_image(tmp_path / "ga.png", channels=1)[0, :, 0].tolist() == [255, 20, round((30 * 128 + 255 * 127) / 255)]
+    assert read_image(tmp_path / "ga.png", channels=1)[0, :, 0].tolist() == [
+        255,
+        20,
+        round((30 * 128 + 255 * 127) / 255),
+    ]
     assert read_image(tmp_path / "ga.png").shape == (2, 3, 3)
 
 
@@ -352,8 +371,19 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path, monkeypatch):
 
 
 def test_list_images_sorted_skipping_hidden_and_junk(tmp_path):
-    for name in ["b.png", "a.JPG", "sub/c.webp", "sub/deeper/d.tiff", ".hidden.png", ".cache/e.png",
-                 "Thumbs.db", "desktop.ini", "notes.txt", "sub/readme.md", "__MACOSX/f.png"]:
+    for name in [
+        "b.png",
+        "a.JPG",
+        "sub/c.webp",
+        "sub/deeper/d.tiff",
+        ".hidden.png",
+        ".cache/e.png",
+        "Thumbs.db",
+        "desktop.ini",
+        "notes.txt",
+        "sub/readme.md",
+        "__MACOSX/f.png",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     rel = lambda paths: [p.relative_to(tmp_path).as_posix() for p in paths]  # noqa: E731
@@ -426,7 +456,9 @@ def test_hostile_png_needs_little_memory_to_refuse(tmp_path):
         "else:\n    raise SystemExit('not refused')\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"  # MiB on Linux
     )
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bomb.png")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "bomb.png")], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) < 50  # the file is read (a few MB), nothing is decoded
 

@@ -355,7 +355,7 @@ def test_perceptual_rejects_bad_files(no_weights_env, vgg_state, tmp_path):
 
 def test_perceptual_frozen_and_eval(no_weights_env, vgg_file):
     loss = L.PerceptualLoss(weights_path=vgg_file, layers=("relu2_2",))
-    parent = nn.ModuleDict({"perceptual": loss}).train()
+    nn.ModuleDict({"perceptual": loss}).train()  # a parent's train() must not unfreeze the VGG features
     assert loss.training and not loss.features.training
     assert all(not p.requires_grad for p in loss.parameters())
     x = torch.rand(1, 3, 32, 32, requires_grad=True)
@@ -393,7 +393,9 @@ def test_perceptual_value_matches_manual(no_weights_env, vgg_file, vgg_state):
 def test_perceptual_feature_scale_mse_exact(no_weights_env, vgg_file, vgg_state):
     """SRGAN's VGG loss: MSE between features divided by 12.75, i.e. MSE / 12.75^2."""
     assert L.SRGAN_VGG_FEATURE_SCALE == 1 / 12.75
-    loss = L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1",), criterion="l2", feature_scale=L.SRGAN_VGG_FEATURE_SCALE)
+    loss = L.PerceptualLoss(
+        weights_path=vgg_file, layers=("relu1_1",), criterion="l2", feature_scale=L.SRGAN_VGG_FEATURE_SCALE
+    )
     plain = L.PerceptualLoss(weights_path=vgg_file, layers=("relu1_1",), criterion="l2")
     torch.manual_seed(2)
     x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1

@@ -123,7 +123,9 @@ def test_generator_rejects_size_not_multiple(name: str) -> None:
     m = net.size_multiple
     if m == 1:  # every size is valid
         assert net(randn_image(1, 3, net.min_size + 1, net.min_size + 2)).shape[-2:] == (
-            net.scale * (net.min_size + 1), net.scale * (net.min_size + 2))
+            net.scale * (net.min_size + 1),
+            net.scale * (net.min_size + 2),
+        )
         return
     with pytest.raises(ValueError, match=f"multiples of {m}"):
         net(randn_image(1, 3, net.min_size + m // 2, net.min_size))
@@ -160,12 +162,37 @@ def test_config_holds_every_constructor_argument(cls: type[nn.Module]) -> None:
 # config.json "directions.<d>.net" dicts as img2img wrote them before configs were recorded by
 # register_arch (hand-written per net); a PatchGAN config from before num_layers was n_layers
 SAVED_CONFIGS = [
-    {"arch": "unet", "in_channels": 3, "out_channels": 3, "num_downs": 5, "base_channels": 4, "norm": "instance",
-     "dropout": 0.5, "upsample": "resize", "residual": True, "global_context": False},
-    {"arch": "resnet", "in_channels": 3, "out_channels": 1, "base_channels": 4, "num_blocks": 2, "norm": "instance",
-     "dropout": 0.0, "padding": "reflect"},
-    {"arch": "srresnet", "in_channels": 3, "out_channels": 3, "base_channels": 4, "num_blocks": 1, "scale": 2,
-     "residual": False},
+    {
+        "arch": "unet",
+        "in_channels": 3,
+        "out_channels": 3,
+        "num_downs": 5,
+        "base_channels": 4,
+        "norm": "instance",
+        "dropout": 0.5,
+        "upsample": "resize",
+        "residual": True,
+        "global_context": False,
+    },
+    {
+        "arch": "resnet",
+        "in_channels": 3,
+        "out_channels": 1,
+        "base_channels": 4,
+        "num_blocks": 2,
+        "norm": "instance",
+        "dropout": 0.0,
+        "padding": "reflect",
+    },
+    {
+        "arch": "srresnet",
+        "in_channels": 3,
+        "out_channels": 3,
+        "base_channels": 4,
+        "num_blocks": 1,
+        "scale": 2,
+        "residual": False,
+    },
     {"arch": "compact_sr", "in_channels": 1, "out_channels": 1, "base_channels": 4, "num_convs": 2, "scale": 3},
 ]
 
@@ -175,8 +202,12 @@ def test_model_folders_keep_their_config_format(tmp_path: Path, saved: dict[str,
     torch.manual_seed(0)
     net = build_model(saved).eval()
     assert net.config == saved and list(net.config) == list(saved)  # same keys, values and order
-    spec = {"input": {"channels": net.in_channels}, "output": {"channels": net.out_channels}, "scale": net.scale,
-            "size_multiple": net.size_multiple}
+    spec = {
+        "input": {"channels": net.in_channels},
+        "output": {"channels": net.out_channels},
+        "scale": net.scale,
+        "size_multiple": net.size_multiple,
+    }
     save_pretrained({"AtoB": net}, tmp_path / "model", task="test", io_spec=spec)
     written = json.loads((tmp_path / "model" / "config.json").read_text())["directions"]["AtoB"]["net"]
     assert written == saved and list(written) == list(saved)
@@ -389,8 +420,15 @@ def test_patchgan_n_layers_is_a_deprecated_alias_of_num_layers() -> None:
         assert patchgan_kwargs({"n_layers": 2}, gan_mode="vanilla") == {"num_layers": 2, "norm": "batch"}
     with pytest.raises(TypeError, match="both"):
         PatchGAN(n_layers=2, num_layers=3)
-    saved = {"arch": "patchgan", "in_channels": 6, "base_channels": 4, "n_layers": 2, "norm": "batch",
-             "spectral_norm": False, "num_scales": 1}
+    saved = {
+        "arch": "patchgan",
+        "in_channels": 6,
+        "base_channels": 4,
+        "n_layers": 2,
+        "norm": "batch",
+        "spectral_norm": False,
+        "num_scales": 1,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a config saved with the old name loads silently
         rebuilt = build_model(saved)

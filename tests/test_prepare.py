@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_UNET, pattern
+
 from img2img.cli import main
 from img2img.data.paired import PairedFolder
-from img2img.data.sr_folder import SRFolder
 from img2img.data.recipe_folder import RecipeFolder
 from img2img.data.recipes import Recipe
+from img2img.data.sr_folder import SRFolder
 from img2img.prepare import prepare, split_indices
 from img2img.training import train
 from img2img_runtime.io import read_image, write_image
@@ -146,8 +146,24 @@ def test_corrupt_photo_is_reported(tmp_path, photos, capsys):
 
 
 def test_cli_prepare_options(tmp_path, photos, capsys):
-    assert main(["prepare", "sr", str(photos), str(tmp_path / "out"), "--scale", "2", "--realistic",
-                 "--val-fraction", "0.2", "--max-size", "40"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "sr",
+                str(photos),
+                str(tmp_path / "out"),
+                "--scale",
+                "2",
+                "--realistic",
+                "--val-fraction",
+                "0.2",
+                "--max-size",
+                "40",
+            ]
+        )
+        == 0
+    )
     assert "4 train pairs, 1 val pairs" in capsys.readouterr().out
     meta = json.loads((tmp_path / "out" / "prepare.json").read_text())
     assert meta["options"] == {"scale": 2, "realistic": True} and meta["max_size"] == 40
@@ -174,13 +190,34 @@ def test_prepared_folders_read_as_is(tmp_path, photos):
     hr_file = read_image(tmp_path / "sr" / "val" / "B" / item["path"])
     top, left = (lr_file.shape[0] - 10) // 2, (lr_file.shape[1] - 10) // 2
     np.testing.assert_array_equal(item["A"].permute(1, 2, 0).numpy(), lr_file[top : top + 10, left : left + 10])
-    np.testing.assert_array_equal(item["B"].permute(1, 2, 0).numpy(), hr_file[4 * top : 4 * top + 40, 4 * left : 4 * left + 40])
+    np.testing.assert_array_equal(
+        item["B"].permute(1, 2, 0).numpy(), hr_file[4 * top : 4 * top + 40, 4 * left : 4 * left + 40]
+    )
 
 
 def test_train_restore_task_on_plain_photos(tmp_path, photos, capsys):
     run = tmp_path / "run"
-    code = main(["train", "pix2pix", "--data", str(photos), "--task", "restore", "--preset", "heavy", "--out", str(run),
-                 "--steps", "2", "--size", "32", "--num-downs", "4", *TINY])
+    code = main(
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(photos),
+            "--task",
+            "restore",
+            "--preset",
+            "heavy",
+            "--out",
+            str(run),
+            "--steps",
+            "2",
+            "--size",
+            "32",
+            "--num-downs",
+            "4",
+            *TINY,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "trained 2 steps" in capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
@@ -207,8 +244,25 @@ def test_recipe_folder_fresh_damage_per_epoch(photos):
 
 def test_colorize_task_trains_a_lab_model(tmp_path, photos, capsys):
     run = tmp_path / "run"
-    code = main(["train", "pix2pix", "--data", str(photos), "--task", "colorize", "--out", str(run), "--steps", "2",
-                 "--size", "32", "--num-downs", "4", *TINY])
+    code = main(
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(photos),
+            "--task",
+            "colorize",
+            "--out",
+            str(run),
+            "--steps",
+            "2",
+            "--size",
+            "32",
+            "--num-downs",
+            "4",
+            *TINY,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     config = json.loads((run / "config.json").read_text())
     assert config["color_space"] == "lab" and config["recipe"] == "colorize"
@@ -223,15 +277,46 @@ def test_colorize_task_trains_a_lab_model(tmp_path, photos, capsys):
     assert colorized.shape == (40, 48, 3) and colorized.dtype == np.uint8
 
     # the Python API: the generator itself maps L (1 channel) to ab (2 channels)
-    result = train("pix2pix", data=str(photos), out=str(tmp_path / "api"), recipe="colorize", steps=1, size=32,
-                   load_size=36, **TINY_UNET, **FAST)
+    result = train(
+        "pix2pix",
+        data=str(photos),
+        out=str(tmp_path / "api"),
+        recipe="colorize",
+        steps=1,
+        size=32,
+        load_size=36,
+        **TINY_UNET,
+        **FAST,
+    )
     assert (result.task.generator.in_channels, result.task.generator.out_channels) == (1, 2)
 
 
 def test_srgan_task_sr_realistic(tmp_path, photos, capsys):
     run = tmp_path / "run"
-    code = main(["train", "srgan", "--data", str(photos), "--task", "sr", "--realistic", "--out", str(run), "--steps", "2",
-                 "--size", "32", "--scale", "4", "--batch-size", "2", "--num-blocks", "1", *TINY])
+    code = main(
+        [
+            "train",
+            "srgan",
+            "--data",
+            str(photos),
+            "--task",
+            "sr",
+            "--realistic",
+            "--out",
+            str(run),
+            "--steps",
+            "2",
+            "--size",
+            "32",
+            "--scale",
+            "4",
+            "--batch-size",
+            "2",
+            "--num-blocks",
+            "1",
+            *TINY,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "trained 2 steps" in capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
@@ -245,6 +330,7 @@ def test_recipe_task_mismatch_is_an_error(tmp_path, photos, capsys):
 
 def test_prepare_refuses_other_settings_and_reports_name_clashes(tmp_path):
     from conftest import pattern
+
     from img2img.prepare import prepare
     from img2img_runtime.io import write_image
 
@@ -280,7 +366,9 @@ def test_prepare_colorize_skips_photos_without_colour(tmp_path, photos, capsys):
     assert not stale.exists()
     summary = report.summary()
     assert "2 skipped" in summary and "SKIPPED" in summary and "gray1.jpg has no colour" in summary
-    assert sorted(json.loads((out / "prepare.json").read_text())["skipped"]) == sorted(str(p) for p, _ in report.skipped)
+    assert sorted(json.loads((out / "prepare.json").read_text())["skipped"]) == sorted(
+        str(p) for p, _ in report.skipped
+    )
 
     assert main(["prepare", "colorize", str(photos), str(tmp_path / "cli")]) == 0  # skipping is not failing
     stdout = capsys.readouterr().out
@@ -361,7 +449,9 @@ def test_prepare_output_inside_photos_is_never_read_as_photos(tmp_path, photos):
     assert sum(first.counts.values()) == 5
     again = prepare("sketch", photos, out)
     assert again.skipped_existing == 5 and sum(again.counts.values()) == 5  # no pairs/train/A/... photos
-    assert [(p.relative_to(photos).as_posix(), r) for p, r in again.skipped] == [("pairs", "the output folder (never read as photos)")]
+    assert [(p.relative_to(photos).as_posix(), r) for p, r in again.skipped] == [
+        ("pairs", "the output folder (never read as photos)")
+    ]
     # photos that are a prepared folder's own B side would be overwritten by their pairs
     with pytest.raises(ValueError, match="would replace the input"):
         prepare("sketch", out / "train" / "B", out)

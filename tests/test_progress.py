@@ -7,10 +7,9 @@ import builtins
 import logging
 import sys
 
-
 import pytest
-
 from conftest import TINY_UNET, make_paired, pattern
+
 from img2img_runtime.io import write_image
 from img2img_runtime.progress import Progress
 
@@ -67,8 +66,20 @@ def test_training_logs_a_start_up_summary_and_its_speed(tmp_path, caplog):
     make_paired(data / "train", ["a", "b", "c"], size=40)
     make_paired(data / "val", ["v"], size=40)
     with caplog.at_level(logging.INFO, logger="img2img.training"):
-        train("pix2pix", data=str(data), out=str(tmp_path / "run"), steps=SPEED_PROBE_STEPS + 3, size=32, load_size=36,
-              num_workers=0, progress=False, sample_every=1000, val_every=1000, checkpoint_every=1000, **TINY_UNET)
+        train(
+            "pix2pix",
+            data=str(data),
+            out=str(tmp_path / "run"),
+            steps=SPEED_PROBE_STEPS + 3,
+            size=32,
+            load_size=36,
+            num_workers=0,
+            progress=False,
+            sample_every=1000,
+            val_every=1000,
+            checkpoint_every=1000,
+            **TINY_UNET,
+        )
     text = caplog.text
     assert "3 training item(s), 1 for validation" in text and "parameters" in text and "batch 1 of 32 px" in text
     assert "s/step measured: 3 steps to go, about" in text
@@ -90,4 +101,3 @@ def test_demo_announces_when_it_will_finish(tmp_path, capsys, monkeypatch):
         demo.run_demo(tmp_path / "demo", minutes=2)
     out = capsys.readouterr().out
     assert "training for 2 minutes" in out and "done at about" in out and calls["minutes"] == 2
-

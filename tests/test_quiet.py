@@ -11,16 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import pattern, save_tiny_model
+
 from img2img.prepare import PrepareReport
 from img2img_runtime.folder import FolderReport
 from img2img_runtime.io import write_image
 from img2img_runtime.logs import quiet_third_party, third_party_output
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-THIRD_PARTY = re.compile(r"\b(onnx|onnxscript|onnx_ir|onnxruntime|torch\.onnx)[.:]|\[ ?WARN|\[W:onnxruntime|"
-                         r"Collecting tensor data|Percentile :|Number of tensors")
+THIRD_PARTY = re.compile(
+    r"\b(onnx|onnxscript|onnx_ir|onnxruntime|torch\.onnx)[.:]|\[ ?WARN|\[W:onnxruntime|"
+    r"Collecting tensor data|Percentile :|Number of tensors"
+)
 PROGRESS = re.compile(r"\d+%\|")
 
 
@@ -60,7 +62,9 @@ def test_int8_calibration_prints_a_few_lines(exported):
     root, _ = exported
     for i in range(4):
         write_image(root / "calibration" / f"{i}.png", pattern(i, 48))
-    done = img2img("export", str(root / "model"), str(root / "int8.onnx"), "--int8", "--calibration", str(root / "calibration"))
+    done = img2img(
+        "export", str(root / "model"), str(root / "int8.onnx"), "--int8", "--calibration", str(root / "calibration")
+    )
     assert done.returncode == 0, done.stderr
     assert lines(done.stderr) == []  # the progress bar only
     assert len(lines(done.stdout)) <= 3, done.stdout  # "wrote ..." and the int8 note
@@ -74,7 +78,15 @@ def test_folder_job_quiet_and_each_failed_file_named_once(exported):
     truncated = src / "truncated.png"
     truncated.write_bytes((src / "good.png").read_bytes()[:300])  # OpenCV warns about these from C++
     for module in ("img2img_runtime.cli", "img2img"):
-        args = ["--model", str(root / "model.onnx"), "--input", str(src), "--output", str(root / f"out-{module}"), "--no-progress"]
+        args = [
+            "--model",
+            str(root / "model.onnx"),
+            "--input",
+            str(src),
+            "--output",
+            str(root / f"out-{module}"),
+            "--no-progress",
+        ]
         done = img2img(*(["translate", *args] if module == "img2img" else args), module=module)
         assert done.returncode == 1, done.stderr
         assert "[ WARN" not in done.stderr and lines(done.stderr) == [], done.stderr

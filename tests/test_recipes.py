@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import pattern
+
 from img2img.data.files import DatasetError
 from img2img.data.recipe_folder import RecipeFolder
 from img2img.data.recipes import COLOR_CHROMA_THRESHOLD, Recipe, has_color

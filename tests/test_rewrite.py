@@ -46,8 +46,13 @@ def test_unet_layer_is_a_2x2_conv_with_the_same_products():
 
 @pytest.mark.parametrize(
     "layer",
-    [nn.ConvTranspose2d(4, 4, 4, 2, 1, output_padding=1), nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2),
-     nn.ConvTranspose2d(4, 4, 3, 1, 1), nn.ConvTranspose2d(4, 4, (4, 2), 2, (1, 0)), nn.Conv2d(4, 4, 3)],
+    [
+        nn.ConvTranspose2d(4, 4, 4, 2, 1, output_padding=1),
+        nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2),
+        nn.ConvTranspose2d(4, 4, 3, 1, 1),
+        nn.ConvTranspose2d(4, 4, (4, 2), 2, (1, 0)),
+        nn.Conv2d(4, 4, 3),
+    ],
     ids=["output-not-2x", "groups", "stride-1", "non-square", "not-transposed"],
 )
 def test_unsupported_layers_are_refused(layer):
@@ -90,7 +95,8 @@ def small(preset, **extra):
 
 
 @pytest.mark.parametrize(
-    "preset,extra", [(name, {}) for name in list_models("generator")] + [("unet_128", {"upsample": "resize"})],
+    "preset,extra",
+    [(name, {}) for name in list_models("generator")] + [("unet_128", {"upsample": "resize"})],
 )
 def test_for_export_is_the_same_function_and_leaves_the_net_alone(preset, extra):
     torch.manual_seed(0)

@@ -14,25 +14,47 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_UNET
 
 import img2img.checkpoint as ckpt
-from conftest import TINY_UNET
-from img2img.checkpoint import (DiskFullError, LogFormatError, append_jsonl, clean_run_folder, load_checkpoint,
-                                load_pretrained, read_jsonl, save_pretrained)
+from img2img.checkpoint import (
+    DiskFullError,
+    LogFormatError,
+    append_jsonl,
+    clean_run_folder,
+    load_checkpoint,
+    load_pretrained,
+    read_jsonl,
+    save_pretrained,
+)
 from img2img.nets import create_model
 from img2img.report import read_log
 from img2img.training import Trainer, _resolve_config, train
 
 FAST = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=2)
-IO_SPEC = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-           "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-           "scale": 2, "size_multiple": 1, "min_size": 1, "color": {"space": "rgb"}}
+IO_SPEC = {
+    "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+    "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+    "scale": 2,
+    "size_multiple": 1,
+    "min_size": 1,
+    "color": {"space": "rgb"},
+}
 
 
 def tiny_run(tmp_path: Path, paired_dir: Path, steps: int = 2) -> Path:
     run = tmp_path / "run"
-    train("pix2pix", data=str(paired_dir), out=str(run), steps=4, stop_after=steps, size=32, load_size=36,
-          **TINY_UNET, **FAST)
+    train(
+        "pix2pix",
+        data=str(paired_dir),
+        out=str(run),
+        steps=4,
+        stop_after=steps,
+        size=32,
+        load_size=36,
+        **TINY_UNET,
+        **FAST,
+    )
     return run
 
 
@@ -155,7 +177,9 @@ def test_readers_see_the_old_or_the_new_folder_never_a_mix(tmp_path, monkeypatch
     def read_during_write():
         config, nets = load_pretrained(tmp_path / "model")
         seen["step"] = config["training"]["steps"]
-        seen["same"] = all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), nets["AtoB"].state_dict().values()))
+        seen["same"] = all(
+            torch.equal(a, b) for a, b in zip(old.state_dict().values(), nets["AtoB"].state_dict().values())
+        )
 
     new = save_sr(tmp_path / "model", seed=1, step=30, before_commit=read_during_write)
     assert seen == {"step": 20, "same": True}
@@ -181,8 +205,11 @@ def test_folder_swap_without_renameat2_and_recovery(tmp_path, monkeypatch):
 
 def test_stale_temp_files_are_removed_when_a_run_starts_again(tmp_path, paired_dir):
     run = tiny_run(tmp_path, paired_dir)
-    stale = [run / "checkpoints" / ".last.pt.0123456789ab.tmp", run / ".config.json.abcdef012345.tmp",
-             run / "model" / ".AtoB.safetensors.1a2b3c4d5e6f.tmp"]
+    stale = [
+        run / "checkpoints" / ".last.pt.0123456789ab.tmp",
+        run / ".config.json.abcdef012345.tmp",
+        run / "model" / ".AtoB.safetensors.1a2b3c4d5e6f.tmp",
+    ]
     for path in stale:
         path.write_bytes(b"")
     (run / ".model.4242-deadbeef.tmp").mkdir()

@@ -10,14 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import export_tiny_sr, pattern
 
 import img2img_runtime
-from conftest import pattern
-from img2img.checkpoint import save_pretrained
 from img2img.cli import main as img2img_main
-from img2img.export import export_onnx
 from img2img.infer import Translator
-from img2img.nets import create_model
 from img2img_runtime import Model
 from img2img_runtime.cli import main as onnx_main
 from img2img_runtime.io import read_image, write_image
@@ -30,16 +27,8 @@ MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8\xff", ".bmp": b"BM"}
 
 @pytest.fixture(scope="module")
 def sr_model(tmp_path_factory) -> Path:
-    """A tiny x2 super-resolution generator (PyTorch's default init: structured outputs), exported."""
-    root = tmp_path_factory.mktemp("runtime")
-    torch.manual_seed(0)
-    net = create_model("compact_sr_x2", base_channels=8, num_convs=2).eval()
-    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "scale": SCALE, "size_multiple": 1, "min_size": 1, "color": {"space": "rgb"}}
-    save_pretrained({"AtoB": net}, root / "model", task="srgan", io_spec=io_spec)
-    export_onnx(root / "model", root / "sr.onnx")
-    return root / "sr.onnx"
+    """A tiny x2 super-resolution generator, exported (conftest.export_tiny_sr)."""
+    return export_tiny_sr(tmp_path_factory.mktemp("runtime"), SCALE)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +52,7 @@ def assert_sr_outputs(out: Path) -> None:
 
 
 # The blocker records every attempt to import torch and makes it fail, as on a machine without torch.
-NO_TORCH = r'''
+NO_TORCH = r"""
 import json, sys
 attempts = []
 
@@ -103,16 +92,21 @@ print("RESULT " + json.dumps({
     "runtime_file": img2img_runtime.__file__,
     "written": len(report.written), "ok": report.ok, "cli_code": code, "shape": list(single.shape),
 }))
-'''
+"""
 
 
 def test_runtime_runs_without_torch(sr_model, input_dir, tmp_path):
-    done = subprocess.run([sys.executable, "-c", NO_TORCH, str(sr_model), str(input_dir), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(sr_model), str(input_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert len(lines) == 1, done.stdout
-    result = json.loads(lines[0][len("RESULT "):])
+    result = json.loads(lines[0][len("RESULT ") :])
     assert result["blocker_works"], "the torch blocker did not block"
     assert result["attempts"] == [], f"the runtime tried to import torch: {result['attempts']}"
     assert result["torch_modules"] == [] and result["img2img_modules"] == []
@@ -134,8 +128,13 @@ def test_console_script_and_module_translate_a_folder(sr_model, input_dir, tmp_p
     assert script.is_file(), "the img2img-onnx console script is not installed"
     args = ["--model", str(sr_model), "--input", str(input_dir), "--no-progress"]
     for name, command in (("script", [str(script)]), ("module", [sys.executable, "-m", "img2img_runtime.cli"])):
-        done = subprocess.run([*command, *args, "--output", str(tmp_path / name)], capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
+        done = subprocess.run(
+            [*command, *args, "--output", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         assert f"{len(INPUTS)} written" in done.stdout
         assert_sr_outputs(tmp_path / name)
@@ -146,14 +145,32 @@ def test_console_script_and_module_translate_a_folder(sr_model, input_dir, tmp_p
     for rel in ("a.png", "sub/deeper/c.bmp"):
         assert np.array_equal(read_image(tmp_path / "script" / rel), model(read_image(input_dir / rel)))
     # a single image as --input
-    done = subprocess.run([str(script), "--model", str(sr_model), "--input", str(input_dir / "sub" / "b.jpg"),
-                           "--output", str(tmp_path / "one"), "--no-progress"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(script),
+            "--model",
+            str(sr_model),
+            "--input",
+            str(input_dir / "sub" / "b.jpg"),
+            "--output",
+            str(tmp_path / "one"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert relative_files(tmp_path / "one") == ["b.jpg"] and read_image(tmp_path / "one" / "b.jpg").shape == (48, 40, 3)
 
 
 def test_img2img_translate_uses_the_runtime_for_onnx_files(sr_model, input_dir, tmp_path, monkeypatch, capsys):
-    assert onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "onnx"), "--no-progress"]) == 0
+    assert (
+        onnx_main(
+            ["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "onnx"), "--no-progress"]
+        )
+        == 0
+    )
 
     created = []
 
@@ -167,8 +184,18 @@ def test_img2img_translate_uses_the_runtime_for_onnx_files(sr_model, input_dir, 
 
     monkeypatch.setattr(img2img_runtime, "Model", SpyModel)
     monkeypatch.setattr(Translator, "from_pretrained", no_torch_path)
-    code = img2img_main(["translate", "--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "cli"),
-                         "--no-progress"])
+    code = img2img_main(
+        [
+            "translate",
+            "--model",
+            str(sr_model),
+            "--input",
+            str(input_dir),
+            "--output",
+            str(tmp_path / "cli"),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert len(created) == 1 and str(created[0][0][0]) == str(sr_model)
     assert relative_files(tmp_path / "cli") == relative_files(tmp_path / "onnx") == sorted(INPUTS)
@@ -177,8 +204,22 @@ def test_img2img_translate_uses_the_runtime_for_onnx_files(sr_model, input_dir, 
     assert_sr_outputs(tmp_path / "cli")
     capsys.readouterr()
     # an .onnx file holds one direction
-    assert img2img_main(["translate", "--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "x"),
-                         "--direction", "BtoA"]) == 2
+    assert (
+        img2img_main(
+            [
+                "translate",
+                "--model",
+                str(sr_model),
+                "--input",
+                str(input_dir),
+                "--output",
+                str(tmp_path / "x"),
+                "--direction",
+                "BtoA",
+            ]
+        )
+        == 2
+    )
     assert "one direction" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
@@ -205,8 +246,11 @@ def test_model_inputs_follow_the_reading_rules_of_files(sr_model, tmp_path):
     np.testing.assert_array_equal(model(image.astype(np.uint16) * 257), ref)  # 16-bit scaled
     outs = model([image, tmp_path / "a.png"])
     assert isinstance(outs, list) and np.array_equal(outs[0], ref)
-    for bad, match in [(np.full((8, 8, 3), np.nan, np.float32), "NaN"), (np.zeros((8, 0, 3), np.uint8), "empty image"),
-                       (image * 1.0, r"\[0, 1\]")]:
+    for bad, match in [
+        (np.full((8, 8, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((8, 0, 3), np.uint8), "empty image"),
+        (image * 1.0, r"\[0, 1\]"),
+    ]:
         with pytest.raises(ValueError, match=match):
             model(bad)
     with pytest.raises(TypeError, match="Translator"):
@@ -215,23 +259,67 @@ def test_model_inputs_follow_the_reading_rules_of_files(sr_model, tmp_path):
 
 def test_max_pixels_in_the_runtime_cli_and_img2img_translate(sr_model, input_dir, tmp_path, capsys, monkeypatch):
     # the inputs: a.png 40 x 30 = 1200 pixels, b.jpg 480, c.bmp 391
-    code = onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "onnx"),
-                      "--no-progress", "--max-pixels", "1000"])
+    code = onnx_main(
+        [
+            "--model",
+            str(sr_model),
+            "--input",
+            str(input_dir),
+            "--output",
+            str(tmp_path / "onnx"),
+            "--no-progress",
+            "--max-pixels",
+            "1000",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "2 written" in out and "1 failed" in out
     assert "a.png" in out and "30 x 40 pixels" in out and "--max-pixels" in out
     assert relative_files(tmp_path / "onnx") == ["sub/b.jpg", "sub/deeper/c.bmp"]
-    code = img2img_main(["translate", "--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "cli"),
-                         "--no-progress", "--max-pixels", "450"])
+    code = img2img_main(
+        [
+            "translate",
+            "--model",
+            str(sr_model),
+            "--input",
+            str(input_dir),
+            "--output",
+            str(tmp_path / "cli"),
+            "--no-progress",
+            "--max-pixels",
+            "450",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "1 written" in out and "2 failed" in out
     monkeypatch.setenv("IMG2IMG_MAX_PIXELS", "300")  # the environment sets the default; the flag wins
-    assert onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "env"), "--no-progress"]) == 1
+    assert (
+        onnx_main(
+            ["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "env"), "--no-progress"]
+        )
+        == 1
+    )
     assert "3 failed" in capsys.readouterr().out
-    assert onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "env"), "--no-progress",
-                      "--max-pixels", "0"]) == 0
+    assert (
+        onnx_main(
+            [
+                "--model",
+                str(sr_model),
+                "--input",
+                str(input_dir),
+                "--output",
+                str(tmp_path / "env"),
+                "--no-progress",
+                "--max-pixels",
+                "0",
+            ]
+        )
+        == 0
+    )
     with pytest.raises(SystemExit):
-        onnx_main(["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "x"), "--max-pixels", "-5"])
+        onnx_main(
+            ["--model", str(sr_model), "--input", str(input_dir), "--output", str(tmp_path / "x"), "--max-pixels", "-5"]
+        )
     assert "--max-pixels" in capsys.readouterr().err
 
 

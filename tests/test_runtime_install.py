@@ -15,12 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import export_tiny_sr, pattern
 
-from conftest import pattern
-from img2img.checkpoint import save_pretrained
-from img2img.export import export_onnx
-from img2img.nets import create_model
 from img2img_runtime import Model
 from img2img_runtime.io import read_image, write_image
 
@@ -53,15 +49,8 @@ print("RESULT " + json.dumps({
 
 @pytest.fixture(scope="module")
 def sr_model(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("runtime_install")
-    torch.manual_seed(0)
-    net = create_model("compact_sr_x2", base_channels=8, num_convs=2).eval()
-    io_spec = {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-               "scale": SCALE, "size_multiple": 1, "min_size": 1, "color": {"space": "rgb"}}
-    save_pretrained({"AtoB": net}, root / "model", task="srgan", io_spec=io_spec)
-    export_onnx(root / "model", root / "sr.onnx")
-    return root / "sr.onnx"
+    """A tiny x2 super-resolution generator, exported (conftest.export_tiny_sr)."""
+    return export_tiny_sr(tmp_path_factory.mktemp("runtime_install"), SCALE)
 
 
 def test_pip_install_export_into_an_empty_venv_runs_a_model(sr_model, tmp_path):
@@ -71,19 +60,31 @@ def test_pip_install_export_into_an_empty_venv_runs_a_model(sr_model, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env, timeout=300)
     python, script = venv / "bin" / "python", venv / "bin" / "img2img-onnx"
-    done = subprocess.run([str(python), "-m", "pip", "install", "--prefer-binary", str(source)], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=900)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--prefer-binary", str(source)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     (tmp_path / "in").mkdir()
     write_image(tmp_path / "in" / "a.png", pattern(0, 48)[:40, :30])
     image, saved = tmp_path / "in" / "a.png", tmp_path / "out.npy"
-    done = subprocess.run([str(python), "-c", PROBE, str(sr_model), str(image), str(saved)], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [str(python), "-c", PROBE, str(sr_model), str(image), str(saved)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert len(lines) == 1, done.stdout
-    result = json.loads(lines[0][len("RESULT "):])
+    result = json.loads(lines[0][len("RESULT ") :])
     # the installed copy, not this checkout
     assert Path(result["file"]).resolve().is_relative_to(venv.resolve()), result["file"]
     assert "img2img_runtime.cli" in result["modules"] and "img2img_runtime.model" in result["modules"]
@@ -97,8 +98,16 @@ def test_pip_install_export_into_an_empty_venv_runs_a_model(sr_model, tmp_path):
     assert there.shape == here.shape == (40 * SCALE, 30 * SCALE, 3)
     assert np.abs(there.astype(int) - here.astype(int)).max() <= 1
 
-    command = [str(script), "--model", str(sr_model), "--input", str(tmp_path / "in"),
-               "--output", str(tmp_path / "out"), "--no-progress"]
+    command = [
+        str(script),
+        "--model",
+        str(sr_model),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     assert read_image(tmp_path / "out" / "a.png").shape == (40 * SCALE, 30 * SCALE, 3)

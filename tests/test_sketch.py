@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from test_degrade import picture_shift, textured
 
 from img2img.data.sketch import SKETCH_METHODS, random_sketch_style, sketch, sketch_random, sketch_to_rgb
-from test_degrade import picture_shift, textured
 
 SQUARE = (40, 88)  # the square covers rows and columns 40..87 of a 128 x 128 image
 
@@ -37,8 +37,10 @@ def test_shape_and_flat_image(method, shape):
     assert out.min() >= 250
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"threshold": 0.5}, {"method": "canny"}, {"gamma": 0.95, "thickness": 2},
-                                    {"method": "canny", "thickness": 3}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"threshold": 0.5}, {"method": "canny"}, {"gamma": 0.95, "thickness": 2}, {"method": "canny", "thickness": 3}],
+)
 def test_square_outline(kwargs):
     out = sketch(square_image(), **kwargs)[:, :, 0]
     distance = distance_to_border()
@@ -159,8 +161,12 @@ def test_sketch_random_lines_lie_on_the_edges():
         # Canny draws on the edge; XDoG on its dark side, deeper for a larger sigma
         reach = style["thickness"] / 2 + (0.5 if style["method"] == "canny" else 1.5 + 3 * style["sigma"])
         assert dark.any() and distance[dark].max() <= reach, (style, distance[dark].max())
-        for band in (dark[along, lo - 4 : lo + 4].any(1), dark[along, hi - 4 : hi + 4].any(1),
-                     dark[lo - 4 : lo + 4, along].any(0), dark[hi - 4 : hi + 4, along].any(0)):
+        for band in (
+            dark[along, lo - 4 : lo + 4].any(1),
+            dark[along, hi - 4 : hi + 4].any(1),
+            dark[lo - 4 : lo + 4, along].any(0),
+            dark[hi - 4 : hi + 4, along].any(0),
+        ):
             assert band.all(), style
 
 

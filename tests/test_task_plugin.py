@@ -26,11 +26,27 @@ class Regress(Task):
     name = "regress_example"
     defaults = {"generator": "unet_256", "size": 32, "batch_size": 2, "lr": 1e-3, "beta1": 0.9}
 
-    def __init__(self, *, generator: str = "unet_256", generator_kwargs: dict[str, Any] | None = None,
-                 in_channels: int = 3, out_channels: int = 3, lambda_l1: float = 1.0) -> None:
-        super().__init__(dict(generator=generator, generator_kwargs=generator_kwargs or {}, in_channels=in_channels,
-                              out_channels=out_channels, lambda_l1=lambda_l1))
-        self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {}))
+    def __init__(
+        self,
+        *,
+        generator: str = "unet_256",
+        generator_kwargs: dict[str, Any] | None = None,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        lambda_l1: float = 1.0,
+    ) -> None:
+        super().__init__(
+            dict(
+                generator=generator,
+                generator_kwargs=generator_kwargs or {},
+                in_channels=in_channels,
+                out_channels=out_channels,
+                lambda_l1=lambda_l1,
+            )
+        )
+        self.generator = create_model(
+            generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {})
+        )
         self.lambda_l1 = lambda_l1
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -51,16 +67,33 @@ class Regress(Task):
 
 def test_a_task_defined_in_one_module_trains_saves_and_runs(tmp_path, paired_dir):
     assert TASKS["regress_example"] is Regress
-    cfg = TrainConfig(task="regress_example", data="x", out="y", lambda_l1=2.0, generator_kwargs={"num_downs": 4, "base_channels": 8})
+    cfg = TrainConfig(
+        task="regress_example", data="x", out="y", lambda_l1=2.0, generator_kwargs={"num_downs": 4, "base_channels": 8}
+    )
     assert cfg.size == 32 and cfg.lr == 1e-3  # the task's defaults
-    assert cfg.task_kwargs() == {"generator": "unet_256", "generator_kwargs": cfg.generator_kwargs, "in_channels": 3,
-                                 "out_channels": 3, "lambda_l1": 2.0}
+    assert cfg.task_kwargs() == {
+        "generator": "unet_256",
+        "generator_kwargs": cfg.generator_kwargs,
+        "in_channels": 3,
+        "out_channels": 3,
+        "lambda_l1": 2.0,
+    }
     assert isinstance(build_task("regress_example", **cfg.task_kwargs()), Regress)
 
     run = tmp_path / "run"
-    result = train("regress_example", data=str(paired_dir), out=str(run), steps=3, load_size=36, num_workers=0,
-                   progress=False, val_every=3, sample_every=3, checkpoint_every=3,
-                   generator_kwargs={"num_downs": 4, "base_channels": 8, "norm": "batch"})
+    result = train(
+        "regress_example",
+        data=str(paired_dir),
+        out=str(run),
+        steps=3,
+        load_size=36,
+        num_workers=0,
+        progress=False,
+        val_every=3,
+        sample_every=3,
+        checkpoint_every=3,
+        generator_kwargs={"num_downs": 4, "base_channels": 8, "norm": "batch"},
+    )
     assert result.step == 3 and "val_psnr" in result.metrics  # the default validation of a paired task
     assert (run / "samples" / "step_000003.png").is_file() and (run / "best" / "config.json").is_file()
     out = Translator.from_pretrained(run, device="cpu")(np.full((40, 40, 3), 128, np.uint8))

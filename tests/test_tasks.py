@@ -14,7 +14,7 @@ from torch import nn
 from img2img import losses
 from img2img.config import TrainConfig
 from img2img.optimization import Optimization, lr_factor
-from img2img.tasks import CycleGAN, ImagePool, Pix2Pix, SRGAN, build_task
+from img2img.tasks import SRGAN, CycleGAN, ImagePool, Pix2Pix, build_task
 
 TINY_D = {"base_channels": 8, "num_layers": 2}
 
@@ -24,21 +24,39 @@ def tiny(name: str, **kw) -> torch.nn.Module:
     if name == "pix2pix":  # Pix2Pix keeps the PatchGAN's batch norm, which a WGAN-GP critic refuses
         if kw.get("gan_mode") == "wgangp":
             dkw = {"norm": "instance", **dkw}
-        return Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8}, discriminator_kwargs=dkw, **kw)
+        return Pix2Pix(
+            generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8}, discriminator_kwargs=dkw, **kw
+        )
     if name == "cyclegan":
-        return CycleGAN(generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=dkw, **kw)
-    return SRGAN(generator="srresnet_x4", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=dkw, **kw)
+        return CycleGAN(
+            generator="resnet_6blocks",
+            generator_kwargs={"num_blocks": 1, "base_channels": 8},
+            discriminator_kwargs=dkw,
+            **kw,
+        )
+    return SRGAN(
+        generator="srresnet_x4", generator_kwargs={"num_blocks": 1, "base_channels": 8}, discriminator_kwargs=dkw, **kw
+    )
 
 
 def batch_for(task, n: int = 2, size: int = 32) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     if task.name == "srgan":
-        return {"A": torch.rand(n, 3, size // 4, size // 4, generator=g) * 2 - 1, "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1}
-    return {"A": torch.rand(n, 3, size, size, generator=g) * 2 - 1, "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1}
+        return {
+            "A": torch.rand(n, 3, size // 4, size // 4, generator=g) * 2 - 1,
+            "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+        }
+    return {
+        "A": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+        "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+    }
 
 
 def make_opt(task, lr: float = 2e-4) -> Optimization:
-    return Optimization({k: torch.optim.Adam(v, lr=lr, betas=(0.5, 0.999)) for k, v in task.parameter_groups().items()}, device=torch.device("cpu"))
+    return Optimization(
+        {k: torch.optim.Adam(v, lr=lr, betas=(0.5, 0.999)) for k, v in task.parameter_groups().items()},
+        device=torch.device("cpu"),
+    )
 
 
 def generator_terms(task, batch) -> dict[str, torch.Tensor]:
@@ -65,8 +83,11 @@ def test_every_generator_loss_term_has_gradient(task_name, gan_mode):
     torch.manual_seed(0)
     task = tiny(task_name, gan_mode=gan_mode)
     terms = generator_terms(task, batch_for(task))
-    expected = {"pix2pix": {"G_gan", "G_L1"}, "cyclegan": {"G_AB_gan", "G_BA_gan", "cycle_A", "cycle_B", "idt_A", "idt_B"},
-                "srgan": {"G_pixel", "G_fm", "G_gan"}}[task_name]
+    expected = {
+        "pix2pix": {"G_gan", "G_L1"},
+        "cyclegan": {"G_AB_gan", "G_BA_gan", "cycle_A", "cycle_B", "idt_A", "idt_B"},
+        "srgan": {"G_pixel", "G_fm", "G_gan"},
+    }[task_name]
     assert set(terms) == expected
     for name, term in terms.items():
         assert term.dim() == 0
@@ -93,7 +114,9 @@ def test_srgan_perceptual_content_loss_has_gradient(vgg54_file):
     assert set(terms) == {"G_content", "G_gan"}
     for name, term in terms.items():
         assert_term_trains_generators(task, name, term)
-    assert not any(k.startswith("perceptual.") for k in task.state_dict()), "the frozen VGG must not be saved with the model"
+    assert not any(k.startswith("perceptual.") for k in task.state_dict()), (
+        "the frozen VGG must not be saved with the model"
+    )
 
 
 def test_srgan_warmup_uses_pixel_loss_only():
@@ -147,8 +170,11 @@ def test_pix2pix_overfits_two_pairs():
     torch.manual_seed(0)
     b = torch.stack([torch.from_numpy(pattern(i)).permute(2, 0, 1) for i in range(2)]).float() / 127.5 - 1
     a = torch.stack([torch.from_numpy(degrade(pattern(i))).permute(2, 0, 1) for i in range(2)]).float() / 127.5 - 1
-    task = Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 6, "base_channels": 16, "dropout": 0.0},
-                   discriminator_kwargs={"base_channels": 16})
+    task = Pix2Pix(
+        generator="unet_256",
+        generator_kwargs={"num_downs": 6, "base_channels": 16, "dropout": 0.0},
+        discriminator_kwargs={"base_channels": 16},
+    )
     opt = make_opt(task, lr=1e-3)
 
     def l1() -> float:
@@ -203,13 +229,40 @@ def test_lr_factor_linear_and_step_exact():
 def test_optimisation_defaults_per_task():
     p2p, cyc, sr = (TrainConfig(task=t, steps=100) for t in ("pix2pix", "cyclegan", "srgan"))
     for cfg in (p2p, cyc):
-        assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.lr_schedule, cfg.warmup_steps, cfg.decay_steps) == (2e-4, 0.5, 0.999, "linear", 0, 50)
+        assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.lr_schedule, cfg.warmup_steps, cfg.decay_steps) == (
+            2e-4,
+            0.5,
+            0.999,
+            "linear",
+            0,
+            50,
+        )
     # SRGAN (Ledig et al.): Adam(1e-4, 0.9, 0.999); a PSNR warm-up of half the steps; x0.1 for the second
     # half of the adversarial stage
-    assert (sr.lr, sr.beta1, sr.beta2, sr.lr_schedule, sr.warmup_steps, sr.decay_steps) == (1e-4, 0.9, 0.999, "step", 50, 25)
-    assert [lr_factor(s, sr.steps, sr.decay_steps, sr.lr_schedule) for s in (0, 49, 50, 74, 75, 99)] == [1, 1, 1, 1, 0.1, 0.1]
+    assert (sr.lr, sr.beta1, sr.beta2, sr.lr_schedule, sr.warmup_steps, sr.decay_steps) == (
+        1e-4,
+        0.9,
+        0.999,
+        "step",
+        50,
+        25,
+    )
+    assert [lr_factor(s, sr.steps, sr.decay_steps, sr.lr_schedule) for s in (0, 49, 50, 74, 75, 99)] == [
+        1,
+        1,
+        1,
+        1,
+        0.1,
+        0.1,
+    ]
     saved = sr.to_dict()
-    assert (saved["lr"], saved["beta1"], saved["lr_schedule"], saved["warmup_steps"], saved["decay_steps"]) == (1e-4, 0.9, "step", 50, 25)
+    assert (saved["lr"], saved["beta1"], saved["lr_schedule"], saved["warmup_steps"], saved["decay_steps"]) == (
+        1e-4,
+        0.9,
+        "step",
+        50,
+        25,
+    )
     assert TrainConfig.from_dict(saved) == sr
     assert sr.task_kwargs()["warmup_steps"] == 50
     # explicit values win; an explicit 0 means no warm-up (then the drop is at half the steps)
@@ -310,7 +363,17 @@ def test_srgan_vgg_is_never_needed_for_inference(tmp_path, sr_dir, vgg54_file, n
     run = tmp_path / "run"
     fast = dict(num_workers=0, progress=False, log_every=1, sample_every=1000, val_every=1000, checkpoint_every=1000)
     with caplog.at_level(logging.INFO, logger="img2img"):
-        train("srgan", data=str(sr_dir), out=str(run), steps=2, size=32, batch_size=2, vgg_weights=str(vgg54_file), **TINY_SR, **fast)
+        train(
+            "srgan",
+            data=str(sr_dir),
+            out=str(run),
+            steps=2,
+            size=32,
+            batch_size=2,
+            vgg_weights=str(vgg54_file),
+            **TINY_SR,
+            **fast,
+        )
     assert f"srgan content loss: vgg19 relu5_4 MSE on features / 12.75 ({vgg54_file})" in caplog.text
     saved = json.loads((run / "config.json").read_text())
     assert (saved["content_loss"], saved["vgg_weights"], saved["warmup_steps"]) == ("vgg", str(vgg54_file), 1)
@@ -340,12 +403,19 @@ def test_discriminator_norms_follow_the_papers():
     assert cyc.config["discriminator_kwargs"]["norm"] == "instance"
     assert norm_layers(tiny("pix2pix").discriminator) == {nn.BatchNorm2d}
     assert norm_layers(tiny("srgan").discriminator) == {nn.BatchNorm2d}
-    own = CycleGAN(generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8},
-                   discriminator_kwargs={**TINY_D, "norm": "batch"})
+    own = CycleGAN(
+        generator="resnet_6blocks",
+        generator_kwargs={"num_blocks": 1, "base_channels": 8},
+        discriminator_kwargs={**TINY_D, "norm": "batch"},
+    )
     assert norm_layers(own.D_A) == {nn.BatchNorm2d}
     # what the training loop builds, recorded in the run's config
-    cfg = TrainConfig(task="cyclegan", generator="resnet_6blocks", generator_kwargs={"num_blocks": 1, "base_channels": 8},
-                      discriminator_kwargs=dict(TINY_D))
+    cfg = TrainConfig(
+        task="cyclegan",
+        generator="resnet_6blocks",
+        generator_kwargs={"num_blocks": 1, "base_channels": 8},
+        discriminator_kwargs=dict(TINY_D),
+    )
     assert cfg.discriminator_kwargs == {**TINY_D, "norm": "instance"}
     task = build_task(cfg.task, **cfg.task_kwargs())
     assert norm_layers(task.D_A) == {nn.InstanceNorm2d}
@@ -360,16 +430,29 @@ def test_wgangp_critic_defaults_to_instance_norm_and_refuses_batch_norm():
             tiny(name, gan_mode="wgangp", discriminator_kwargs={**TINY_D, "norm": "batch"})
     for task_name in ("pix2pix", "cyclegan", "srgan"):
         assert TrainConfig(task=task_name, gan_mode="wgangp").discriminator_kwargs["norm"] == "instance"
-        assert TrainConfig(task=task_name, gan_mode="wgangp", discriminator_kwargs={"norm": "none"}).discriminator_kwargs["norm"] == "none"
+        assert (
+            TrainConfig(task=task_name, gan_mode="wgangp", discriminator_kwargs={"norm": "none"}).discriminator_kwargs[
+                "norm"
+            ]
+            == "none"
+        )
         with pytest.raises(ValueError, match="--d-norm instance or --d-norm none"):
             TrainConfig(task=task_name, gan_mode="wgangp", discriminator_kwargs={"norm": "batch"})
     # Pix2Pix built directly (not through TrainConfig) defaults its critic to instance norm too
-    task = Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8}, discriminator_kwargs=TINY_D,
-                   gan_mode="wgangp")
+    task = Pix2Pix(
+        generator="unet_256",
+        generator_kwargs={"num_downs": 4, "base_channels": 8},
+        discriminator_kwargs=TINY_D,
+        gan_mode="wgangp",
+    )
     assert norm_layers(task.discriminator) == {nn.InstanceNorm2d}
     with pytest.raises(ValueError, match="--d-norm instance or --d-norm none"):
-        Pix2Pix(generator="unet_256", generator_kwargs={"num_downs": 4, "base_channels": 8},
-                discriminator_kwargs={**TINY_D, "norm": "batch"}, gan_mode="wgangp")
+        Pix2Pix(
+            generator="unet_256",
+            generator_kwargs={"num_downs": 4, "base_channels": 8},
+            discriminator_kwargs={**TINY_D, "norm": "batch"},
+            gan_mode="wgangp",
+        )
 
 
 class LinearCritic(nn.Module):
@@ -443,8 +526,10 @@ def test_pix2pix_pixel_loss_and_adv_weight():
     torch.testing.assert_close(terms["G_L1"], 100.0 * F.mse_loss(fake, batch["B"]))
     plain = tiny("pix2pix")
     pred = plain.discriminator(torch.cat([batch["A"], fake], 1))
-    torch.testing.assert_close(terms["G_gan"] / 0.5, losses.gan_loss(task.discriminator(torch.cat([batch["A"], fake], 1)), True,
-                                                                      "vanilla", for_discriminator=False))
+    torch.testing.assert_close(
+        terms["G_gan"] / 0.5,
+        losses.gan_loss(task.discriminator(torch.cat([batch["A"], fake], 1)), True, "vanilla", for_discriminator=False),
+    )
     assert pred.shape == task.discriminator(torch.cat([batch["A"], fake], 1)).shape
     with pytest.raises(ValueError, match="pixel_loss"):
         tiny("pix2pix", pixel_loss="l3")
@@ -452,7 +537,9 @@ def test_pix2pix_pixel_loss_and_adv_weight():
 
 def test_pix2pix_without_gan_term_trains_no_discriminator():
     task = tiny("pix2pix", adv_weight=0.0)
-    opt = Optimization({k: torch.optim.Adam(v, lr=1e-3) for k, v in task.parameter_groups().items()}, device=torch.device("cpu"))
+    opt = Optimization(
+        {k: torch.optim.Adam(v, lr=1e-3) for k, v in task.parameter_groups().items()}, device=torch.device("cpu")
+    )
     d_before = copy.deepcopy(task.discriminator.state_dict())
     g_before = copy.deepcopy(task.generator.state_dict())
     out = task.training_step(batch_for(task), opt, 0)

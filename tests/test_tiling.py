@@ -24,10 +24,14 @@ TILE, OVERLAP = 64, 16
 
 
 def io_spec(net) -> dict:
-    return {"input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-            "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-            "scale": net.scale, "size_multiple": net.size_multiple, "min_size": getattr(net, "min_size", 1),
-            "color": {"space": "rgb"}}
+    return {
+        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
+        "scale": net.scale,
+        "size_multiple": net.size_multiple,
+        "min_size": getattr(net, "min_size", 1),
+        "color": {"space": "rgb"},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,12 @@ def smooth_image(height: int = 260, width: int = 300) -> np.ndarray:
 def runners(root: Path):
     """(label, factory(tile, overlap)) for the torch Translator and the ONNX runtime Model."""
     return [
-        ("torch", lambda tile, overlap: Translator.from_pretrained(root / "model", device="cpu", precision="fp32", tile=tile, overlap=overlap)),
+        (
+            "torch",
+            lambda tile, overlap: Translator.from_pretrained(
+                root / "model", device="cpu", precision="fp32", tile=tile, overlap=overlap
+            ),
+        ),
         ("onnx", lambda tile, overlap: Model(root / "sr.onnx", tile=tile, overlap=overlap)),
     ]
 
@@ -157,15 +166,15 @@ class Recorder:
 
 CASES = [  # (height, width, tile, overlap, scale, size_multiple)
     (97, 131, 32, 8, 1, 1),
-    (97, 131, 32, 0, 1, 1),      # no overlap: tiles just abut
-    (97, 131, 32, 31, 1, 1),     # largest overlap: stride 1
-    (33, 33, 32, 16, 1, 1),      # one pixel more than a tile
-    (32, 32, 32, 8, 1, 1),       # exactly one tile
-    (20, 70, 32, 8, 1, 1),       # shorter than a tile on one side
-    (1, 50, 16, 4, 1, 1),        # one row
-    (45, 61, 16, 5, 2, 1),       # x2, odd sizes
+    (97, 131, 32, 0, 1, 1),  # no overlap: tiles just abut
+    (97, 131, 32, 31, 1, 1),  # largest overlap: stride 1
+    (33, 33, 32, 16, 1, 1),  # one pixel more than a tile
+    (32, 32, 32, 8, 1, 1),  # exactly one tile
+    (20, 70, 32, 8, 1, 1),  # shorter than a tile on one side
+    (1, 50, 16, 4, 1, 1),  # one row
+    (45, 61, 16, 5, 2, 1),  # x2, odd sizes
     (17, 40, 16, 15, 2, 1),
-    (50, 77, 20, 6, 1, 8),       # tiles that need padding to the net's multiple
+    (50, 77, 20, 6, 1, 8),  # tiles that need padding to the net's multiple
     (29, 31, 12, 3, 3, 4),
 ]
 
@@ -191,8 +200,13 @@ def test_run_tiled_with_identity_like_nets_reproduces_the_input(height, width, t
 def test_run_tiled_covers_every_pixel_with_weights_that_sum_to_one():
     """A net that returns a constant: every output pixel must get exactly that constant."""
     spec = ModelSpec(scale=2)
-    out = run_tiled(lambda b: np.full((b.shape[0], 2, b.shape[2] * 2, b.shape[3] * 2), 0.25, np.float32),
-                    np.zeros((3, 53, 71), np.float32), spec, tile=24, overlap=7)
+    out = run_tiled(
+        lambda b: np.full((b.shape[0], 2, b.shape[2] * 2, b.shape[3] * 2), 0.25, np.float32),
+        np.zeros((3, 53, 71), np.float32),
+        spec,
+        tile=24,
+        overlap=7,
+    )
     assert out.shape == (2, 106, 142)
     np.testing.assert_allclose(out, 0.25, rtol=0, atol=1e-7)
 
@@ -233,7 +247,7 @@ def test_tiling_policy_and_thresholds():
 # the pytest process (torch loaded) is large. So the measuring process is started from a small
 # launcher process, and VmHWM (per address space) is read as well.
 LAUNCH = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
-BIG = r'''
+BIG = r"""
 import json, resource, sys, time
 import numpy as np
 from img2img_runtime import Model
@@ -260,15 +274,19 @@ hwm = [int(line.split()[1]) for line in open("/proc/self/status") if line.starts
 print("RESULT " + json.dumps({"shape": list(out.shape), "dtype": str(out.dtype), "before_kb": before, "seconds": seconds,
                               "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "hwm_kb": hwm[0] if hwm else None,
                               "shapes": [list(s) for s in shapes]}))
-'''
+"""
 
 
 def run_big(path: Path, tile: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", LAUNCH, sys.executable, "-c", BIG, str(path), tile],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCH, sys.executable, "-c", BIG, str(path), tile],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     line = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    return json.loads(line[0][len("RESULT "):])
+    return json.loads(line[0][len("RESULT ") :])
 
 
 def test_large_image_in_bounded_memory(tmp_path):

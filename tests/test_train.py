@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 from conftest import TINY_RESNET, TINY_SR, TINY_UNET
+
 from img2img.checkpoint import load_checkpoint
 from img2img.data.sampler import ResumableSampler
 from img2img.optimization import NonFiniteLossError, Optimization, lr_factor
@@ -23,11 +23,14 @@ def states_equal(a: dict, b: dict) -> list[str]:
     return [k for k in a if not torch.equal(a[k], b[k])]
 
 
-@pytest.mark.parametrize("task,nets,extra", [
-    ("pix2pix", TINY_UNET, {"size": 32, "load_size": 40, "batch_size": 2}),
-    ("cyclegan", TINY_RESNET, {"size": 32, "load_size": 40, "batch_size": 1, "pool_size": 2}),
-    ("srgan", TINY_SR, {"size": 32, "batch_size": 2}),
-])
+@pytest.mark.parametrize(
+    "task,nets,extra",
+    [
+        ("pix2pix", TINY_UNET, {"size": 32, "load_size": 40, "batch_size": 2}),
+        ("cyclegan", TINY_RESNET, {"size": 32, "load_size": 40, "batch_size": 1, "pool_size": 2}),
+        ("srgan", TINY_SR, {"size": 32, "batch_size": 2}),
+    ],
+)
 def test_resume_equals_straight_run(tmp_path, paired_dir, unpaired_dir, sr_dir, task, nets, extra):
     data = {"pix2pix": paired_dir, "cyclegan": unpaired_dir, "srgan": sr_dir}[task]
     kw = dict(data=str(data), steps=6, decay_steps=4, **nets, **extra, **FAST)
@@ -50,8 +53,16 @@ def test_resume_equals_straight_run(tmp_path, paired_dir, unpaired_dir, sr_dir, 
 
 
 def test_run_folder_contents_and_best_model(tmp_path, paired_dir):
-    result = train("pix2pix", data=str(paired_dir), out=str(tmp_path / "run"), steps=4, size=32, load_size=36,
-                   **TINY_UNET, **{**FAST, "sample_every": 2, "val_every": 2, "checkpoint_every": 2})
+    result = train(
+        "pix2pix",
+        data=str(paired_dir),
+        out=str(tmp_path / "run"),
+        steps=4,
+        size=32,
+        load_size=36,
+        **TINY_UNET,
+        **{**FAST, "sample_every": 2, "val_every": 2, "checkpoint_every": 2},
+    )
     run = tmp_path / "run"
     assert (run / "config.json").is_file()
     assert (run / "model" / "config.json").is_file() and (run / "model" / "AtoB.safetensors").is_file()
@@ -76,7 +87,9 @@ def _ddp_worker(rank: int, world: int, init_file: str, data: str, out: str, resu
     os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank))
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    result = train("pix2pix", data=data, out=out, steps=3, size=32, load_size=40, batch_size=1, device="cpu", **TINY_UNET, **FAST)
+    result = train(
+        "pix2pix", data=data, out=out, steps=3, size=32, load_size=40, batch_size=1, device="cpu", **TINY_UNET, **FAST
+    )
     torch.save(result.task.state_dict(), os.path.join(results, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
@@ -84,13 +97,30 @@ def _ddp_worker(rank: int, world: int, init_file: str, data: str, out: str, resu
 def test_ddp_two_gloo_processes_end_identical(tmp_path, paired_dir):
     results = tmp_path / "results"
     results.mkdir()
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(paired_dir), str(tmp_path / "run"), str(results)), nprocs=2, join=True)
+    mp.spawn(
+        _ddp_worker,
+        args=(2, str(tmp_path / "init"), str(paired_dir), str(tmp_path / "run"), str(results)),
+        nprocs=2,
+        join=True,
+    )
     s0 = torch.load(results / "rank0.pt", weights_only=True)
     s1 = torch.load(results / "rank1.pt", weights_only=True)
     assert s0.keys() == s1.keys()
     assert not states_equal(s0, s1), "ranks ended with different weights"
-    single = train("pix2pix", data=str(paired_dir), out=str(tmp_path / "single"), steps=3, size=32, load_size=40, batch_size=1, **TINY_UNET, **FAST)
-    assert states_equal(single.task.state_dict(), s0), "2 ranks should differ from 1 rank (they average gradients of different samples)"
+    single = train(
+        "pix2pix",
+        data=str(paired_dir),
+        out=str(tmp_path / "single"),
+        steps=3,
+        size=32,
+        load_size=40,
+        batch_size=1,
+        **TINY_UNET,
+        **FAST,
+    )
+    assert states_equal(single.task.state_dict(), s0), (
+        "2 ranks should differ from 1 rank (they average gradients of different samples)"
+    )
 
 
 def test_sampler_resumes_and_shards():
@@ -101,7 +131,10 @@ def test_sampler_resumes_and_shards():
     assert stream[5][0] == 1
     resumed = iter(ResumableSampler(5, seed=3, start=7))
     assert [next(resumed) for _ in range(5)] == stream[7:12]
-    r0, r1 = iter(ResumableSampler(5, seed=3, rank=0, world_size=2)), iter(ResumableSampler(5, seed=3, rank=1, world_size=2))
+    r0, r1 = (
+        iter(ResumableSampler(5, seed=3, rank=0, world_size=2)),
+        iter(ResumableSampler(5, seed=3, rank=1, world_size=2)),
+    )
     a, b = [next(r0)[1] for _ in range(3)], [next(r1)[1] for _ in range(3)]
     assert set(a) | set(b) == set(range(5)) and len(set(a) & set(b)) <= 1  # padding repeats one index
 
@@ -129,10 +162,29 @@ def test_non_finite_losses_are_skipped_then_abort():
 
 
 def test_bf16_autocast_on_cpu_trains(tmp_path, paired_dir):
-    result = train("pix2pix", data=str(paired_dir), out=str(tmp_path / "bf16"), steps=2, size=32, precision="bf16", **TINY_UNET, **FAST)
+    result = train(
+        "pix2pix",
+        data=str(paired_dir),
+        out=str(tmp_path / "bf16"),
+        steps=2,
+        size=32,
+        precision="bf16",
+        **TINY_UNET,
+        **FAST,
+    )
     assert all(torch.isfinite(v).all() for v in result.task.state_dict().values() if v.is_floating_point())
     with pytest.raises(ValueError, match="fp16"):
-        train("pix2pix", data=str(paired_dir), out=str(tmp_path / "fp16"), steps=1, size=32, precision="fp16", device="cpu", **TINY_UNET, **FAST)
+        train(
+            "pix2pix",
+            data=str(paired_dir),
+            out=str(tmp_path / "fp16"),
+            steps=1,
+            size=32,
+            precision="fp16",
+            device="cpu",
+            **TINY_UNET,
+            **FAST,
+        )
 
 
 def test_channels_last_trains_to_the_same_weights(tmp_path, paired_dir):

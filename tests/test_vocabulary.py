@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 import pytest
 import torch
@@ -20,13 +19,27 @@ from img2img_runtime.cli import build_parser as build_runtime_parser
 from img2img_runtime.cli import main as runtime_main
 
 train_module = importlib.import_module("img2img.training")
-TINY = ["--num-downs", "4", "--base-channels", "8", "--d-channels", "8", "--size", "32", "--num-workers", "0",
-        "--device", "cpu", "--no-progress"]
+TINY = [
+    "--num-downs",
+    "4",
+    "--base-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--size",
+    "32",
+    "--num-workers",
+    "0",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 @pytest.fixture
 def config_of(monkeypatch):
     """``config_of(*args, **kwargs)``: the TrainConfig img2img.train() would train with (no training)."""
+
     class Captured:
         def __init__(self, cfg, state):
             self.cfg = cfg
@@ -43,20 +56,64 @@ def config_of(monkeypatch):
 
 
 def test_cli_names_work_as_python_keywords(config_of):
-    cfg = config_of(task="restore", preset="heavy", skip_bad=True, no_flip=True, no_progress=True,
-                    base_channels=16, num_downs=5, num_blocks=2, norm="batch", dropout=0.1, upsample="transpose",
-                    residual=False, global_context=True,
-                    d_layers=2, d_channels=8, d_norm="instance", d_scales=2, spectral_norm=True)
+    cfg = config_of(
+        task="restore",
+        preset="heavy",
+        skip_bad=True,
+        no_flip=True,
+        no_progress=True,
+        base_channels=16,
+        num_downs=5,
+        num_blocks=2,
+        norm="batch",
+        dropout=0.1,
+        upsample="transpose",
+        residual=False,
+        global_context=True,
+        d_layers=2,
+        d_channels=8,
+        d_norm="instance",
+        d_scales=2,
+        spectral_norm=True,
+    )
     assert cfg.task == "pix2pix" and cfg.recipe == "restore" and cfg.recipe_options["preset"] == "heavy"
     assert cfg.on_bad == "skip" and cfg.hflip is False and cfg.progress is False
-    assert {k: cfg.generator_kwargs[k] for k in ("base_channels", "num_downs", "num_blocks", "norm", "dropout", "upsample",
-                                                 "residual", "global_context")} == dict(
-        base_channels=16, num_downs=5, num_blocks=2, norm="batch", dropout=0.1, upsample="transpose", residual=False,
-        global_context=True)
-    assert cfg.discriminator_kwargs == {"num_layers": 2, "base_channels": 8, "norm": "instance", "num_scales": 2,
-                                        "spectral_norm": True}
+    assert {
+        k: cfg.generator_kwargs[k]
+        for k in (
+            "base_channels",
+            "num_downs",
+            "num_blocks",
+            "norm",
+            "dropout",
+            "upsample",
+            "residual",
+            "global_context",
+        )
+    } == dict(
+        base_channels=16,
+        num_downs=5,
+        num_blocks=2,
+        norm="batch",
+        dropout=0.1,
+        upsample="transpose",
+        residual=False,
+        global_context=True,
+    )
+    assert cfg.discriminator_kwargs == {
+        "num_layers": 2,
+        "base_channels": 8,
+        "norm": "instance",
+        "num_scales": 2,
+        "spectral_norm": True,
+    }
     sr = config_of(task="sr", realistic=True, scale=2)
-    assert sr.task == "srgan" and sr.recipe == "sr" and sr.recipe_options["realistic"] is True and sr.recipe_options["scale"] == 2
+    assert (
+        sr.task == "srgan"
+        and sr.recipe == "sr"
+        and sr.recipe_options["realistic"] is True
+        and sr.recipe_options["scale"] == 2
+    )
     colorize = config_of("pix2pix", recipe="colorize")
     assert colorize.recipe == "colorize" and colorize.color_space == "lab"
 
@@ -80,7 +137,10 @@ def test_unknown_and_contradictory_keywords_are_clear():
     with pytest.raises(ValueError, match="base_channels"):
         normalize_train_kwargs({"base_channels": 8, "generator_kwargs": {"base_channels": 16}})
     mine = {"base_channels": 8}
-    assert normalize_train_kwargs({"num_downs": 4, "generator_kwargs": mine})["generator_kwargs"] == {"base_channels": 8, "num_downs": 4}
+    assert normalize_train_kwargs({"num_downs": 4, "generator_kwargs": mine})["generator_kwargs"] == {
+        "base_channels": 8,
+        "num_downs": 4,
+    }
     assert mine == {"base_channels": 8}  # the caller's dict is not changed
 
 
@@ -105,7 +165,11 @@ def test_every_train_flag_is_the_same_keyword_in_python():
             sample = action.choices[0] if action.choices else "1"
             argv, value = [flag, str(sample)], (action.type or str)(str(sample))
         args = parser.parse_args(["pix2pix", *(["--out", "RUN"] if flag != "--out" else []), *argv])
-        given = {k: v for k, v in vars(args).items() if k not in ("func", "task", "resume", "verbose") and not k.startswith("_")}
+        given = {
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("func", "task", "resume", "verbose") and not k.startswith("_")
+        }
         assert normalize_train_kwargs(given) == normalize_train_kwargs({"out": "RUN", name: value}), flag
         checked += 1
     assert checked > 50
@@ -130,13 +194,16 @@ def test_every_flag_has_help_and_a_default():
     assert "skipped.txt" in _train_parser()._option_string_actions["--skip-bad"].help
 
 
-@pytest.mark.parametrize("argv,hint", [
-    (["trian"], "did you mean 'train'?"),
-    (["train", "pix2pix", "--out", "RUN", "--data", "D", "--stpes", "8"], "--stpes: did you mean --steps?"),
-    (["train", "pix2pix", "--out", "RUN", "--data", "D", "--bsae-channels=8"], "did you mean --base-channels?"),
-    (["train", "pix2px", "--out", "RUN"], "did you mean 'pix2pix'?"),
-    (["translate", "--modle", "m", "--input", "i", "--output", "o"], "did you mean --model?"),
-])
+@pytest.mark.parametrize(
+    "argv,hint",
+    [
+        (["trian"], "did you mean 'train'?"),
+        (["train", "pix2pix", "--out", "RUN", "--data", "D", "--stpes", "8"], "--stpes: did you mean --steps?"),
+        (["train", "pix2pix", "--out", "RUN", "--data", "D", "--bsae-channels=8"], "did you mean --base-channels?"),
+        (["train", "pix2px", "--out", "RUN"], "did you mean 'pix2pix'?"),
+        (["translate", "--modle", "m", "--input", "i", "--output", "o"], "did you mean --model?"),
+    ],
+)
 def test_did_you_mean(argv, hint, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -151,13 +218,16 @@ def test_runtime_cli_did_you_mean(capsys):
     assert exit_.value.code == 2 and "did you mean --tile?" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "pix2pix", "--out", "RUN"], "--data is required"),
-    (["train", "--out", "RUN", "--data", "D"], "model family"),
-    (["train", "pix2pix", "--data", "D"], "--out"),
-    (["train", "pix2pix", "--out", "RUN", "--data", "D", "--steps", "many"], "invalid int value"),
-    ([], "required"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "pix2pix", "--out", "RUN"], "--data is required"),
+        (["train", "--out", "RUN", "--data", "D"], "model family"),
+        (["train", "pix2pix", "--data", "D"], "--out"),
+        (["train", "pix2pix", "--out", "RUN", "--data", "D", "--steps", "many"], "invalid int value"),
+        ([], "required"),
+    ],
+)
 def test_usage_errors_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -171,8 +241,20 @@ def test_wrong_combinations_exit_2(tmp_path, capsys):
 
 
 def test_python_keywords_train_and_result_is_short(tmp_path, paired_dir):
-    result = img2img.train("pix2pix", data=str(paired_dir), out=str(tmp_path / "run"), steps=1, size=32, num_downs=4,
-                           base_channels=8, d_channels=8, num_workers=0, no_progress=True, skip_bad=True, device="cpu")
+    result = img2img.train(
+        "pix2pix",
+        data=str(paired_dir),
+        out=str(tmp_path / "run"),
+        steps=1,
+        size=32,
+        num_downs=4,
+        base_channels=8,
+        d_channels=8,
+        num_workers=0,
+        no_progress=True,
+        skip_bad=True,
+        device="cpu",
+    )
     cfg = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["config"]
     assert cfg["generator_kwargs"]["base_channels"] == 8 and cfg["discriminator_kwargs"]["base_channels"] == 8
     assert cfg["on_bad"] == "skip" and cfg["progress"] is False

@@ -24,8 +24,16 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names below 
 
 # Loaded on first use (PEP 562), so `import img2img_runtime.cli` and the argument parsers built on it
 # answer --help without loading OpenCV or onnxruntime. `from img2img_runtime import Model` works as usual.
-_LAZY = {"FolderReport": ".folder", "translate_folder": ".folder", "ImageReadError": ".io", "read_image": ".io",
-         "write_image": ".io", "Model": ".model", "ModelSpec": ".processing", "run_images": ".processing"}
+_LAZY = {
+    "FolderReport": ".folder",
+    "translate_folder": ".folder",
+    "ImageReadError": ".io",
+    "read_image": ".io",
+    "write_image": ".io",
+    "Model": ".model",
+    "ModelSpec": ".processing",
+    "run_images": ".processing",
+}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562
@@ -40,5 +48,13 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["FolderReport", "ImageReadError", "Model", "ModelSpec", "read_image", "run_images", "translate_folder",
-           "write_image"]
+__all__ = [
+    "FolderReport",
+    "ImageReadError",
+    "Model",
+    "ModelSpec",
+    "read_image",
+    "run_images",
+    "translate_folder",
+    "write_image",
+]

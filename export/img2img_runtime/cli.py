@@ -38,7 +38,9 @@ def parse_max_pixels(value: str) -> int:
         if pixels != number or pixels < 0:
             raise ValueError
     except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(f"--max-pixels takes a whole number of pixels >= 0 (0 = no limit), not {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--max-pixels takes a whole number of pixels >= 0 (0 = no limit), not {value!r}"
+        ) from None
     return pixels
 
 
@@ -46,18 +48,33 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``img2img-onnx`` and ``img2img translate``."""
     parser.add_argument("--input", required=True, help="an image or a folder (searched recursively)")
     parser.add_argument("--output", required=True, help="output folder (relative paths and formats are kept)")
-    parser.add_argument("--tile", type=parse_tile, default="auto",
-                        help="'auto' (default: tile images larger than twice the model's suggested tile), a tile size in pixels, or 'none'")
+    parser.add_argument(
+        "--tile",
+        type=parse_tile,
+        default="auto",
+        help="'auto' (default: tile images larger than twice the model's suggested tile), a tile size in pixels, or 'none'",
+    )
     parser.add_argument("--overlap", type=int, help="tile overlap in pixels (default: the model's suggestion)")
     parser.add_argument("--batch-size", type=int, default=4, help="images or tiles per run (default 4)")
-    parser.add_argument("--max-pixels", type=parse_max_pixels, metavar="N",
-                        help="refuse input images with more than N pixels (width x height), from their header, before "
-                             "decoding (default: $IMG2IMG_MAX_PIXELS, else 100000000; 0 = no limit); larger legal images are tiled")
-    parser.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist (default: skip them)")
-    parser.add_argument("--no-recursive", dest="recursive", action="store_false",
-                        help="a folder's images only, not its subfolders' (default: recursive)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bar (default: a bar on stderr)")
+    parser.add_argument(
+        "--max-pixels",
+        type=parse_max_pixels,
+        metavar="N",
+        help="refuse input images with more than N pixels (width x height), from their header, before "
+        "decoding (default: $IMG2IMG_MAX_PIXELS, else 100000000; 0 = no limit); larger legal images are tiled",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="rewrite outputs that already exist (default: skip them)"
+    )
+    parser.add_argument(
+        "--no-recursive",
+        dest="recursive",
+        action="store_false",
+        help="a folder's images only, not its subfolders' (default: recursive)",
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar (default: a bar on stderr)"
+    )
 
 
 VERBOSE_HELP = "also show the logs of the libraries underneath (onnxruntime, onnx, OpenCV, ...); default: quiet"
@@ -66,8 +83,11 @@ VERBOSE_HELP = "also show the logs of the libraries underneath (onnxruntime, onn
 def command_line(prog: str, argv: Sequence[str], *, drop: Sequence[str] = (), add: Sequence[str] = ()) -> str:
     """``prog`` and ``argv`` as one shell-quoted command to copy, without the flags in ``drop``
     (flags without a value, e.g. ``--overwrite``), with ``add`` appended."""
-    kept = [arg for arg in argv if not any(arg == flag or (len(arg) > 2 and flag.startswith(arg) and arg.startswith("--"))
-                                           for flag in drop)]
+    kept = [
+        arg
+        for arg in argv
+        if not any(arg == flag or (len(arg) > 2 and flag.startswith(arg) and arg.startswith("--")) for flag in drop)
+    ]
     return shlex.join([prog, *kept, *add])
 
 
@@ -86,13 +106,19 @@ def interrupted(prog: str, what: str, command: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = HelpfulParser(prog="img2img-onnx", description="Run an exported img2img model (ONNX) on images or folders.")
+    parser = HelpfulParser(
+        prog="img2img-onnx", description="Run an exported img2img model (ONNX) on images or folders."
+    )
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     parser.add_argument("--model", required=True, help="a .onnx file written by `img2img export`")
     add_run_arguments(parser)
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
-    parser.add_argument("--providers", nargs="+", metavar="PROVIDER",
-                        help="onnxruntime execution providers (default: CPUExecutionProvider)")
+    parser.add_argument(
+        "--providers",
+        nargs="+",
+        metavar="PROVIDER",
+        help="onnxruntime execution providers (default: CPUExecutionProvider)",
+    )
     return parser
 
 
@@ -104,12 +130,24 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_third_party(args.verbose)
     try:
-        model = Model(args.model, providers=args.providers, tile=args.tile, overlap=args.overlap,
-                      batch_size=args.batch_size, threads=args.threads, max_pixels=args.max_pixels)
-        report = model.translate_folder(args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress)
+        model = Model(
+            args.model,
+            providers=args.providers,
+            tile=args.tile,
+            overlap=args.overlap,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            max_pixels=args.max_pixels,
+        )
+        report = model.translate_folder(
+            args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress
+        )
     except KeyboardInterrupt:  # outputs are written whole or not at all; a rerun skips the finished ones
-        return interrupted("img2img-onnx", f"finished outputs are kept in {args.output}; the same command finishes the rest",
-                           command_line("img2img-onnx", argv, drop=["--overwrite"]))
+        return interrupted(
+            "img2img-onnx",
+            f"finished outputs are kept in {args.output}; the same command finishes the rest",
+            command_line("img2img-onnx", argv, drop=["--overwrite"]),
+        )
     except (OSError, ValueError) as error:  # missing/unreadable/busy folders, refused outputs
         print(f"img2img-onnx: error: {error}", file=sys.stderr)
         return 2

@@ -23,7 +23,9 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     linear = np.where(rgb > 0.04045, ((np.clip(rgb, 0, None) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
     xyz = linear @ _RGB_TO_XYZ.T / _WHITE
     f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), 7.787 * xyz + 4.0 / 29.0)
-    lab = np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1)
+    lab = np.stack(
+        [116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
+    )
     return lab.astype(np.float32)
 
 

@@ -27,7 +27,7 @@ import inspect
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,7 +78,7 @@ class FolderReport:
 def failed_line(path: str | os.PathLike, reason: str) -> str:
     """``  FAILED <path>: <reason>`` with the path once (read errors already start with it)."""
     prefix = f"{path}: "
-    return f"  FAILED {path}: {reason[len(prefix):] if reason.startswith(prefix) else reason}"
+    return f"  FAILED {path}: {reason[len(prefix) :] if reason.startswith(prefix) else reason}"
 
 
 def _inside(path: str, root: str) -> bool:
@@ -111,12 +111,14 @@ def check_outputs(output_dir: str | os.PathLike, inputs: Iterable[Path], outputs
                 if not _inside(target, out_real):
                     raise ValueError(
                         f"{current} is a symlink to {target}, outside the output folder {output_dir}: outputs would be "
-                        "written there; remove the link or choose another output folder")
+                        "written there; remove the link or choose another output folder"
+                    )
         real = os.path.realpath(dst)
         if real in real_inputs:
             raise ValueError(
                 f"the output {dst} would replace the input {real_inputs[real]}; inputs are never overwritten "
-                "(choose an output folder that does not hold the input)")
+                "(choose an output folder that does not hold the input)"
+            )
 
 
 def _no_images_message(input_path: Path, left_out: list[tuple[Path, str]]) -> str:
@@ -152,12 +154,19 @@ def plan_outputs(
         raise FileNotFoundError(f"input {input_path} does not exist")
     else:
         if output_dir.exists() and os.path.samefile(input_path, output_dir):
-            raise ValueError(f"the output folder {output_dir} is the input folder {input_path}: outputs would replace "
-                             "the inputs; choose another output folder")
+            raise ValueError(
+                f"the output folder {output_dir} is the input folder {input_path}: outputs would replace "
+                "the inputs; choose another output folder"
+            )
         left_out: list[tuple[Path, str]] = []
         errors: list[tuple[Path, str]] = []
-        images = list_images(input_path, recursive=recursive, skipped=left_out, errors=errors,
-                             exclude={output_dir: "the output folder (never read as input)"})
+        images = list_images(
+            input_path,
+            recursive=recursive,
+            skipped=left_out,
+            errors=errors,
+            exclude={output_dir: "the output folder (never read as input)"},
+        )
         if not images:
             raise FileNotFoundError(_no_images_message(input_path, errors + left_out))
         if skipped is not None:
@@ -220,7 +229,8 @@ def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
             os.close(fd)
             raise OutputFolderBusyError(
                 f"the output folder {folder} is in use by another img2img job ({_lock_owner(path)}); wait for it to "
-                f"finish or choose another output folder (its lock is {path})")
+                f"finish or choose another output folder (its lock is {path})"
+            )
         try:  # the job that held it may have removed the file meanwhile: hold the one on disk
             same = os.path.samestat(os.fstat(fd), os.stat(path))
         except OSError:
@@ -343,13 +353,30 @@ def translate_folder(
                 report.skipped_existing.append(dst)
             else:
                 todo.append((src, dst))
-        _run(translate, todo, report, in_channels=in_channels, batch_size=batch_size, progress=progress, quality=quality,
-             max_pixels=max_pixels)
+        _run(
+            translate,
+            todo,
+            report,
+            in_channels=in_channels,
+            batch_size=batch_size,
+            progress=progress,
+            quality=quality,
+            max_pixels=max_pixels,
+        )
     return report
 
 
-def _run(translate: TranslateFn, todo: list[tuple[Path, Path]], report: FolderReport, *, in_channels: int,
-         batch_size: int, progress: bool | ProgressFn, quality: int, max_pixels: int | None) -> None:
+def _run(
+    translate: TranslateFn,
+    todo: list[tuple[Path, Path]],
+    report: FolderReport,
+    *,
+    in_channels: int,
+    batch_size: int,
+    progress: bool | ProgressFn,
+    quality: int,
+    max_pixels: int | None,
+) -> None:
     bar = _progress(len(todo), progress)
     tiles = _takes_on_tile(translate)
     done = 0
@@ -425,8 +452,14 @@ def _progress(total: int, enabled: bool | ProgressFn) -> Callable[[float], None]
     try:
         from tqdm.auto import tqdm
     except ImportError:  # the runtime does not require tqdm: a plain counter on stderr
+
         def plain(done: float) -> None:
-            print(f"\rtranslate: {shown(done)}/{total} images", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+            print(
+                f"\rtranslate: {shown(done)}/{total} images",
+                end="\n" if done >= total else "",
+                file=sys.stderr,
+                flush=True,
+            )
 
         return plain
     bar = tqdm(total=total, desc="translate", unit="img", dynamic_ncols=True)

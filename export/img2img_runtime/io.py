@@ -404,7 +404,6 @@ def _check_budget(path: Path, width: int, height: int, limit: int, *, declared: 
         )
 
 
-
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
@@ -548,7 +547,9 @@ def _from_pil(image: object) -> tuple[np.ndarray, int]:
     elif mode == "I":  # 32-bit integers: what PIL makes of 16-bit files
         array = np.asarray(image)
         if array.size and (array.min() < 0 or array.max() > 65535):
-            raise ValueError(f"PIL image of mode I has values in [{array.min()}, {array.max()}]; expected 16-bit samples (0..65535)")
+            raise ValueError(
+                f"PIL image of mode I has values in [{array.min()}, {array.max()}]; expected 16-bit samples (0..65535)"
+            )
         array = array.astype(np.uint16)
     elif mode in ("P", "PA"):  # palette: transparency becomes alpha, composited over white
         has_alpha = mode == "PA" or "transparency" in image.info  # type: ignore[attr-defined]
@@ -610,8 +611,10 @@ def as_uint8_image(image: object, *, channels: int | None = None, max_pixels: in
         what, layout = f"array of shape {image.shape} ({image.dtype})", "H x W or H x W x C (channels last)"
         array = image
     else:
-        raise TypeError(f"unsupported input type {type(image).__name__}; pass numpy arrays, PIL images, "
-                        "paths, or (img2img.Translator) torch tensors")
+        raise TypeError(
+            f"unsupported input type {type(image).__name__}; pass numpy arrays, PIL images, "
+            "paths, or (img2img.Translator) torch tensors"
+        )
 
     if array.size == 0:
         raise ValueError(f"empty image: {what}")
@@ -870,8 +873,13 @@ def list_images(
         PermissionError: ``folder`` itself cannot be read.
     """
     images, others, left_out = [], [], []
-    for file in _visible_files(folder, recursive, left_out if skipped is not None else None,
-                               errors if errors is not None else (left_out if skipped is not None else None), exclude):
+    for file in _visible_files(
+        folder,
+        recursive,
+        left_out if skipped is not None else None,
+        errors if errors is not None else (left_out if skipped is not None else None),
+        exclude,
+    ):
         (images if is_image_file(file) else others).append(file)
     if skipped is not None:
         left_out += [(file, f"not an image file (supported: {', '.join(IMAGE_EXTENSIONS)})") for file in others]

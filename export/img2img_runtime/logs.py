@@ -21,10 +21,22 @@ import warnings
 from collections.abc import Iterator
 
 # the Python loggers of the libraries underneath (each covers its children)
-THIRD_PARTY_LOGGERS = ("onnx", "onnxscript", "onnx_ir", "onnxruntime", "torch.onnx", "torch.export", "torch._export",
-                       "torch._dynamo", "torch.fx", "neural_compressor")
+THIRD_PARTY_LOGGERS = (
+    "onnx",
+    "onnxscript",
+    "onnx_ir",
+    "onnxruntime",
+    "torch.onnx",
+    "torch.export",
+    "torch._export",
+    "torch._dynamo",
+    "torch.fx",
+    "neural_compressor",
+)
 OWN_LOGGERS = ("img2img", "img2img_runtime", "__main__")
-_WARNING_MODULES = r"(onnx|onnxscript|onnx_ir|onnxruntime|torch\.onnx|torch\._dynamo|torch\.export|torch\._export)(\.|$)"
+_WARNING_MODULES = (
+    r"(onnx|onnxscript|onnx_ir|onnxruntime|torch\.onnx|torch\._dynamo|torch\.export|torch\._export)(\.|$)"
+)
 
 _verbose: bool | None = None  # None: nobody chose yet (quiet)
 _USER_OPENCV_LEVEL = os.environ.get("OPENCV_LOG_LEVEL")  # a level the user set is kept
@@ -66,7 +78,9 @@ def quiet_third_party(verbose: bool | None = None) -> None:
         _verbose = bool(verbose)
     loud = bool(_verbose)
     for name in THIRD_PARTY_LOGGERS:  # verbose: torch's loggers keep torch's own levels (INFO is thousands of lines)
-        logging.getLogger(name).setLevel(logging.ERROR if not loud else logging.NOTSET if name.startswith("torch") else logging.INFO)
+        logging.getLogger(name).setLevel(
+            logging.ERROR if not loud else logging.NOTSET if name.startswith("torch") else logging.INFO
+        )
     for handler in logging.getLogger().handlers:
         if _FILTER not in handler.filters:
             handler.addFilter(_FILTER)  # consults _verbose: nothing to remove when verbose

@@ -44,24 +44,53 @@ FORMAT = "img2img-onnx"
 FORMAT_VERSION = 1
 
 
-def build_metadata(config: Mapping[str, Any], spec: ModelSpec, *, direction: str, precision: str, version: str) -> dict[str, str]:
+def build_metadata(
+    config: Mapping[str, Any], spec: ModelSpec, *, direction: str, precision: str, version: str
+) -> dict[str, str]:
     """The ``metadata_props`` of an exported generator."""
     tile, overlap = suggested_tile(spec)
     full = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "img2img_version": version, "task": config.get("task", ""),
-        "direction": direction, "precision": precision,
-        "input": {"channels": spec.in_channels, "range": [-1.0, 1.0], "color_space": "lab_l" if spec.color == "lab" else "rgb" if spec.in_channels == 3 else "gray"},
-        "output": {"channels": spec.out_channels, "range": [-1.0, 1.0], "color_space": "lab_ab" if spec.color == "lab" else "rgb" if spec.out_channels == 3 else "gray"},
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "img2img_version": version,
+        "task": config.get("task", ""),
+        "direction": direction,
+        "precision": precision,
+        "input": {
+            "channels": spec.in_channels,
+            "range": [-1.0, 1.0],
+            "color_space": "lab_l" if spec.color == "lab" else "rgb" if spec.in_channels == 3 else "gray",
+        },
+        "output": {
+            "channels": spec.out_channels,
+            "range": [-1.0, 1.0],
+            "color_space": "lab_ab" if spec.color == "lab" else "rgb" if spec.out_channels == 3 else "gray",
+        },
         "color": {"space": spec.color, "ab_scale": spec.ab_scale, "resolution": spec.color_resolution},
-        "scale": spec.scale, "size_multiple": spec.size_multiple, "min_size": spec.min_size,
+        "scale": spec.scale,
+        "size_multiple": spec.size_multiple,
+        "min_size": spec.min_size,
         "image_statistics": spec.image_statistics,
-        "tile": {"size": tile, "overlap": overlap}, "training": dict(config.get("training", {})),
+        "tile": {"size": tile, "overlap": overlap},
+        "training": dict(config.get("training", {})),
     }
     flat = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "task": full["task"], "direction": direction, "precision": precision,
-        "input_channels": spec.in_channels, "output_channels": spec.out_channels, "color_space": spec.color,
-        "ab_scale": spec.ab_scale, "value_range": "-1,1", "scale": spec.scale, "size_multiple": spec.size_multiple,
-        "min_size": spec.min_size, "tile_size": tile, "tile_overlap": overlap, "version": version,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": full["task"],
+        "direction": direction,
+        "precision": precision,
+        "input_channels": spec.in_channels,
+        "output_channels": spec.out_channels,
+        "color_space": spec.color,
+        "ab_scale": spec.ab_scale,
+        "value_range": "-1,1",
+        "scale": spec.scale,
+        "size_multiple": spec.size_multiple,
+        "min_size": spec.min_size,
+        "tile_size": tile,
+        "tile_overlap": overlap,
+        "version": version,
         "training": json.dumps(full["training"]),
     }
     return {"img2img.config": json.dumps(full), **{f"img2img.{k}": str(v) for k, v in flat.items()}}
@@ -83,7 +112,9 @@ def parse_metadata(props: Mapping[str, str], source: str = "model") -> dict[str,
     ranges; a problem raises one :class:`MetadataError` (a ``ValueError``) naming the field.
     """
     if "img2img.config" not in props:
-        raise ValueError(f"{source} has no img2img metadata: export it with `img2img export` (plain ONNX files are not self-describing)")
+        raise ValueError(
+            f"{source} has no img2img metadata: export it with `img2img export` (plain ONNX files are not self-describing)"
+        )
     text = props["img2img.config"]
     if len(text) > MAX_METADATA_CHARS:
         raise MetadataError(f"{source}: metadata field 'img2img.config' is too large ({len(text)} characters)")
@@ -94,7 +125,9 @@ def parse_metadata(props: Mapping[str, str], source: str = "model") -> dict[str,
         raise MetadataError(f"{source}: metadata field 'img2img.config' is not valid JSON ({err})") from err
     version = config.get("format_version") if isinstance(config, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise ValueError(f"{source} was exported by a newer img2img (format {config['format_version']}); upgrade img2img-runtime")
+        raise ValueError(
+            f"{source} was exported by a newer img2img (format {config['format_version']}); upgrade img2img-runtime"
+        )
     validate_metadata(config, source)
     return config
 
@@ -147,7 +180,12 @@ def validate_metadata(config: Any, source: str = "model") -> None:
             fail(field, f"must be an integer in {lo}..{hi}, got {show(value)}")
 
     def number(value: Any, field: str, lo: float, hi: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not lo <= value <= hi
+        ):
             fail(field, f"must be a number in [{lo}, {hi}], got {show(value)}")
 
     def string(value: Any, field: str, choices: tuple[str, ...] | None = None) -> None:

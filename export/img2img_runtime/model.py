@@ -62,15 +62,20 @@ class Model:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.path), options, providers=list(providers or ["CPUExecutionProvider"]))
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
+        )
         self.config: dict[str, Any] = parse_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.spec = ModelSpec.from_config(self.config, color_resolution=color_resolution)
         self.input_name = self.session.get_inputs()[0].name
         self._check_graph()
         meta_tile = self.config.get("tile") or {}
-        suggested = (int(meta_tile["size"]), int(meta_tile["overlap"])) if "size" in meta_tile else suggested_tile(self.spec)
-        self.tile, self.overlap, self.tile_threshold = tiling_policy(tile, overlap, suggested,
-                                                                     image_statistics=self.spec.image_statistics)
+        suggested = (
+            (int(meta_tile["size"]), int(meta_tile["overlap"])) if "size" in meta_tile else suggested_tile(self.spec)
+        )
+        self.tile, self.overlap, self.tile_threshold = tiling_policy(
+            tile, overlap, suggested, image_statistics=self.spec.image_statistics
+        )
         self.batch_size = batch_size
         self.max_pixels = max_pixels
 
@@ -78,11 +83,15 @@ class Model:
         """The graph must agree with its metadata: channels from its static shapes, the scale from one
         tiny probe (a ``scale`` of 3 on a x4 net would otherwise give silently wrong, padded outputs)."""
         spec, source = self.spec, str(self.path)
-        for field, arg, channels in (("input.channels", self.session.get_inputs()[0], spec.in_channels),
-                                     ("output.channels", self.session.get_outputs()[0], spec.out_channels)):
+        for field, arg, channels in (
+            ("input.channels", self.session.get_inputs()[0], spec.in_channels),
+            ("output.channels", self.session.get_outputs()[0], spec.out_channels),
+        ):
             shape = arg.shape
             if len(shape) == 4 and isinstance(shape[1], int) and shape[1] != channels:
-                raise MetadataError(f"{source}: metadata field {field!r} is {channels} but the graph's {arg.name!r} has shape {shape}")
+                raise MetadataError(
+                    f"{source}: metadata field {field!r} is {channels} but the graph's {arg.name!r} has shape {shape}"
+                )
         multiple = max(spec.size_multiple, 1)
         side = -(-max(spec.min_size, multiple, 8) // multiple) * multiple
         if side > 512:  # a probe would cost too much; the static shapes above are all we check
@@ -90,14 +99,18 @@ class Model:
         try:
             out = self.run_batch(np.zeros((1, spec.in_channels, side, side), np.float32))
         except Exception as err:  # onnxruntime raises its own error types
-            raise MetadataError(f"{source}: the graph does not run on a {side} x {side} input as its metadata "
-                                f"('input.channels', 'size_multiple', 'min_size') describe: {err}") from err
+            raise MetadataError(
+                f"{source}: the graph does not run on a {side} x {side} input as its metadata "
+                f"('input.channels', 'size_multiple', 'min_size') describe: {err}"
+            ) from err
         expected = (1, spec.out_channels, side * spec.scale, side * spec.scale)
         if tuple(out.shape) != expected:
             field = "output.channels" if out.ndim == 4 and out.shape[1] != spec.out_channels else "scale"
-            raise MetadataError(f"{source}: metadata field {field!r} does not match the graph: a {side} x {side} input "
-                                f"gives an output of shape {tuple(out.shape)}, the metadata say {expected} "
-                                f"(scale {spec.scale})")
+            raise MetadataError(
+                f"{source}: metadata field {field!r} does not match the graph: a {side} x {side} input "
+                f"gives an output of shape {tuple(out.shape)}, the metadata say {expected} "
+                f"(scale {spec.scale})"
+            )
 
     def run_batch(self, batch: np.ndarray) -> np.ndarray:
         """float32 ``N x C x H x W`` (valid sizes) -> the raw network output."""
@@ -106,8 +119,16 @@ class Model:
     def translate_arrays(self, images: Sequence[np.ndarray], *, on_tile: Any = None) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (``on_tile(done, total)``:
         progress of tiled images)."""
-        return run_images(self.run_batch, images, self.spec, batch_size=self.batch_size, tile=self.tile,
-                          overlap=self.overlap, tile_threshold=self.tile_threshold, on_tile=on_tile)
+        return run_images(
+            self.run_batch,
+            images,
+            self.spec,
+            batch_size=self.batch_size,
+            tile=self.tile,
+            overlap=self.overlap,
+            tile_threshold=self.tile_threshold,
+            on_tile=on_tile,
+        )
 
     def __call__(self, images: Any) -> Any:
         """An image (array, path or PIL image) -> uint8 array (PIL in, PIL out); a list -> a list."""
@@ -130,10 +151,25 @@ class Model:
             return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
         return out
 
-    def translate_folder(self, input_path: str | os.PathLike, output_dir: str | os.PathLike, *, overwrite: bool = False,
-                         recursive: bool = True, progress: bool | ProgressFn = True) -> FolderReport:
+    def translate_folder(
+        self,
+        input_path: str | os.PathLike,
+        output_dir: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        recursive: bool = True,
+        progress: bool | ProgressFn = True,
+    ) -> FolderReport:
         """Translate a folder (recursively, keeping relative paths and formats) or one file; see
         :func:`img2img_runtime.folder.translate_folder` (the progress moves per tile on large images)."""
-        return translate_folder(self.translate_arrays, input_path, output_dir, in_channels=self.spec.image_channels,
-                                overwrite=overwrite, recursive=recursive, batch_size=self.batch_size, progress=progress,
-                                max_pixels=self.max_pixels)
+        return translate_folder(
+            self.translate_arrays,
+            input_path,
+            output_dir,
+            in_channels=self.spec.image_channels,
+            overwrite=overwrite,
+            recursive=recursive,
+            batch_size=self.batch_size,
+            progress=progress,
+            max_pixels=self.max_pixels,
+        )

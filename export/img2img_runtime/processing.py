@@ -50,10 +50,14 @@ class ModelSpec:
         """From a model folder's ``config.json`` (or the same keys from ONNX metadata)."""
         color = config.get("color", {}) or {}
         spec = dict(
-            in_channels=int(config["input"]["channels"]), out_channels=int(config["output"]["channels"]),
-            scale=int(config.get("scale", 1)), size_multiple=int(config.get("size_multiple", 1)),
-            min_size=int(config.get("min_size", 1)), color=color.get("space", "rgb"),
-            ab_scale=float(color.get("ab_scale", 110.0)), color_resolution=color.get("resolution"),
+            in_channels=int(config["input"]["channels"]),
+            out_channels=int(config["output"]["channels"]),
+            scale=int(config.get("scale", 1)),
+            size_multiple=int(config.get("size_multiple", 1)),
+            min_size=int(config.get("min_size", 1)),
+            color=color.get("space", "rgb"),
+            ab_scale=float(color.get("ab_scale", 110.0)),
+            color_resolution=color.get("resolution"),
             train_size=(config.get("training") or {}).get("size"),
             image_statistics=bool(config.get("image_statistics", False)),
         )
@@ -105,6 +109,7 @@ def denormalize(output: np.ndarray) -> np.ndarray:
 
 def padding_for(height: int, width: int, multiple: int, min_size: int = 1) -> tuple[int, int]:
     """Rows and columns to add (bottom, right) to reach a multiple of ``multiple`` that is >= ``min_size``."""
+
     def target(n: int) -> int:
         return max(-(-n // multiple), -(-min_size // multiple)) * multiple
 
@@ -178,8 +183,16 @@ def _ramp(length: int, overlap: int, start_fade: bool, end_fade: bool) -> np.nda
     return weight
 
 
-def run_tiled(run_batch: BatchFn, net_input: np.ndarray, spec: ModelSpec, *, tile: int, overlap: int, batch_size: int = 4,
-              on_tile: TileProgress | None = None) -> np.ndarray:
+def run_tiled(
+    run_batch: BatchFn,
+    net_input: np.ndarray,
+    spec: ModelSpec,
+    *,
+    tile: int,
+    overlap: int,
+    batch_size: int = 4,
+    on_tile: TileProgress | None = None,
+) -> np.ndarray:
     """Run one ``C x H x W`` input as overlapping tiles and blend them (feathered seams).
 
     Tiles of ``tile`` x ``tile`` input pixels step by ``tile - overlap``; the last row/column is
@@ -237,8 +250,9 @@ def suggested_tile(spec: ModelSpec) -> tuple[int, int]:
     return tile, max(16, tile // 8)
 
 
-def tiling_policy(tile: int | str | None, overlap: int | None, suggested: tuple[int, int], *,
-                  image_statistics: bool = False) -> tuple[int | None, int | None, int | None]:
+def tiling_policy(
+    tile: int | str | None, overlap: int | None, suggested: tuple[int, int], *, image_statistics: bool = False
+) -> tuple[int | None, int | None, int | None]:
     """``(tile, overlap, threshold)`` for :func:`run_images` from a user's choice.
 
     ``"auto"`` tiles with the suggested size only images larger than twice it, except for nets
@@ -282,8 +296,15 @@ def run_images(
     for i, (net_input, context) in enumerate(prepared):
         if tile and max(net_input.shape[1:]) > (tile_threshold or tile):
             prepared[i] = (np.empty(0), context)  # keep only what finish() needs: bounded memory
-            out = run_tiled(run_batch, net_input, spec, tile=tile, overlap=tile // 8 if overlap is None else overlap,
-                            batch_size=batch_size, on_tile=on_tile)
+            out = run_tiled(
+                run_batch,
+                net_input,
+                spec,
+                tile=tile,
+                overlap=tile // 8 if overlap is None else overlap,
+                batch_size=batch_size,
+                on_tile=on_tile,
+            )
             del net_input
             results[i] = finish(out, context, spec)
             continue

@@ -65,10 +65,15 @@ class DeviceAugment(nn.Module):
             geometry.append(K.RandomVerticalFlip(p=0.5))
         self.size_dependent = bool(crop_scale or degrees or translate or scale)
         if degrees or translate or scale:
-            geometry.append(K.RandomAffine(
-                degrees=degrees, translate=(translate, translate) if translate else None,
-                scale=(1 - scale, 1 + scale) if scale else None, padding_mode="reflection", p=1.0,
-            ))
+            geometry.append(
+                K.RandomAffine(
+                    degrees=degrees,
+                    translate=(translate, translate) if translate else None,
+                    scale=(1 - scale, 1 + scale) if scale else None,
+                    padding_mode="reflection",
+                    p=1.0,
+                )
+            )
         self.crop_scale = crop_scale
         self.geometry = nn.ModuleList(geometry)
         self.jitter = jitter
@@ -77,8 +82,9 @@ class DeviceAugment(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.paired and self.size_dependent and a.shape[-2:] != b.shape[-2:]:
-            raise ValueError("random crops and affine transforms need A and B of one size; "
-                             "super-resolution supports flips only")
+            raise ValueError(
+                "random crops and affine transforms need A and B of one size; super-resolution supports flips only"
+            )
         ops = list(self.geometry)
         if self.crop_scale:
             ops.insert(0, K.RandomResizedCrop(tuple(a.shape[-2:]), scale=(self.crop_scale, 1.0)))

@@ -204,8 +204,9 @@ def _resize(image: np.ndarray, height: int, width: int, interpolation: int, *, a
     in_h, in_w = image.shape[:2]
     if antialias and interpolation != cv2.INTER_AREA and (height < in_h or width < in_w):
         sigma_y, sigma_x = max(0.0, (in_h / height - 1) / 2), max(0.0, (in_w / width - 1) / 2)
-        image = cv2.GaussianBlur(image, (0, 0), sigmaX=max(sigma_x, 1e-6), sigmaY=max(sigma_y, 1e-6),
-                                 borderType=cv2.BORDER_REFLECT_101)
+        image = cv2.GaussianBlur(
+            image, (0, 0), sigmaX=max(sigma_x, 1e-6), sigmaY=max(sigma_y, 1e-6), borderType=cv2.BORDER_REFLECT_101
+        )
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
@@ -234,8 +235,15 @@ def motion_blur(image: np.ndarray, rng: np.random.Generator, *, size: Range) -> 
     # Symmetric, centred kernels: a shifted or one-sided kernel would move the content and break
     # the pixel alignment of the (degraded, clean) pair. With direction 0 and no shift,
     # albumentations draws the line's points symmetrically about the centre of an odd kernel.
-    return _albu(image, rng, "MotionBlur", blur_limit=(low, max(low, high)), angle_range=(0, 360),
-                 direction_range=(0.0, 0.0), allow_shifted=False)
+    return _albu(
+        image,
+        rng,
+        "MotionBlur",
+        blur_limit=(low, max(low, high)),
+        angle_range=(0, 360),
+        direction_range=(0.0, 0.0),
+        allow_shifted=False,
+    )
 
 
 @_register("defocus_blur", radius=(1, 3))
@@ -271,8 +279,9 @@ _YELLOW = np.diag([1.02, 0.96, 0.72]).astype(np.float32)
 
 
 @_register("fade", amount=(0.1, 0.3), paper=(210, 240), lift=(5, 25), desaturate=(0.0, 0.4))
-def fade(image: np.ndarray, rng: np.random.Generator, *, amount: Range, paper: Range, lift: Range,
-         desaturate: Range) -> np.ndarray:
+def fade(
+    image: np.ndarray, rng: np.random.Generator, *, amount: Range, paper: Range, lift: Range, desaturate: Range
+) -> np.ndarray:
     a, tone, black, d = (_uniform(rng, r) for r in (amount, paper, lift, desaturate))
     gray = np.tile(_LUMA, (3, 1))
     matrix = (1 - d) * np.eye(3, dtype=np.float32) + d * gray  # desaturate
@@ -329,8 +338,9 @@ def creases(image: np.ndarray, rng: np.random.Generator, *, count: Range, alpha:
 
 
 @_register("scratches", count=(1, 4), width=(1, 2), alpha=(0.4, 0.8), vertical=0.8)
-def scratches(image: np.ndarray, rng: np.random.Generator, *, count: Range, width: Range, alpha: Range,
-              vertical: float) -> np.ndarray:
+def scratches(
+    image: np.ndarray, rng: np.random.Generator, *, count: Range, width: Range, alpha: Range, vertical: float
+) -> np.ndarray:
     height, w = image.shape[:2]
     masks = {"bright": np.zeros((height, w), np.uint8), "dark": np.zeros((height, w), np.uint8)}
     for _ in range(_integer(rng, count)):
@@ -346,8 +356,15 @@ def scratches(image: np.ndarray, rng: np.random.Generator, *, count: Range, widt
         end = start + direction * length
         bend = (start + end) / 2 + np.array([-direction[1], direction[0]]) * rng.normal(0, 0.05) * length
         mask = masks["bright" if rng.random() < 0.6 else "dark"]
-        cv2.polylines(mask, [_bezier(start, bend, end)], False, int(255 * _uniform(rng, alpha)),
-                      _integer(rng, width), cv2.LINE_AA, shift=4)
+        cv2.polylines(
+            mask,
+            [_bezier(start, bend, end)],
+            False,
+            int(255 * _uniform(rng, alpha)),
+            _integer(rng, width),
+            cv2.LINE_AA,
+            shift=4,
+        )
     return _composite(_composite(image.copy(), masks["bright"], 240.0), masks["dark"], 25.0)
 
 
@@ -360,8 +377,18 @@ def dust(image: np.ndarray, rng: np.random.Generator, *, count: Range, size: Ran
         radius = _uniform(rng, size) * (2.5 if rng.random() < 0.1 else 1.0)  # a few larger blobs
         axes = (max(1, round(radius * 16)), max(1, round(radius * rng.uniform(0.5, 1.5) * 16)))
         centre = (int(rng.uniform(0, width) * 16), int(rng.uniform(0, height) * 16))
-        cv2.ellipse(masks[int(rng.random() < 0.5)], centre, axes, rng.uniform(0, 180), 0, 360,
-                    int(255 * _uniform(rng, alpha)), -1, cv2.LINE_AA, shift=4)
+        cv2.ellipse(
+            masks[int(rng.random() < 0.5)],
+            centre,
+            axes,
+            rng.uniform(0, 180),
+            0,
+            360,
+            int(255 * _uniform(rng, alpha)),
+            -1,
+            cv2.LINE_AA,
+            shift=4,
+        )
     return _composite(_composite(image.copy(), masks[0], 235.0), masks[1], 30.0)
 
 
@@ -403,8 +430,9 @@ def shot_noise(image: np.ndarray, rng: np.random.Generator, *, peak: Range, gray
 def jpeg(image: np.ndarray, rng: np.random.Generator, *, quality: Range) -> np.ndarray:
     # Encoded from BGR so that the codec's YCbCr (and chroma subsampling) sees the real colours;
     # albumentations' ImageCompression hands RGB arrays to cv2 as if they were BGR.
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, _integer(rng, quality)])
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _integer(rng, quality)]
+    )
     if not ok:
         raise RuntimeError("OpenCV failed to encode a JPEG")
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -633,8 +661,10 @@ def sr_degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, *, realisti
         ``H x W x C`` -> ``H/scale x W/scale x C``, uint8.
     """
     if not isinstance(hr, np.ndarray) or hr.dtype != np.uint8 or hr.ndim != 3:
-        raise ValueError(f"expected a uint8 H x W x C image, got {getattr(hr, 'dtype', type(hr).__name__)} "
-                         f"{getattr(hr, 'shape', '')}")
+        raise ValueError(
+            f"expected a uint8 H x W x C image, got {getattr(hr, 'dtype', type(hr).__name__)} "
+            f"{getattr(hr, 'shape', '')}"
+        )
     if int(scale) != scale or scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
     scale = int(scale)

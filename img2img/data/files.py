@@ -148,8 +148,10 @@ def key_by_stem(paths: list[Path], folder: Path) -> tuple[dict[str, Path], list[
     by_key: dict[str, list[Path]] = {}
     for path in paths:
         by_key.setdefault(_strip_suffix(path.relative_to(folder).as_posix()), []).append(path)
-    return ({key: group[0] for key, group in by_key.items() if len(group) == 1},
-            [group for group in by_key.values() if len(group) > 1])
+    return (
+        {key: group[0] for key, group in by_key.items() if len(group) == 1},
+        [group for group in by_key.values() if len(group) > 1],
+    )
 
 
 def _strip_suffix(relative: str) -> str:
@@ -256,7 +258,10 @@ class FolderDataset(Dataset):
         if self.skipped:
             logger.warning(
                 "%s: skipped %d bad file(s) under %s (a training run lists them in RUN/skipped.txt), first: %s: %s",
-                type(self).__name__, len(self.skipped), self.split_root, *self.skipped[0],
+                type(self).__name__,
+                len(self.skipped),
+                self.split_root,
+                *self.skipped[0],
             )
 
     # listing and verification -----------------------------------------------------------------
@@ -272,9 +277,9 @@ class FolderDataset(Dataset):
 
         images = [p for p in list_images(folder) if kept(p)]
         others = [p for p in list_non_images(folder) if kept(p)]
-        self._bad_many([
-            (p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})") for p in others
-        ])
+        self._bad_many(
+            [(p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})") for p in others]
+        )
         if not images:
             raise DatasetError(f"no images found in {folder} (supported: {_SUPPORTED})")
         return images
@@ -319,12 +324,18 @@ class FolderDataset(Dataset):
         keyed = {}
         for folder in (dir_a, dir_b):
             keyed[folder], clashes = key_by_stem(self._list(folder), folder)
-            self._bad_many([
-                (p, "same name as another file without extension",
-                 f"{p} has the same name without extension as {paths[0] if p != paths[0] else paths[1]}; "
-                 "pairs are matched by that name, so keep only one")
-                for paths in clashes for p in paths
-            ])
+            self._bad_many(
+                [
+                    (
+                        p,
+                        "same name as another file without extension",
+                        f"{p} has the same name without extension as {paths[0] if p != paths[0] else paths[1]}; "
+                        "pairs are matched by that name, so keep only one",
+                    )
+                    for paths in clashes
+                    for p in paths
+                ]
+            )
         files_a, files_b = keyed[dir_a], keyed[dir_b]
         unmatched = [(files_a[k], dir_b) for k in files_a if k not in files_b]
         unmatched += [(files_b[k], dir_a) for k in files_b if k not in files_a]
@@ -332,7 +343,8 @@ class FolderDataset(Dataset):
             names = [p.relative_to(self.split_root).as_posix() for p, _ in unmatched]
             first, other = unmatched[0]
             self._bad(
-                first, f"no partner in {other}/",
+                first,
+                f"no partner in {other}/",
                 f"{first} has no partner in {other}/ (pairs are matched by relative path without extension); "
                 f"{len(unmatched)} unmatched file(s): {_names(names)}",
             )

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from img2img_runtime.processing import to_channels
-
 from img2img.data.files import DatasetError, ResizeCropFolder, resize_image, to_tensor_uint8
+from img2img_runtime.processing import to_channels
 
 __all__ = ["PairedFolder"]
 
@@ -38,9 +37,18 @@ class PairedFolder(ResizeCropFolder):
     """
 
     def __init__(
-        self, root, *, split: str = "train", size: int = 256, load_size: int | None = None,
-        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True,
-        seed: int = 0, train: bool = True,
+        self,
+        root,
+        *,
+        split: str = "train",
+        size: int = 256,
+        load_size: int | None = None,
+        channels_a: int = 3,
+        channels_b: int = 3,
+        on_bad: str = "error",
+        verify: bool = True,
+        seed: int = 0,
+        train: bool = True,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
@@ -65,8 +73,11 @@ class PairedFolder(ResizeCropFolder):
             decoded = self._decode_all([a for a, _ in self.pairs], 3)
         bad = self._unreadable(decoded)
         if self.layout == "AB":
-            bad += [(path, f"odd width {shape[1]}", self._odd_width_message(path, shape[1]))
-                    for path, shape in decoded.items() if not isinstance(shape, str) and shape[1] % 2]
+            bad += [
+                (path, f"odd width {shape[1]}", self._odd_width_message(path, shape[1]))
+                for path, shape in decoded.items()
+                if not isinstance(shape, str) and shape[1] % 2
+            ]
         self._bad_many(bad)
         dropped = {path for path, _, _ in bad}
         self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]

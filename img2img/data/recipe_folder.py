@@ -63,9 +63,20 @@ class RecipeFolder(ResizeCropFolder):
     """
 
     def __init__(
-        self, root, recipe: Recipe, *, split: str = "train", size: int = 256, load_size: int | None = None,
-        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True, seed: int = 0,
-        train: bool = True, recolor: bool = False,
+        self,
+        root,
+        recipe: Recipe,
+        *,
+        split: str = "train",
+        size: int = 256,
+        load_size: int | None = None,
+        channels_a: int = 3,
+        channels_b: int = 3,
+        on_bad: str = "error",
+        verify: bool = True,
+        seed: int = 0,
+        train: bool = True,
+        recolor: bool = False,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)
@@ -100,14 +111,22 @@ class RecipeFolder(ResizeCropFolder):
     def _skip_gray(self, gray: list[Path]) -> None:
         """Lists the photos without colour in ``skipped``; an error when no photo is left."""
         names = [path.relative_to(self.split_root).as_posix() for path in gray]
-        self.skipped.extend((str(path), f"{name} has no colour (grayscale): colorization needs colour photos")
-                            for path, name in zip(gray, names))
+        self.skipped.extend(
+            (str(path), f"{name} has no colour (grayscale): colorization needs colour photos")
+            for path, name in zip(gray, names)
+        )
         if not self.photos:
-            raise DatasetError(f"no colour photos in {self.split_root}: all {len(gray)} usable photo(s) have no "
-                               "colour (grayscale), and colorization needs colour photos to learn from")
-        logger.warning("RecipeFolder: left out %d photo(s) without colour under %s "
-                       "(colorize; a training run lists them in RUN/skipped.txt): %s", len(gray), self.split_root,
-                       ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""))
+            raise DatasetError(
+                f"no colour photos in {self.split_root}: all {len(gray)} usable photo(s) have no "
+                "colour (grayscale), and colorization needs colour photos to learn from"
+            )
+        logger.warning(
+            "RecipeFolder: left out %d photo(s) without colour under %s "
+            "(colorize; a training run lists them in RUN/skipped.txt): %s",
+            len(gray),
+            self.split_root,
+            ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
+        )
 
     def __len__(self) -> int:
         return len(self.photos)

@@ -167,9 +167,12 @@ def random_sketch_style(rng: np.random.Generator) -> dict[str, Any]:
     ``ink`` (the darkest line level) and ``paper`` (the paper level), both 0-255."""
     style: dict[str, Any]
     if rng.random() < 0.5:
-        style = {"method": "xdog", "sigma": float(rng.uniform(0.5, 1.2)),
-                 "phi": float(np.exp(rng.uniform(np.log(10), np.log(300)))),
-                 "epsilon": float(rng.uniform(-0.5, -0.1))}
+        style = {
+            "method": "xdog",
+            "sigma": float(rng.uniform(0.5, 1.2)),
+            "phi": float(np.exp(rng.uniform(np.log(10), np.log(300)))),
+            "epsilon": float(rng.uniform(-0.5, -0.1)),
+        }
         if rng.random() < 0.5:
             style["threshold"] = float(rng.uniform(0.3, 0.7))
     else:

@@ -33,8 +33,17 @@ class SRFolder(FolderDataset):
     """
 
     def __init__(
-        self, root, *, split: str = "train", size: int = 96, scale: int = 4, realistic: bool = False,
-        on_bad: str = "error", verify: bool = True, seed: int = 0, train: bool = True,
+        self,
+        root,
+        *,
+        split: str = "train",
+        size: int = 96,
+        scale: int = 4,
+        realistic: bool = False,
+        on_bad: str = "error",
+        verify: bool = True,
+        seed: int = 0,
+        train: bool = True,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         if scale < 1 or size % scale:
@@ -49,9 +58,14 @@ class SRFolder(FolderDataset):
         if verify:
             decoded = self._decode_all([p for pair in self.pairs for p in pair if p is not None], 3)
             bad = self._unreadable(decoded)
-            bad += [(b, "size is not scale x A", self._mismatch(a, b, decoded[a], decoded[b])) for a, b in self.pairs
-                    if a is not None and not isinstance(decoded[a], str) and not isinstance(decoded[b], str)
-                    and self._mismatch(a, b, decoded[a], decoded[b])]
+            bad += [
+                (b, "size is not scale x A", self._mismatch(a, b, decoded[a], decoded[b]))
+                for a, b in self.pairs
+                if a is not None
+                and not isinstance(decoded[a], str)
+                and not isinstance(decoded[b], str)
+                and self._mismatch(a, b, decoded[a], decoded[b])
+            ]
             self._bad_many(bad)
             dropped = {p for p, _, _ in bad}
             self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]

@@ -18,9 +18,18 @@ class UnpairedFolder(ResizeCropFolder):
     """
 
     def __init__(
-        self, root, *, split: str = "train", size: int = 256, load_size: int | None = None,
-        channels_a: int = 3, channels_b: int = 3, on_bad: str = "error", verify: bool = True,
-        seed: int = 0, train: bool = True,
+        self,
+        root,
+        *,
+        split: str = "train",
+        size: int = 256,
+        load_size: int | None = None,
+        channels_a: int = 3,
+        channels_b: int = 3,
+        on_bad: str = "error",
+        verify: bool = True,
+        seed: int = 0,
+        train: bool = True,
     ) -> None:
         super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
         self._init_sizes(size, load_size, channels_a, channels_b)

@@ -129,9 +129,7 @@ class PatchGAN(nn.Module):
             size = size * stride + (kernel - stride)
         return size
 
-    def forward(
-        self, x: torch.Tensor, return_features: bool = False
-    ) -> Logits | tuple[Logits, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> Logits | tuple[Logits, list[torch.Tensor]]:
         """Score ``x``.
 
         Args:

@@ -60,16 +60,30 @@ class SubPixelConvTranspose2d(nn.Module):
     input pixel, still faster than a float ``ConvTranspose`` once in int8).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, window: int, offsets: list[int],
-                 pad: tuple[int, int], bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        window: int,
+        offsets: list[int],
+        pad: tuple[int, int],
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.out_channels, self.stride, self.offsets, self.pad = out_channels, stride, offsets, pad
         self.conv = nn.Conv2d(in_channels, stride * stride * out_channels, window, bias=bias)
 
     @staticmethod
     def supports(layer: nn.Module) -> bool:
-        if not isinstance(layer, nn.ConvTranspose2d) or layer.groups != 1 or layer.dilation != (1, 1) \
-                or layer.padding_mode != "zeros" or len(set(layer.stride)) != 1 or layer.stride[0] < 2:
+        if (
+            not isinstance(layer, nn.ConvTranspose2d)
+            or layer.groups != 1
+            or layer.dilation != (1, 1)
+            or layer.padding_mode != "zeros"
+            or len(set(layer.stride)) != 1
+            or layer.stride[0] < 2
+        ):
             return False
         k, s, p, op = layer.kernel_size, layer.stride, layer.padding, layer.output_padding
         # output exactly s * input on both axes, and the same layout on both (square kernel)
@@ -78,8 +92,10 @@ class SubPixelConvTranspose2d(nn.Module):
     @classmethod
     def from_transposed(cls, layer: nn.ConvTranspose2d) -> SubPixelConvTranspose2d:
         if not cls.supports(layer):
-            raise ValueError(f"only square stride-s transposed convolutions with an output of exactly s x the input "
-                             f"are rewritten, got {layer}")
+            raise ValueError(
+                f"only square stride-s transposed convolutions with an output of exactly s x the input "
+                f"are rewritten, got {layer}"
+            )
         s, kernel, padding = layer.stride[0], layer.kernel_size[0], layer.padding[0]
         phases = _phase_taps(kernel, s, padding)
         starts = [min(taps) for taps in phases]
@@ -94,8 +110,15 @@ class SubPixelConvTranspose2d(nn.Module):
                 for dy, ky in phases[a].items():
                     for dx, kx in phases[b].items():
                         kernels[s * a + b, :, :, dy - starts[a], dx - starts[b]] = weight[:, :, ky, kx].T
-        module = cls(layer.in_channels, layer.out_channels, s, window, offsets, (pad_before, pad_after),
-                     bias=layer.bias is not None)
+        module = cls(
+            layer.in_channels,
+            layer.out_channels,
+            s,
+            window,
+            offsets,
+            (pad_before, pad_after),
+            bias=layer.bias is not None,
+        )
         with torch.no_grad():
             module.conv.weight.copy_(kernels.flatten(0, 1))
             if layer.bias is not None:
@@ -107,8 +130,11 @@ class SubPixelConvTranspose2d(nn.Module):
         before, after = self.pad
         y = self.conv(F.pad(x, (before, after, before, after)) if before or after else x)
         c, s, off = self.out_channels, self.stride, self.offsets
-        crops = [y[:, (s * a + b) * c : (s * a + b + 1) * c, off[a] : off[a] + h, off[b] : off[b] + w]
-                 for a in range(s) for b in range(s)]
+        crops = [
+            y[:, (s * a + b) * c : (s * a + b + 1) * c, off[a] : off[a] + h, off[b] : off[b] + w]
+            for a in range(s)
+            for b in range(s)
+        ]
         # stack to (n, out, s*s, h, w): channel index out * s*s + phase, the order pixel_shuffle expects
         return F.pixel_shuffle(torch.stack(crops, dim=2).reshape(n, s * s * c, h, w), s)
 
@@ -133,8 +159,12 @@ def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> nn
 
 
 def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
-    return isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.groups == 1 \
-        and type(norm) is nn.BatchNorm2d and norm.track_running_stats
+    return (
+        isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
+        and conv.groups == 1
+        and type(norm) is nn.BatchNorm2d
+        and norm.track_running_stats
+    )
 
 
 def fold_batch_norm(net: nn.Module) -> nn.Module:

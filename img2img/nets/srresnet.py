@@ -58,7 +58,8 @@ class SRResNet(nn.Module):
         super().__init__()
         if residual and in_channels != out_channels:
             raise ValueError(
-                f"a residual SRResNet needs in_channels == out_channels, got {in_channels} and {out_channels}")
+                f"a residual SRResNet needs in_channels == out_channels, got {in_channels} and {out_channels}"
+            )
         if scale not in SCALES:
             raise ValueError(f"SRResNet scale must be one of {SCALES}, got {scale}")
         if num_blocks < 0:
@@ -72,9 +73,7 @@ class SRResNet(nn.Module):
 
         c = base_channels
         self.stem = ConvBlock(in_channels, c, 9, activation="prelu")
-        self.blocks = nn.Sequential(
-            *(ResidualBlock(c, norm="batch", activation="prelu") for _ in range(num_blocks))
-        )
+        self.blocks = nn.Sequential(*(ResidualBlock(c, norm="batch", activation="prelu") for _ in range(num_blocks)))
         self.trunk_out = ConvBlock(c, c, 3, norm="batch")
         self.upsample = nn.Sequential(
             *(PixelShuffleUpsample(c, c, 2, activation="prelu") for _ in range(scale.bit_length() - 1))

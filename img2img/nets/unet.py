@@ -132,7 +132,8 @@ class UNetGenerator(nn.Module):
         super().__init__()
         if residual and in_channels != out_channels:
             raise ValueError(
-                f"a residual U-Net needs in_channels == out_channels, got {in_channels} and {out_channels}")
+                f"a residual U-Net needs in_channels == out_channels, got {in_channels} and {out_channels}"
+            )
         if num_downs < 2:
             raise ValueError(f"UNetGenerator needs num_downs >= 2, got {num_downs}")
         if upsample not in UPSAMPLINGS:

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..optimization import Optimization
 from ..nets.layers import uses_image_statistics
+from ..optimization import Optimization
 
 
 class Task(nn.Module):
@@ -61,11 +61,16 @@ class Task(nn.Module):
         out = self.translate(a).float()
         outs, targets = (to_uint8(t[:, :3]).permute(0, 2, 3, 1).cpu().numpy() for t in (out, b))
         sharpness = torch.tensor([min(sharpness_ratio(o, t), 1e6) for o, t in zip(outs, targets)], dtype=torch.float64)
-        return {"val_psnr": psnr(out, b, reduction="none"), "val_ssim": ssim(out, b, reduction="none"),
-                "val_sharpness": sharpness}
+        return {
+            "val_psnr": psnr(out, b, reduction="none"),
+            "val_ssim": ssim(out, b, reduction="none"),
+            "val_sharpness": sharpness,
+        }
 
     @torch.no_grad()
-    def sample_rows(self, a: torch.Tensor, b: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
+    def sample_rows(
+        self, a: torch.Tensor, b: torch.Tensor
+    ) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
         """``(rows of columns for the sample grid, outputs, references)``: ``input | output | target``;
         the outputs' diversity against the references' detects mode collapse."""
         out = self.translate(a)
@@ -103,8 +108,16 @@ class Task(nn.Module):
         """Input/output description written into the exported model's config."""
         g = self.generators()[self.default_direction]
         return {
-            "input": {"channels": g.in_channels, "color_space": "rgb" if g.in_channels == 3 else "gray", "range": [-1.0, 1.0]},
-            "output": {"channels": g.out_channels, "color_space": "rgb" if g.out_channels == 3 else "gray", "range": [-1.0, 1.0]},
+            "input": {
+                "channels": g.in_channels,
+                "color_space": "rgb" if g.in_channels == 3 else "gray",
+                "range": [-1.0, 1.0],
+            },
+            "output": {
+                "channels": g.out_channels,
+                "color_space": "rgb" if g.out_channels == 3 else "gray",
+                "range": [-1.0, 1.0],
+            },
             "scale": int(getattr(g, "scale", 1)),
             "size_multiple": int(getattr(g, "size_multiple", 1)),
             "min_size": int(getattr(g, "min_size", 1)),

@@ -37,11 +37,18 @@ class CycleGAN(Task):
         from ..metrics import psnr
 
         g = self.generators()
-        return {"val_cycle_psnr": 0.5 * (psnr(g["BtoA"](g["AtoB"](a)).float(), a, reduction="none")
-                                         + psnr(g["AtoB"](g["BtoA"](b)).float(), b, reduction="none"))}
+        return {
+            "val_cycle_psnr": 0.5
+            * (
+                psnr(g["BtoA"](g["AtoB"](a)).float(), a, reduction="none")
+                + psnr(g["AtoB"](g["BtoA"](b)).float(), b, reduction="none")
+            )
+        }
 
     @torch.no_grad()
-    def sample_rows(self, a: torch.Tensor, b: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
+    def sample_rows(
+        self, a: torch.Tensor, b: torch.Tensor
+    ) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
         """``A | G_AB(A) | G_BA(G_AB(A))`` and the same from B."""
         g = self.generators()
         fake_b, fake_a = g["AtoB"](a), g["BtoA"](b)
@@ -66,9 +73,18 @@ class CycleGAN(Task):
         # the paper's discriminators use instance norm (and a WGAN-GP critic must not use batch norm)
         dkw = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode, default_norm="instance")
         super().__init__(
-            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=dkw,
-                 gan_mode=gan_mode, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, lambda_gp=lambda_gp,
-                 pool_size=pool_size, in_channels=in_channels, out_channels=out_channels)
+            dict(
+                generator=generator,
+                generator_kwargs=generator_kwargs or {},
+                discriminator_kwargs=dkw,
+                gan_mode=gan_mode,
+                lambda_cycle=lambda_cycle,
+                lambda_identity=lambda_identity,
+                lambda_gp=lambda_gp,
+                pool_size=pool_size,
+                in_channels=in_channels,
+                out_channels=out_channels,
+            )
         )
         if lambda_identity > 0 and in_channels != out_channels:
             raise ValueError("the identity loss needs in_channels == out_channels; set lambda_identity=0")
@@ -103,7 +119,9 @@ class CycleGAN(Task):
         fake_a = self.G_BA(real_b)
         return {"fake_B": fake_b, "rec_A": self.G_BA(fake_b), "fake_A": fake_a, "rec_B": self.G_AB(fake_a)}
 
-    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, out: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         terms = {
             "G_AB_gan": losses.gan_loss(self.D_B(out["fake_B"]), True, self.gan_mode, for_discriminator=False),
             "G_BA_gan": losses.gan_loss(self.D_A(out["fake_A"]), True, self.gan_mode, for_discriminator=False),
@@ -129,7 +147,9 @@ class CycleGAN(Task):
                 out["gp"] = losses.gradient_penalty(d, real.float(), fake.float(), weight=self.lambda_gp)
         return out
 
-    def discriminator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def discriminator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         d_a = self._discriminator_loss(self.D_A, real_a, self.pool_A.query(fake_a.detach()))
         d_b = self._discriminator_loss(self.D_B, real_b, self.pool_B.query(fake_b.detach()))
         return {**{f"D_A_{k}": v for k, v in d_a.items()}, **{f"D_B_{k}": v for k, v in d_b.items()}}

@@ -14,7 +14,6 @@ from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
 from .base import Task, register_task
 
-
 # The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
 # conditional mean, which is what PSNR rewards when the input is ambiguous, e.g. faded or not).
 PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss, "psnr": losses.psnr_loss}
@@ -64,9 +63,19 @@ class Pix2Pix(Task):
     ) -> None:
         discriminator_kwargs = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # never batch norm for wgangp
         super().__init__(
-            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=discriminator_kwargs,
-                 gan_mode=gan_mode, lambda_l1=lambda_l1, adv_weight=adv_weight, pixel_loss=pixel_loss, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels,
-                 color_space=color_space)
+            dict(
+                generator=generator,
+                generator_kwargs=generator_kwargs or {},
+                discriminator_kwargs=discriminator_kwargs,
+                gan_mode=gan_mode,
+                lambda_l1=lambda_l1,
+                adv_weight=adv_weight,
+                pixel_loss=pixel_loss,
+                lambda_gp=lambda_gp,
+                in_channels=in_channels,
+                out_channels=out_channels,
+                color_space=color_space,
+            )
         )
         if gan_mode not in losses.GAN_MODES:
             raise ValueError(f"gan_mode must be one of {losses.GAN_MODES}, got {gan_mode!r}")
@@ -75,7 +84,9 @@ class Pix2Pix(Task):
         self.color_space = color_space
         if color_space == "lab":
             in_channels, out_channels = 1, 2
-        self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {}))
+        self.generator = create_model(
+            generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {})
+        )
         self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **discriminator_kwargs)
         for net in (self.generator, self.discriminator):
             init_weights(net)  # N(0, 0.02), the paper's initialisation
@@ -111,7 +122,9 @@ class Pix2Pix(Task):
     def discriminators(self) -> list[nn.Module]:
         return [self.discriminator]
 
-    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         l1 = {"G_L1": self.lambda_l1 * self.pixel_loss(fake_b, real_b)}
         if self.adv_weight == 0:
             return l1
@@ -121,7 +134,9 @@ class Pix2Pix(Task):
             "G_gan": self.adv_weight * losses.gan_loss(pred_fake, True, self.gan_mode, for_discriminator=False),
         }
 
-    def discriminator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def discriminator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         fake_b = fake_b.detach()
         # 0.5 * (real + fake) as in the paper, but the WGAN-GP critic loss is E[D(fake)] - E[D(real)]
         # + lambda_gp * GP exactly (halving the Wasserstein terms would double the penalty's weight)

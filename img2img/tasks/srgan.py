@@ -14,7 +14,6 @@ from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
 from .base import Task, register_task
 
-
 log = logging.getLogger(__name__)
 
 #: ``content_loss`` values: VGG19 features, or L1 plus feature matching on the discriminator
@@ -73,18 +72,35 @@ class SRGAN(Task):
         if content_loss not in CONTENT_LOSSES:
             raise ValueError(f"content_loss must be one of {CONTENT_LOSSES}, got {content_loss!r}")
         if content_loss == "vgg" and not vgg_weights:
-            raise ValueError("content_loss 'vgg' needs a local VGG19 weights file: vgg_weights=FILE (--vgg-weights FILE, "
-                             "or $IMG2IMG_VGG19_WEIGHTS for train() and the CLI)")
+            raise ValueError(
+                "content_loss 'vgg' needs a local VGG19 weights file: vgg_weights=FILE (--vgg-weights FILE, "
+                "or $IMG2IMG_VGG19_WEIGHTS for train() and the CLI)"
+            )
         if content_loss == "l1+fm" and vgg_weights:
             raise ValueError(f"content_loss 'l1+fm' does not use VGG, but vgg_weights={vgg_weights!r} was given")
         dkw = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # batch norm, as the paper; never for wgangp
         super().__init__(
-            dict(generator=generator, generator_kwargs=generator_kwargs or {}, discriminator_kwargs=dkw,
-                 scale=scale, gan_mode=gan_mode, adv_weight=adv_weight, warmup_steps=warmup_steps, pixel_weight=pixel_weight,
-                 feature_matching_weight=feature_matching_weight, vgg_weights=vgg_weights, content_loss=content_loss,
-                 perceptual_weight=perceptual_weight, lambda_gp=lambda_gp, in_channels=in_channels, out_channels=out_channels)
+            dict(
+                generator=generator,
+                generator_kwargs=generator_kwargs or {},
+                discriminator_kwargs=dkw,
+                scale=scale,
+                gan_mode=gan_mode,
+                adv_weight=adv_weight,
+                warmup_steps=warmup_steps,
+                pixel_weight=pixel_weight,
+                feature_matching_weight=feature_matching_weight,
+                vgg_weights=vgg_weights,
+                content_loss=content_loss,
+                perceptual_weight=perceptual_weight,
+                lambda_gp=lambda_gp,
+                in_channels=in_channels,
+                out_channels=out_channels,
+            )
         )
-        self.generator = create_model(generator, in_channels=in_channels, out_channels=out_channels, scale=scale, **(generator_kwargs or {}))
+        self.generator = create_model(
+            generator, in_channels=in_channels, out_channels=out_channels, scale=scale, **(generator_kwargs or {})
+        )
         if self.generator.scale != scale:
             raise ValueError(f"generator {generator!r} upscales x{self.generator.scale}, but scale={scale}")
         self.discriminator = PatchGAN(in_channels=out_channels, **dkw)
@@ -116,7 +132,9 @@ class SRGAN(Task):
         if self.content_loss == "vgg" and self.perceptual is None:
             device = next(self.generator.parameters()).device
             self.perceptual = losses.PerceptualLoss(
-                weights_path=self.vgg_weights, layers=("relu5_4",), criterion="l2",
+                weights_path=self.vgg_weights,
+                layers=("relu5_4",),
+                criterion="l2",
                 feature_scale=losses.SRGAN_VGG_FEATURE_SCALE,
             ).to(device)
         if not self._content_logged:
@@ -142,7 +160,9 @@ class SRGAN(Task):
             state_dict = {**state_dict, **{f"perceptual.{k}": v for k, v in self.perceptual.state_dict().items()}}
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def generator_losses(self, hr: torch.Tensor, sr: torch.Tensor, *, adversarial: bool = True) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, hr: torch.Tensor, sr: torch.Tensor, *, adversarial: bool = True
+    ) -> dict[str, torch.Tensor]:
         if not adversarial:
             return {"G_pixel": self.pixel_weight * losses.l1_loss(sr, hr)}
         if self.content_loss == "vgg":
