@@ -305,7 +305,6 @@ def test_large_image_in_bounded_memory(tmp_path):
     # the net only ever saw batches of at most 4 tiles of 512 x 512 (already multiples of 256)
     assert tiled["shapes"] and all(s[0] <= 4 and s[2:] == [512, 512] for s in tiled["shapes"])
     assert sum(s[0] for s in tiled["shapes"]) == len(_tile_starts(2000, 512, 64)) * len(_tile_starts(3000, 512, 64))
-    assert tiled["seconds"] < 30
     # and tiling is what keeps it down: the whole image at once (2048 x 3072 padded) needs more
     untiled = run_big(tmp_path / "unet.onnx", "none")
     assert untiled["shapes"] == [[1, 3, 2048, 3072]]
