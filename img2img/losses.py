@@ -1,15 +1,15 @@
-"""The loss library: pure functions (tensors in, scalar tensor out), each with a thin module shell.
+"""The loss library: pure functions (tensors in, scalar tensor out), the terms the tasks use.
 
 Nothing here owns an optimizer, calls ``.backward()`` or reads global options; tasks pick the
 terms they need and weight them. Every loss computes in float32 (inputs are cast with
 ``.float()``), so it is safe to call under autocast.
 
 Contents:
-    GAN objective:   :func:`gan_loss` / :class:`GANLoss` (``vanilla``, ``lsgan``, ``hinge``,
-                     ``wgangp``) and :func:`gradient_penalty` (WGAN-GP).
-    Reconstruction:  :func:`l1_loss`, :func:`l2_loss`, :func:`psnr_loss`, :func:`charbonnier_loss`,
-                     :func:`cycle_loss`, :func:`identity_loss`, :func:`feature_matching_loss`,
-                     :func:`total_variation_loss` and their shells.
+    GAN objective:   :func:`gan_loss` (``vanilla``, ``lsgan``, ``hinge``, ``wgangp``) and
+                     :func:`gradient_penalty` (WGAN-GP).
+    Reconstruction:  :func:`l1_loss`, :func:`l2_loss`, :func:`psnr_loss`, :func:`charbonnier_loss`
+                     (a criterion of :class:`PerceptualLoss`), :func:`cycle_loss`,
+                     :func:`identity_loss`, :func:`feature_matching_loss`.
     Perceptual:      :class:`PerceptualLoss` (VGG19 features from a LOCAL weights file; nothing is
                      ever downloaded) and :func:`find_vgg19_weights`.
 """
@@ -28,7 +28,6 @@ from torch import Tensor, nn
 __all__ = [
     "GAN_MODES",
     "gan_loss",
-    "GANLoss",
     "gradient_penalty",
     "l1_loss",
     "l2_loss",
@@ -37,14 +36,6 @@ __all__ = [
     "cycle_loss",
     "identity_loss",
     "feature_matching_loss",
-    "total_variation_loss",
-    "L1Loss",
-    "L2Loss",
-    "CharbonnierLoss",
-    "CycleLoss",
-    "IdentityLoss",
-    "FeatureMatchingLoss",
-    "TotalVariationLoss",
     "PerceptualLoss",
     "find_vgg19_weights",
     "VGG19_LAYERS",
@@ -149,29 +140,6 @@ def gan_loss(
         )
     losses = [_gan_loss_single(p, target_is_real, mode, for_discriminator) for p in _as_list(prediction)]
     return torch.stack(losses).mean()
-
-
-class GANLoss(nn.Module):
-    """Module shell of :func:`gan_loss` with the mode fixed at construction.
-
-    Args:
-        mode: one of :data:`GAN_MODES`.
-
-    Example:
-        >>> criterion = GANLoss("lsgan")
-        >>> loss = criterion(torch.randn(2, 1, 30, 30), True)
-    """
-
-    def __init__(self, mode: str = "lsgan") -> None:
-        super().__init__()
-        _check_mode(mode)
-        self.mode = mode
-
-    def forward(self, prediction: Predictions, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
-        return gan_loss(prediction, target_is_real, self.mode, for_discriminator=for_discriminator)
-
-    def extra_repr(self) -> str:
-        return f"mode={self.mode!r}"
 
 
 def gradient_penalty(
@@ -391,103 +359,6 @@ def feature_matching_loss(fake_features: Sequence, real_features: Sequence) -> T
         if f.shape != r.shape:
             raise ValueError(f"feature map {i}: fake shape {tuple(f.shape)} != real shape {tuple(r.shape)}")
     return torch.stack([l1_loss(f, r.detach()) for f, r in zip(fake, real)]).mean()
-
-
-def total_variation_loss(x: Tensor) -> Tensor:
-    """Anisotropic total variation: mean absolute difference of horizontal neighbours plus of vertical ones.
-
-    ``mean|x[..., i, j+1] - x[..., i, j]| + mean|x[..., i+1, j] - x[..., i, j]|``.
-
-    Args:
-        x: image batch.
-
-    Shape:
-        - x: :math:`(N, C, H, W)` with ``H, W >= 2``; output :math:`()`.
-
-    Example:
-        >>> total_variation_loss(torch.tensor([[[[0.0, 1.0], [3.0, 5.0]]]]))
-        tensor(5.)
-    """
-    if x.dim() < 2 or x.shape[-1] < 2 or x.shape[-2] < 2:
-        raise ValueError(f"total_variation_loss needs H, W >= 2, got shape {tuple(x.shape)}")
-    x = x.float()
-    horizontal = (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
-    vertical = (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
-    return horizontal + vertical
-
-
-class L1Loss(nn.Module):
-    """Module shell of :func:`l1_loss`.
-
-    Example:
-        >>> L1Loss()(torch.zeros(2), torch.ones(2))
-        tensor(1.)
-    """
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return l1_loss(x, y)
-
-
-class L2Loss(nn.Module):
-    """Module shell of :func:`l2_loss`.
-
-    Example:
-        >>> L2Loss()(torch.zeros(2), torch.ones(2))
-        tensor(1.)
-    """
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return l2_loss(x, y)
-
-
-class CharbonnierLoss(nn.Module):
-    """Module shell of :func:`charbonnier_loss`.
-
-    Args:
-        eps: smoothing constant.
-
-    Example:
-        >>> CharbonnierLoss(eps=4.0)(torch.tensor([0.0, 3.0]), torch.zeros(2))
-        tensor(4.5000)
-    """
-
-    def __init__(self, eps: float = 1e-3) -> None:
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return charbonnier_loss(x, y, eps=self.eps)
-
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}"
-
-
-class CycleLoss(nn.Module):
-    """Module shell of :func:`cycle_loss`."""
-
-    def forward(self, reconstructed: Tensor, original: Tensor) -> Tensor:
-        return cycle_loss(reconstructed, original)
-
-
-class IdentityLoss(nn.Module):
-    """Module shell of :func:`identity_loss`."""
-
-    def forward(self, output: Tensor, original: Tensor) -> Tensor:
-        return identity_loss(output, original)
-
-
-class FeatureMatchingLoss(nn.Module):
-    """Module shell of :func:`feature_matching_loss`."""
-
-    def forward(self, fake_features: Sequence, real_features: Sequence) -> Tensor:
-        return feature_matching_loss(fake_features, real_features)
-
-
-class TotalVariationLoss(nn.Module):
-    """Module shell of :func:`total_variation_loss`."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return total_variation_loss(x)
 
 
 # --------------------------------------------------------------------------------------------

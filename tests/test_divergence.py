@@ -158,6 +158,7 @@ def _nan_on_one_rank(rank: int, world: int, init_file: str, results: str) -> Non
         {"skipped": skipped_first, "second": took_second, "w": layer.weight.detach()},
         os.path.join(results, f"{rank}.pt"),
     )
+    torch.distributed.barrier()  # both ranks done with every collective before the group goes
     torch.distributed.destroy_process_group()
 
 

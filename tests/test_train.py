@@ -92,6 +92,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, data: str, out: str, resu
         "pix2pix", data=data, out=out, steps=3, size=32, load_size=40, batch_size=1, device="cpu", **TINY_UNET, **FAST
     )
     torch.save(result.task.state_dict(), os.path.join(results, f"rank{rank}.pt"))
+    torch.distributed.barrier()  # both ranks done with every collective before the group goes
     torch.distributed.destroy_process_group()
 
 
