@@ -34,6 +34,27 @@ _UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize", "norm"
 _UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize", "norm": "instance"}
 _NO_NORM = {"norm": "none", "residual": True}
 
+# Colorize and sketch: a U-Net with instance norm that starts from nothing (no residual), a small GAN term.
+_FROM_NOTHING: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "generator": "unet_256",
+        "generator_kwargs": dict(_UNET_SMALL),
+        "discriminator_kwargs": {"base_channels": 32},
+        "size": 128,
+        "batch_size": 4,
+        "lr": 5e-4,
+        "adv_weight": 0.01,
+    },
+    "gpu": {
+        "generator": "unet_256",
+        "generator_kwargs": dict(_UNET_GPU),
+        "size": 256,
+        "batch_size": 8,
+        "lr": 2e-4,
+        "adv_weight": 0.01,
+    },
+}
+
 RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "restore": {
         "cpu": {
@@ -54,44 +75,8 @@ RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "adv_weight": 0.0,
         },
     },
-    "colorize": {
-        "cpu": {
-            "generator": "unet_256",
-            "generator_kwargs": dict(_UNET_SMALL),
-            "discriminator_kwargs": {"base_channels": 32},
-            "size": 128,
-            "batch_size": 4,
-            "lr": 5e-4,
-            "adv_weight": 0.01,
-        },
-        "gpu": {
-            "generator": "unet_256",
-            "generator_kwargs": dict(_UNET_GPU),
-            "size": 256,
-            "batch_size": 8,
-            "lr": 2e-4,
-            "adv_weight": 0.01,
-        },
-    },
-    "sketch": {
-        "cpu": {
-            "generator": "unet_256",
-            "generator_kwargs": dict(_UNET_SMALL),
-            "discriminator_kwargs": {"base_channels": 32},
-            "size": 128,
-            "batch_size": 4,
-            "lr": 5e-4,
-            "adv_weight": 0.01,
-        },
-        "gpu": {
-            "generator": "unet_256",
-            "generator_kwargs": dict(_UNET_GPU),
-            "size": 256,
-            "batch_size": 8,
-            "lr": 2e-4,
-            "adv_weight": 0.01,
-        },
-    },
+    "colorize": _FROM_NOTHING,
+    "sketch": _FROM_NOTHING,
     "sr": {
         "cpu": {
             "generator_kwargs": {"base_channels": 32, "num_blocks": 6, "residual": True},
