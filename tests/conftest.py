@@ -67,6 +67,9 @@ def sr_dir(tmp_path: Path) -> Path:
 
 
 # Tiny nets for fast tests (the training API takes these as keyword arguments).
+# the CLI flags of a tiny pix2pix run on the CPU (what TINY_UNET is for the Python API)
+TINY_CLI = ["--num-downs", "4", "--base-channels", "8", "--d-channels", "8", "--size", "32",
+            "--num-workers", "0", "--device", "cpu", "--no-progress"]  # fmt: skip
 TINY_UNET = {
     "generator": "unet_256",
     "generator_kwargs": {"num_downs": 4, "base_channels": 8},

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import pattern, save_tiny_model
+from conftest import TINY_CLI, pattern, save_tiny_model
 
 from img2img_runtime.cli import command_line
 from img2img_runtime.io import list_images, read_image, write_image
@@ -99,19 +99,7 @@ def test_train_interrupt_saves_and_the_printed_command_resumes(tmp_path, paired_
         str(run),
         "--steps",
         str(steps),
-        "--num-downs",
-        "4",
-        "--base-channels",
-        "8",
-        "--d-channels",
-        "8",
-        "--size",
-        "32",
-        "--num-workers",
-        "0",
-        "--device",
-        "cpu",
-        "--no-progress",
+        *TINY_CLI,
         "--log-every",
         "5",
     ]

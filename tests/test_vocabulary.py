@@ -9,6 +9,7 @@ import importlib
 
 import pytest
 import torch
+from conftest import TINY_CLI
 
 import img2img
 from img2img.checkpoint import load_checkpoint
@@ -19,21 +20,7 @@ from img2img_runtime.cli import build_parser as build_runtime_parser
 from img2img_runtime.cli import main as runtime_main
 
 train_module = importlib.import_module("img2img.training")
-TINY = [
-    "--num-downs",
-    "4",
-    "--base-channels",
-    "8",
-    "--d-channels",
-    "8",
-    "--size",
-    "32",
-    "--num-workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
+TINY = TINY_CLI
 
 
 @pytest.fixture
