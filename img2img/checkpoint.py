@@ -510,7 +510,15 @@ def validate_model_config(config: Any, directory: str | os.PathLike) -> dict[str
     """
     directory = Path(directory)
     s = _Schema(directory / CONFIG_NAME)
-    s.obj(config, "", ("format", "format_version", "directions", "input", "output"))
+    s.obj(config, "", ("format", "format_version", "directions", "output"))
+    if "latent" in config:  # a GAN lab model: noise (and a label) -> image
+        latent = s.obj(config["latent"], "latent", ("dim",))
+        s.integer(latent["dim"], "latent.dim", 1, 1 << 16)
+        s.integer(latent.get("num_classes", 0), "latent.num_classes", 0, 1 << 16)
+        if not isinstance(latent.get("class_names", []), list):
+            s.fail("latent.class_names", f"must be a list, got {_show(latent['class_names'])}")
+    elif "input" not in config:
+        s.fail("input", "is missing")
     s.string(config["format"], "format", (MODEL_FORMAT,))
     version = config["format_version"]
     if not isinstance(version, bool) and isinstance(version, int) and version > MODEL_FORMAT_VERSION:
@@ -531,7 +539,7 @@ def validate_model_config(config: Any, directory: str | os.PathLike) -> dict[str
         weights[direction] = _weights_path(s, directory, entry["weights"], f"{field}.weights")
     if "default_direction" in config:
         s.string(config["default_direction"], "default_direction", tuple(directions))
-    for side in ("input", "output"):
+    for side in ("input", "output") if "input" in config else ("output",):
         spec = s.obj(config[side], side, ("channels",))
         s.integer(spec["channels"], f"{side}.channels", 1, 4)
         if "color_space" in spec:
@@ -605,7 +613,7 @@ def load_pretrained(
         nets[direction] = net.eval()
     default = nets[config.get("default_direction", next(iter(nets)))]
     for side, attr in (("input", "in_channels"), ("output", "out_channels")):
-        if config[side]["channels"] != getattr(default, attr, config[side]["channels"]):
+        if side in config and config[side]["channels"] != getattr(default, attr, config[side]["channels"]):
             schema.fail(f"{side}.channels", f"is {config[side]['channels']} but the net has {getattr(default, attr)}")
     if int(config.get("scale", 1)) != int(getattr(default, "scale", 1)):
         schema.fail("scale", f"is {config.get('scale', 1)} but the net scales by {getattr(default, 'scale', 1)}")

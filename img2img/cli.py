@@ -3,10 +3,14 @@
     img2img demo
     img2img prepare {sketch,colorize,restore,sr} PHOTOS OUT [--preset ...] [--scale N]
     img2img train {pix2pix,cyclegan,srgan} --data DIR --out RUN [options] [--stop-after N]
+    img2img train gan --data digits|faces|DIR --arch mlp|dcgan [--condition class|acgan] --out RUN
+    img2img sample --model RUN_OR_MODEL_DIR_OR_ONNX --output grid.png [--n 64] [--label 7] [--latent-walk]
     img2img train --out RUN --resume [--steps N]
     img2img translate --model RUN_OR_MODEL_DIR_OR_ONNX --input IMAGE_OR_DIR --output DIR [--tile 512]
     img2img export RUN_OR_MODEL_DIR model.onnx [--opset N] [--fp16] [--int8 --calibration DIR [--calibration-method M]]
     img2img eval --model RUN_OR_MODEL_DIR_OR_ONNX --data PHOTOS --task restore|colorize|sketch|sr [--json out.json]
+    img2img eval --model GAN_RUN_OR_MODEL [--data digits|DIR]   (class coverage, entropy, inception, accuracy)
+    img2img web --model model.onnx [--port 8765] [--static SITE/]   (the model in the browser, onnxruntime-web)
 
 Every command takes --verbose (the logs of onnx, onnxruntime, OpenCV, ... are hidden without it).
 Ctrl-C stops at a safe point, prints one line on stderr (what was saved, and the command that
@@ -43,8 +47,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="train a model on a folder of images",
         argument_default=S,
         usage="%(prog)s {pix2pix,cyclegan,srgan} --data DIR --out RUN [options]\n"
+        "       %(prog)s gan --data digits|faces|DIR --arch mlp|dcgan --out RUN [options]\n"
         "       %(prog)s --out RUN --resume [options]   (see --help for the options)",
-        description="Train pix2pix (paired), cyclegan (unpaired) or srgan (super-resolution) on image folders. "
+        description="Train pix2pix (paired), cyclegan (unpaired) or srgan (super-resolution) on image folders, "
+        "or gan (the classic GAN lab: noise -> image) on the built-in digits or faces or a folder. "
         "Every flag is also a keyword of img2img.train() (--base-channels 32 = base_channels=32).",
     )
     p.add_argument(
@@ -113,7 +119,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--direction", choices=["AtoB", "BtoA"], help="translate A to B or B to A (default: AtoB)")
     g.add_argument("--in-channels", type=int, choices=[1, 3], help="input channels: 1 = grayscale (default: 3)")
     g.add_argument("--out-channels", type=int, choices=[1, 3], help="output channels: 1 = grayscale (default: 3)")
-    g.add_argument("--num-workers", type=int, help="CPU data-loading workers (default: 2)")
+    g.add_argument("--num-workers", type=int, help="CPU data-loading workers (default: 2; gan on digits or faces 0)")
     g.add_argument(
         "--no-flip", dest="hflip", action="store_false", help="no random horizontal flips (default: flips on)"
     )
@@ -275,6 +281,29 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     )
     o.add_argument("--seed", type=int, help="seed of the weights, the data order and the augmentation (default: 0)")
     o.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
+    lab = p.add_argument_group("the GAN lab (img2img train gan)")
+    lab.add_argument(
+        "--arch",
+        choices=["mlp", "dcgan"],
+        help="mlp: the classic lab (two hidden layers, 2-D latent, G lr 1e-3, D lr 2e-4); dcgan: "
+        "transposed convs with batch norm (default: dcgan)",
+    )
+    lab.add_argument("--latent-dim", type=int, help="noise size (default: mlp 2, dcgan 100)")
+    lab.add_argument(
+        "--condition",
+        choices=["class", "acgan"],
+        help="class: a conditional GAN (choose the class); acgan: the discriminator also names the class "
+        "(default: unconditional)",
+    )
+    lab.add_argument(
+        "--gan-loss",
+        choices=["vanilla", "lsgan", "hinge", "wgangp"],
+        help="the GAN objective, same as --gan-mode (default: vanilla)",
+    )
+    lab.add_argument("--n-critic", type=int, help="discriminator steps per generator step (default: 1; wgangp 5)")
+    lab.add_argument(
+        "--d-lr", type=float, help="discriminator learning rate (default: --lr; gan mlp 2e-4, wgangp 1e-4)"
+    )
     lg = p.add_argument_group("logging")
     lg.add_argument("--log-every", type=int, help="steps between RUN/log.jsonl records (default: 10)")
     lg.add_argument("--sample-every", type=int, help="steps between RUN/samples grids (default: 500)")
@@ -521,8 +550,8 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="run folder, model folder, checkpoint .pt, or exported .onnx")
     p.add_argument(
         "--data",
-        required=True,
-        help="folder of photos (with --task), or a paired folder with A/ and B/ (val/ preferred)",
+        help="folder of photos (with --task), or a paired folder with A/ and B/ (val/ preferred); GAN lab "
+        "models: the labelled images of the classifier (default: what the model was trained on)",
     )
     p.add_argument(
         "--task",
@@ -559,6 +588,12 @@ def check_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .sampling import is_gan_model
+
+    if is_gan_model(args.model):
+        return _eval_gan(args)
+    if not args.data:
+        raise ValueError("--data is required: a folder of photos (with --task) or a paired A/B folder")
     from .evaluate import evaluate_model
 
     report = evaluate_model(
@@ -579,6 +614,124 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         report.to_json(args.json)
         print(f"wrote {args.json}")
+    return 0
+
+
+def _eval_gan(args: argparse.Namespace) -> int:
+    import json
+
+    from .sampling import evaluate_gan, format_gan_report
+
+    if args.task:
+        raise ValueError(f"{args.model} is a GAN lab model (noise -> image): --task does not apply")
+    report = evaluate_gan(args.model, data=args.data, n=args.max_images or 1000, seed=args.seed)
+    print(format_gan_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sample",
+        help="draw images from a GAN lab model (img2img train gan): a grid, a latent walk, or the training strip",
+        description="Draw new images from a GAN lab model (run folder, model folder or exported .onnx). "
+        "Conditional models draw one row per class unless --label is given.",
+    )
+    p.add_argument("--model", required=True, help="run folder, model folder, or exported .onnx")
+    p.add_argument("--output", required=True, help="the picture to write (.png, .jpg; .gif with --over-time)")
+    p.add_argument("--n", type=int, default=64, help="how many samples (default: 64)")
+    p.add_argument("--label", help="conditional models: the class (index or name) of every sample (default: all)")
+    p.add_argument(
+        "--latent-walk",
+        action="store_true",
+        help="a grid over a plane of the latent space instead (for a 2-D latent: the whole learned manifold) "
+        "(default: a grid of random samples)",
+    )
+    p.add_argument("--walk-steps", type=int, default=15, help="--latent-walk: cells per side (default: 15)")
+    p.add_argument(
+        "--over-time",
+        action="store_true",
+        help="a run folder's fixed-noise grids over training: a GIF (--output x.gif) or a strip of 8 (default: off)",
+    )
+    p.add_argument("--columns", type=int, help="samples per row (default: about square)")
+    p.add_argument("--scale", type=int, default=2, help="enlarge each sample this many times (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
+    p.set_defaults(func=cmd_sample, _check=check_sample)
+
+
+def check_sample(args: argparse.Namespace) -> None:
+    if args.n < 1 or args.scale < 1 or args.walk_steps < 2:
+        raise ValueError("--n and --scale must be >= 1, --walk-steps >= 2")
+    if args.over_time and args.latent_walk:
+        raise ValueError("choose one of --latent-walk and --over-time")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from img2img_runtime.io import write_image
+
+    from .sampling import latent_walk, sample_grid, training_strip
+
+    if args.over_time:
+        print(f"wrote {training_strip(args.model, args.output)}")
+        return 0
+    if args.latent_walk:
+        picture = latent_walk(args.model, steps=args.walk_steps, label=args.label, seed=args.seed, scale=args.scale)
+    else:
+        picture = sample_grid(
+            args.model, args.n, label=args.label, seed=args.seed, columns=args.columns, scale=args.scale
+        )
+    write_image(args.output, picture)
+    print(f"wrote {args.output} ({picture.shape[1]} x {picture.shape[0]})")
+    return 0
+
+
+def _add_web_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "web",
+        help="run an exported model in the browser (onnxruntime-web): a local page, or a static site",
+        description="Serve a page that runs an exported .onnx model in the browser, on the user's machine: a "
+        "drawing pad for sketch models, photo drop with a before/after slider and download for photo models. "
+        "Only the page's files and the model are served, from localhost.",
+    )
+    p.add_argument("--model", required=True, help="an .onnx file written by img2img export")
+    p.add_argument("--port", type=int, default=8765, help="local port (default: 8765; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument(
+        "--static",
+        metavar="SITE",
+        help="write a self-contained static site to this folder instead of serving (default: serve)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser window (default: open one)")
+    p.set_defaults(func=cmd_web)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import threading
+
+    from img2img_runtime import web
+
+    if args.static:
+        site = web.write_site(args.model, args.static)
+        print(
+            f"wrote {site}: put the folder on any web host (for several threads it must send "
+            + ", ".join(f"{k}: {v}" for k, v in web.ISOLATION_HEADERS.items())
+            + ")"
+        )
+        return 0
+    server = web.serve(args.model, port=args.port, host=args.host, background=True)
+    url = web.url_of(server)
+    print(f"serving {args.model} at {url} (Ctrl-C stops)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        threading.Event().wait()  # until Ctrl-C
+    except KeyboardInterrupt:
+        server.shutdown()
+        print("stopped")
     return 0
 
 
@@ -618,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_translate_parser(sub)
     _add_export_parser(sub)
     _add_eval_parser(sub)
+    _add_sample_parser(sub)
+    _add_web_parser(sub)
     from img2img_runtime.cli import VERBOSE_HELP
 
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)

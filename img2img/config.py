@@ -42,7 +42,27 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_schedule": "step",
         "adv_weight": 1e-3,
     },
+    # the GAN lab (noise -> image): the rest depends on --arch, --gan-mode and the data (see _resolve_gan)
+    "gan": {
+        "gan_mode": "vanilla",
+        "batch_size": 64,
+        "beta1": 0.5,
+        "lr_schedule": "linear",
+        "warmup_steps": 0,
+        "decay_steps": 0,  # a constant learning rate, as the lab's papers train
+        "adv_weight": 1.0,
+    },
 }
+
+# The GAN lab's settings by --arch: the generator preset, the latent size and Adam's learning rates
+# (the classic lab: generator 1e-3, discriminator 2e-4; DCGAN: 2e-4 for both). WGAN-GP overrides the
+# optimiser with the paper's: Adam(1e-4, betas (0, 0.9)) and 5 critic steps per generator step.
+GAN_ARCHS: dict[str, dict[str, Any]] = {
+    "mlp": {"generator": "mlp_generator", "latent_dim": 2, "lr": 1e-3, "d_lr": 2e-4},
+    "dcgan": {"generator": "dcgan_generator", "latent_dim": 100, "lr": 2e-4, "d_lr": 2e-4},
+}
+GAN_WGANGP = {"lr": 1e-4, "d_lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5}
+GAN_BUILTIN_SIZES = {"digits": 28, "faces": 32}  # the faces (25 px) are resized to a DCGAN size
 
 # ``steps`` while a run with a time budget (``minutes``) has not yet measured its speed.
 PLANNED_STEPS = 10**9
@@ -54,7 +74,9 @@ STEP_FRACTIONS: dict[str, float] = {"warmup_steps": 0.5, "decay_steps": 0.5}
 
 # What decides RUN/best (higher is better): validation PSNR, SSIM, the sharpness ratio's closeness
 # to 1 (texture like the target's), CycleGAN's round-trip PSNR, or "last" (best = the latest model).
-BEST_METRICS = ("psnr", "ssim", "sharpness", "cycle_psnr", "last")
+# The GAN lab's: the inception score, class coverage or conditional accuracy of its samples by the
+# run's classifier (img2img.classifier).
+BEST_METRICS = ("psnr", "ssim", "sharpness", "cycle_psnr", "inception", "coverage", "accuracy", "last")
 
 # Options that may change when a run is resumed; every other option comes from the saved run.
 RESUMABLE_OVERRIDES = frozenset(
@@ -72,6 +94,7 @@ RESUMABLE_OVERRIDES = frozenset(
         "lr",
         "grad_clip",
         "max_bad_steps",
+        "d_lr",
     }
 )
 
@@ -123,8 +146,9 @@ class TrainConfig:
     content_loss: str | None = None  # srgan: "vgg" (with VGG19 weights) or "l1+fm"; resolved and recorded
     # optimisation
     lr: float | None = None
+    d_lr: float | None = None  # the discriminators' learning rate (default: lr; the GAN lab's mlp: 2e-4)
     beta1: float | None = None
-    beta2: float = 0.999
+    beta2: float | None = None  # Adam beta2 (default: 0.999; gan with wgangp 0.9)
     decay_steps: int | None = None
     lr_schedule: str | None = None  # "linear" (pix2pix, cyclegan) or "step" (srgan), see optimization.lr_factor
     grad_clip: float | None = None
@@ -134,8 +158,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     # data loading and augmentation
-    num_workers: int = 2
-    hflip: bool = True
+    num_workers: int | None = None  # CPU data workers (default 2; the GAN lab's built-in sets, in memory: 0)
+    hflip: bool | None = None  # random horizontal flips (default: on; off for the digits set)
     vflip: bool = False
     crop_scale: float | None = None
     affine_degrees: float = 0.0
@@ -154,6 +178,12 @@ class TrainConfig:
     history: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed options, by step
     auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps
     progress: bool = True
+    # the GAN lab (task "gan")
+    arch: str | None = None  # "mlp" (the classic lab) or "dcgan" -> the generator preset (GAN_ARCHS)
+    latent_dim: int | None = None  # noise size (default: mlp 2, dcgan 100)
+    condition: str | None = None  # None, "class" (conditional GAN) or "acgan"
+    class_names: list[str] = field(default_factory=list)  # the data's classes (found in the data, recorded)
+    n_critic: int | None = None  # discriminator steps per generator step (default 1; wgangp 5)
 
     def __post_init__(self) -> None:
         task_defaults = TASK_DEFAULTS.get(self.task)
@@ -172,6 +202,10 @@ class TrainConfig:
             }
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if self.task == "gan":
+            self._resolve_gan()
+        elif self.arch is not None or self.condition is not None or self.latent_dim is not None:
+            raise ValueError("arch, condition and latent_dim are options of the gan task (img2img train gan)")
         if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
             self.steps = PLANNED_STEPS if self.minutes is not None else 10_000
         from .presets import apply_recipe_profile
@@ -189,6 +223,12 @@ class TrainConfig:
             if getattr(self, name) is None:
                 self.auto_steps = sorted({*self.auto_steps, name})
                 setattr(self, name, self._derived_step_count(name))
+        if self.num_workers is None:  # in-memory sets need no worker processes (they would only take cores)
+            self.num_workers = 0 if self.task == "gan" and self.data in GAN_BUILTIN_SIZES else 2
+        if self.hflip is None:
+            self.hflip = not (self.task == "gan" and self.data == "digits")  # a flipped digit is no digit
+        if self.beta2 is None:
+            self.beta2 = 0.999
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
         if self.recipe is not None:
@@ -214,11 +254,47 @@ class TrainConfig:
         if self.best_metric is None:  # a GAN super-resolution run is chosen for texture like the target's
             gan_sr = self.task == "srgan" and (self.adv_weight or 0) > 0
             self.best_metric = "cycle_psnr" if self.task == "cyclegan" else "sharpness" if gan_sr else "psnr"
+            if self.task == "gan":  # scored by the classifier when the data has classes
+                self.best_metric = "inception" if len(self.class_names) >= 2 else "last"
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         for name in ("steps", "batch_size", "size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def _resolve_gan(self) -> None:
+        """The GAN lab's settings from --arch, --gan-mode and the data (recorded in config.json)."""
+        from .data.labeled import BUILTIN_SETS, class_names
+
+        if self.recipe is not None:
+            raise ValueError("the gan task trains on images as they are: no --task recipe")
+        if self.arch is None:
+            self.arch = "mlp" if self.generator == "mlp_generator" else "dcgan"
+        if self.arch not in GAN_ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(GAN_ARCHS)}, got {self.arch!r}")
+        if self.condition is not None and self.condition not in ("class", "acgan"):
+            raise ValueError(f"condition must be 'class' or 'acgan', got {self.condition!r}")
+        chosen = {**GAN_ARCHS[self.arch], **(GAN_WGANGP if self.gan_mode == "wgangp" else {})}
+        if self.generator is not None and self.generator != chosen["generator"]:
+            raise ValueError(f"--arch {self.arch} trains the {chosen['generator']} generator, not {self.generator!r}")
+        for key, value in chosen.items():
+            if getattr(self, key, None) is None:
+                setattr(self, key, value)
+        if self.n_critic is None:
+            self.n_critic = 1
+        if self.data in BUILTIN_SETS:
+            self.out_channels = 1
+            if self.size is None:
+                self.size = GAN_BUILTIN_SIZES[self.data]
+        if self.size is None:
+            self.size = 64
+        if self.data and not self.class_names:
+            self.class_names = class_names(self.data)
+        if self.condition and len(self.class_names) < 2:
+            raise ValueError(
+                f"--condition {self.condition} needs labelled images: the digits set, or a folder with one "
+                f"sub-folder per class ({self.data} has {len(self.class_names)} classes)"
+            )
 
     def _resolve_losses(self) -> None:
         """Resolve the schedule, discriminator norm and SRGAN content loss, so that RUN/config.json
@@ -236,11 +312,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         # the PatchGAN's norm: instance for CycleGAN (the paper), batch for pix2pix and SRGAN; a WGAN-GP
         # critic defaults to instance norm and refuses batch norm
-        self.discriminator_kwargs = patchgan_kwargs(
-            self.discriminator_kwargs,
-            gan_mode=self.gan_mode,
-            default_norm="instance" if self.task == "cyclegan" else "batch",
-        )
+        if not (self.task == "gan" and self.arch == "mlp"):  # the lab's MLP discriminator has no norm
+            self.discriminator_kwargs = patchgan_kwargs(
+                self.discriminator_kwargs,
+                gan_mode=self.gan_mode,
+                default_norm="instance" if self.task == "cyclegan" else "batch",
+            )
         if self.task != "srgan":
             if self.content_loss is not None:
                 raise ValueError(f"content_loss is an srgan option, not a {self.task} one")

@@ -14,7 +14,8 @@ The explosion rules (:class:`LossWatch`) are robust to the noise of GAN losses:
 * **loss**: the *median* of the last ``window`` steps' reconstruction loss (the generator's terms
   that are not adversarial: L1, cycle, identity, content; all of them for a pure GAN) against the
   lowest such median seen so far (the first one is the initial model's loss). A run has exploded
-  when the recent median is more than ``factor`` times that reference. Losses that only
+  when the recent median is more than ``factor`` times that reference (a pure GAN, e.g. the GAN
+  lab, :data:`PURE_GAN_FACTOR` times more: its generator loss grows as the discriminator learns). Losses that only
   fluctuate, or rise a little as the discriminator improves, stay far below the factor.
 * **weights**: bounded outputs (tanh) cap the loss, so a run whose weights ran away can show a
   loss only twice its start. The global norm of all weights is checked every
@@ -44,10 +45,20 @@ class TrainingDiverged(RuntimeError):
     """Raised when a run still diverges after :data:`MAX_ROLLBACKS` rollbacks."""
 
 
+# generator terms measured through a discriminator: its GAN term, and an AC-GAN's class term
+ADVERSARIAL_SUFFIXES = ("gan", "class")
+# a pure GAN's terms (no reconstruction) rise several-fold as its discriminator learns: a looser factor
+PURE_GAN_FACTOR = 5.0
+
+
+def _adversarial(key: str) -> bool:
+    return key.endswith(ADVERSARIAL_SUFFIXES)
+
+
 def reconstruction_loss(losses: dict[str, float]) -> float:
     """The generator's non-adversarial terms summed (all generator terms if there are none)."""
     generator = {k: v for k, v in losses.items() if k.startswith("G_")}
-    plain = [v for k, v in generator.items() if not k.endswith("gan")]
+    plain = [v for k, v in generator.items() if not _adversarial(k)]
     return float(sum(plain if plain else generator.values()))
 
 
@@ -79,13 +90,15 @@ class LossWatch:
     def observe(self, losses: dict[str, float]) -> str | None:
         """Record one step's losses; a reason string when the run has exploded, else None."""
         value = reconstruction_loss(losses)
+        pure_gan = not any(k.startswith("G_") and not _adversarial(k) for k in losses)
+        factor = self.factor * (PURE_GAN_FACTOR if pure_gan else 1.0)
         if not math.isfinite(value):
             return None  # non-finite steps are the optimizer's guard's business
         self.recent.append(value)
         median = float(sorted(self.recent)[(len(self.recent) - 1) // 2])  # the lower median
         if self.best is None or median < self.best:
             self.best = median
-        if len(self.recent) == self.window and self.best > 0 and median > self.factor * self.best:
+        if len(self.recent) == self.window and self.best > 0 and median > factor * self.best:
             return (
                 f"the median loss of the last {self.window} steps ({median:.4g}) is {median / self.best:.1f}x "
                 f"its best ({self.best:.4g})"

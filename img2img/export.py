@@ -21,6 +21,7 @@ import copy
 import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,13 @@ def export_onnx(
     if fp16 and int8:
         raise ValueError("choose one of fp16 and int8")
     quiet_third_party()  # the exporters' and onnxruntime's logs (the CLI's --verbose keeps them)
+    from .checkpoint import load_pretrained
+
+    config, nets = load_pretrained(model)
+    if "latent" in config:  # a GAN lab generator: noise (and a label) in
+        if fp16 or int8:
+            raise ValueError("GAN lab generators export in fp32 only (they are small)")
+        return _export_sampler(config, nets[config.get("default_direction", "AtoB")], Path(out), opset, check)
     translator = Translator.from_pretrained(model, device="cpu", direction=direction, precision="fp32")
     direction = translator.direction
     net = translator.net().float().eval()
@@ -162,6 +170,66 @@ def export_onnx(
                 )
         atomic_write(out, lambda target: Path(target).write_bytes(Path(graph_path).read_bytes()))
     return ExportReport(out, exporter, diff, check_size, precision, notes)
+
+
+class _SamplerGraph(nn.Module):
+    """The exported signature of a GAN lab generator: ``(noise, label)`` or ``(noise)``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, noise: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(noise, label)
+
+
+def _export_sampler(config: dict[str, Any], net: nn.Module, out: Path, opset: int | None, check: bool) -> ExportReport:
+    """Export a noise -> image generator: inputs ``noise`` (N x dim) and, conditional, ``label`` (N,)."""
+    from img2img_runtime.metadata import build_sampler_metadata
+
+    net = net.float().eval()
+    conditional = bool(config["latent"].get("num_classes"))
+    graph = _SamplerGraph(net).eval()
+    n = 3
+    noise = torch.randn(n, int(config["latent"]["dim"]), generator=torch.Generator().manual_seed(0))
+    label = torch.arange(n, dtype=torch.int64) % max(1, int(config["latent"].get("num_classes") or 1))
+    example = (noise, label) if conditional else (noise,)
+    names = ["noise", "label"] if conditional else ["noise"]
+    metadata = build_sampler_metadata(config, precision="fp32", version=__version__)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        # the TorchScript exporter: a fixed graph of linear layers and transposed convs, batch axis dynamic
+        axes = {name: {0: "batch"} for name in [*names, "output"]}
+        with warnings.catch_warnings():  # the tracer's notes on the nets' input checks
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: fine for these nets
+            torch.onnx.export(
+                graph,
+                example,
+                path,
+                dynamo=False,
+                input_names=names,
+                output_names=["output"],
+                dynamic_axes=axes,
+                **({"opset_version": opset} if opset is not None else {}),
+            )
+        _finalize(path, metadata)
+        diff = None
+        if check:
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            feed = {name: tensor.numpy() for name, tensor in zip(names, example)}
+            with torch.no_grad():
+                expected = graph(*example).numpy()
+            diff = float(np.abs(session.run(None, feed)[0] - expected).max())
+            if diff > FP32_TOLERANCE:
+                raise RuntimeError(
+                    f"ONNX export check failed: max |onnxruntime - torch| = {diff:.3g} > {FP32_TOLERANCE}"
+                )
+        atomic_write(out, lambda target: Path(target).write_bytes(Path(path).read_bytes()))
+    size = tuple(config["output"].get("size", [0, 0]))
+    return ExportReport(out, "torchscript", diff, size, "fp32", [f"inputs: {', '.join(names)}"])
 
 
 def _finalize(path: str, metadata: dict[str, str]) -> None:

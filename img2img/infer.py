@@ -80,6 +80,11 @@ class Translator:
         overlap: int | None = None,
         max_pixels: int | None = None,
     ) -> None:
+        if "latent" in config:
+            raise ValueError(
+                "this is a GAN lab model (noise -> image), it does not translate images: draw from it with "
+                "img2img sample (img2img.sampling.sample_grid) or img2img_runtime.Model(path).sample(n)"
+            )
         self.config = config
         self.max_pixels = max_pixels
         self.color_resolution = color_resolution

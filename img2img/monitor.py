@@ -41,16 +41,9 @@ def selection_score(metrics: dict[str, float], best_metric: str) -> float | None
 @torch.no_grad()
 def evaluate(task: Task, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
     """Mean validation scores of ``task`` over prepared batches (in ``[-1, 1]``, on device): what
-    :meth:`Task.validation_scores` measures (output against target by PSNR, SSIM and sharpness;
-    CycleGAN, which has no targets, the round trips)."""
-    sums: dict[str, float] = {}
-    count = 0
-    for batch in batches:
-        a, b = batch["A"], batch["B"]
-        for key, values in task.validation_scores(a, b).items():
-            sums[key] = sums.get(key, 0.0) + float(values.sum())
-        count += a.shape[0]
-    return {key: value / max(count, 1) for key, value in sums.items()}
+    :meth:`Task.validation_summary` measures (output against target by PSNR, SSIM and sharpness;
+    CycleGAN, which has no targets, the round trips; the GAN lab its samples' class scores)."""
+    return task.validation_summary(batches)
 
 
 def _to_rgb_uint8(images: torch.Tensor, height: int) -> np.ndarray:
@@ -75,7 +68,7 @@ def sample_grid(task: Task, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray,
     """An image of the rows :meth:`Task.sample_rows` gives (``input | output | target``; CycleGAN:
     ``A | G_AB(A) | G_BA(G_AB(A))`` and the same from B), and the output diversity ratio used to
     detect mode collapse."""
-    columns_rows, outputs, references = task.sample_rows(batch["A"], batch["B"])
+    columns_rows, outputs, references = task.sample_rows(batch.get("A"), batch["B"])
     diversity = _mean_pairwise_l1(outputs) / max(_mean_pairwise_l1(references), 1e-8)
     height = max(t.shape[-2] for cols in columns_rows for t in cols)
     blocks = []
@@ -163,6 +156,20 @@ class HealthMonitor:
                 "mode_collapse",
                 f"step {step}: outputs for different inputs differ {ratio:.1%} as much as the targets do; "
                 "this looks like mode collapse. Try a larger reconstruction weight, --gan-mode lsgan, or a lower --lr.",
+                step,
+            )
+
+    def check_coverage(self, metrics: dict[str, float], step: int) -> None:
+        """A GAN lab model whose samples leave out classes (``val_coverage`` below one half: most
+        samples fall in a few classes, e.g. a digit GAN that draws only ones) has collapsed."""
+        coverage = metrics.get("val_coverage")
+        if coverage is not None and step >= self.collapse_after and coverage < 0.5:
+            self._warn(
+                "mode_collapse",
+                f"step {step}: the samples cover only {coverage:.0%} of the classes (the judge's histogram "
+                f"entropy is {metrics.get('val_entropy', float('nan')):.2f}); this is mode collapse. Try "
+                "--gan-mode wgangp or lsgan, or a lower --lr; an unconditional digit GAN often collapses "
+                "where a conditional one (--condition class) does not.",
                 step,
             )
 

@@ -58,6 +58,7 @@ SWITCHES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "skip_bad": ("on_bad", lambda on: "skip" if on else "error"),
     "no_flip": ("hflip", lambda on: not on),
     "no_progress": ("progress", lambda on: not on),
+    "gan_loss": ("gan_mode", lambda mode: mode),  # the GAN lab's name for --gan-mode
 }
 # keywords of img2img.train() itself (not TrainConfig fields)
 TRAIN_PARAMETERS = ("task", "resume", "stop_after")

@@ -48,6 +48,7 @@ from .checkpoint import (
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data.augment import DeviceAugment, to_model_range
 from .data.files import find_split_root
+from .data.labeled import labeled_images
 from .data.paired import PairedFolder
 from .data.recipe_folder import RecipeFolder
 from .data.recipes import Recipe
@@ -124,11 +125,23 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
 
     ``train`` (default: ``split == "train"``) selects random crops; otherwise centre crops.
     """
+    train = split == "train" if train is None else train
+    kind = TASKS[cfg.task].dataset  # the task says what it reads: "paired", "unpaired", "sr" or "images"
+    if kind == "images":  # the GAN lab: a built-in set (digits, faces) or a folder, class sub-folders = labels
+        return labeled_images(
+            cfg.data,
+            split=split,
+            size=cfg.size,
+            channels=cfg.out_channels,
+            classes=list(cfg.class_names) or None,
+            on_bad=cfg.on_bad,
+            seed=cfg.seed,
+            train=train,
+            verify=verify,
+        )
     if split == "val" and find_split_root(cfg.data, "val") is None:
         return None
-    train = split == "train" if train is None else train
     common = dict(split=split, on_bad=cfg.on_bad, seed=cfg.seed, train=train, verify=verify)
-    kind = TASKS[cfg.task].dataset  # the task says what it reads: "paired", "unpaired" or "sr"
     if kind == "sr":  # HR photos (LR made on the fly, --task sr --realistic for real-world damage) or prepared pairs
         return SRFolder(
             cfg.data, size=cfg.size, scale=cfg.scale, realistic=bool(cfg.recipe_options.get("realistic")), **common
@@ -155,13 +168,23 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
 def prepare_batch(
     batch: dict[str, Any], cfg: TrainConfig, device: torch.device, augment: DeviceAugment | None
 ) -> dict[str, torch.Tensor]:
-    """uint8 CPU batch -> float ``[-1, 1]`` on ``device``, direction applied, augmented."""
+    """uint8 CPU batch -> float ``[-1, 1]`` on ``device``, direction applied, augmented. A batch
+    of single images (the GAN lab: ``B`` and ``label``, no ``A``) keeps its labels (on ``device``)."""
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    def images(x: torch.Tensor) -> torch.Tensor:
+        return to_model_range(x.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+
+    if "A" not in batch:
+        b = images(batch["B"])
+        out = {"B": augment.single(b) if augment is not None else b}
+        if "label" in batch:
+            out["label"] = batch["label"].to(device, non_blocking=True)
+        return out
     a, b = batch["A"], batch["B"]
     if cfg.direction == "BtoA":
         a, b = b, a
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    a = to_model_range(a.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
-    b = to_model_range(b.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+    a, b = images(a), images(b)
     if augment is not None:
         a, b = augment(a, b)
     return {"A": a, "B": b}
@@ -235,7 +258,7 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 def _collate(dataset: Dataset, indices: range) -> dict[str, torch.Tensor]:
     items = [dataset[i] for i in indices]
-    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
+    return {key: torch.stack([item[key] for item in items]) for key in items[0] if key in ("A", "B", "label")}
 
 
 def train(
@@ -295,8 +318,13 @@ class Trainer:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = net = net.to(device, memory_format=memory_format)
         broadcast_state(net)
+        # discriminators ("D", "D_A", ...) may learn at their own rate (--d-lr)
+        self.base_lr = {
+            name: cfg.d_lr if name.startswith("D") and cfg.d_lr is not None else cfg.lr
+            for name in net.parameter_groups()
+        }
         optimizers = {
-            name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            name: torch.optim.Adam(params, lr=self.base_lr[name], betas=(cfg.beta1, cfg.beta2))
             for name, params in net.parameter_groups().items()
         }
         self.opt = Optimization(
@@ -313,9 +341,7 @@ class Trainer:
         torch.manual_seed(cfg.seed + 7919 * self.rank)  # augmentation/dropout streams differ per rank
         if state is not None:
             self._restore(state)
-        for opt in optimizers.values():  # the configured lr (a resume may change it) under the rollbacks' backoff
-            for group in opt.param_groups:
-                group["initial_lr"] = cfg.lr * self.lr_scale
+        self._set_base_lr()  # the configured lr (a resume may change it) under the rollbacks' backoff
         self._good = snapshot(net, optimizers) if all_finite(net) else None  # the state a rollback returns to
         self.watch.observe_weights(weight_norm(net))  # the reference norm (kept from the run's start on resume)
         self._good_step = self.step
@@ -349,6 +375,7 @@ class Trainer:
         if len(source) < 2 and source is self.val_set:  # diversity (mode collapse) needs two or more outputs
             source = build_dataset(cfg, "train", train=False, verify=False)
         self.preview = prepare_batch(_collate(source, range(min(4, len(source)))), cfg, device, None)
+        net.prepare(self.run_dir if self.is_main else None, self.train_set, self.val_set)
         if self.is_main:
             self._start_run_folder()
             log.info("%s", self.summary())
@@ -546,6 +573,12 @@ class Trainer:
                 self._log(event)
         return losses
 
+    def _set_base_lr(self) -> None:
+        """Every optimizer's schedule starts from its configured lr times the rollbacks' backoff."""
+        for name, opt in self.opt.optimizers.items():
+            for group in opt.param_groups:
+                group["initial_lr"] = self.base_lr[name] * self.lr_scale
+
     def _roll_back(self, reason: str) -> None:
         """Return to the last good state with a lower learning rate, or give up (see img2img.divergence)."""
         self.rollbacks += 1
@@ -558,9 +591,7 @@ class Trainer:
             )
         restore(self.net, self.opt.optimizers, self._good)
         self.lr_scale *= LR_BACKOFF
-        for opt in self.opt.optimizers.values():
-            for group in opt.param_groups:
-                group["initial_lr"] = self.cfg.lr * self.lr_scale
+        self._set_base_lr()
         self.opt.bad_steps = 0
         self.watch.reset()
         message = (
@@ -584,6 +615,8 @@ class Trainer:
         inference uses as the tile of encoder-decoder nets (``suggested_tile``)."""
         cfg = self.cfg
         training = {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **training}
+        if cfg.recipe:  # what the model does (e.g. the browser page opens a drawing pad for sketch models)
+            training["recipe"] = cfg.recipe
         save_pretrained(
             self.net.generators(),
             self.run_dir / folder,
@@ -630,11 +663,15 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """PSNR/SSIM on the val split; keeps the best model in ``RUN/best`` (rank 0)."""
-        if not self.is_main or self.val_set is None:
+        if not self.is_main or (self.val_set is None and not self.net.scores_itself):
             return {}
         self.net.eval()
-        self.metrics = evaluate(self.net, _val_batches(self.val_set, self.cfg, self.device))
+        batches = _val_batches(self.val_set, self.cfg, self.device) if self.val_set is not None else iter(())
+        self.metrics = evaluate(self.net, batches)
         self.net.train()
+        self.monitor.check_coverage(self.metrics, self.step)
+        for event in self.monitor.take_events():
+            self._log(event)
         score = selection_score({"step": self.step, **self.metrics}, self.cfg.best_metric)
         if score is not None and self._may_be_best() and score > self.best.get("best_score", float("-inf")):
             self.best = {

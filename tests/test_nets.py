@@ -43,8 +43,10 @@ from img2img.nets.patchgan import patchgan_kwargs
 
 TINY = {"base_channels": 4, "num_blocks": 2, "num_convs": 2}
 GENERATORS = list_models("generator")
-ALL_MODELS = list_models()
-ARCHS = sorted({get_model_class(name) for name in ALL_MODELS}, key=lambda cls: cls.arch)
+# image nets (the GAN lab's noise -> image nets and their discriminators are tested in test_gan_lab.py)
+ALL_MODELS = [name for name in list_models() if not getattr(get_model_class(name), "lab", False)]
+LAB_MODELS = [name for name in list_models() if getattr(get_model_class(name), "lab", False)]
+ARCHS = sorted({get_model_class(name) for name in list_models()}, key=lambda cls: cls.arch)
 
 
 def tiny_overrides(name: str, **extra: Any) -> dict[str, Any]:
@@ -80,7 +82,9 @@ def test_registry_lists_every_architecture() -> None:
     }  # fmt: skip
     assert documented <= set(GENERATORS)
     assert {"patchgan_142", "patchgan_34", "patchgan_70"} <= set(list_models("discriminator"))
-    assert list_models() == sorted(GENERATORS + list_models("discriminator"))
+    assert list_models() == sorted(GENERATORS + list_models("discriminator") + list_models("sampler"))
+    assert {"mlp_generator", "dcgan_generator"} == set(list_models("sampler"))
+    assert {"mlp_discriminator", "dcgan_discriminator"} <= set(LAB_MODELS)
     assert set(registry._ARCHS.values()) == set(ARCHS), "every architecture has a preset"
 
 
@@ -473,7 +477,9 @@ def test_register_model_adds_a_preset(scratch_registry: None) -> None:
 def test_unknown_names_list_the_available_ones() -> None:
     with pytest.raises(ValueError, match="unknown model 'unet_512'.*unet_256"):
         create_model("unet_512")
-    with pytest.raises(ValueError, match="available: compact_sr, patchgan, resnet, srresnet, unet"):
+    with pytest.raises(
+        ValueError, match="available: compact_sr, dcgan, dcgan_d, mlp_gan, mlp_gan_d, patchgan, resnet, srresnet, unet"
+    ):
         build_model({"arch": "vgg", "in_channels": 3})
     with pytest.raises(ValueError, match="unknown kind"):
         list_models("critic")
@@ -587,7 +593,7 @@ def test_the_nets_package_registers_every_module_in_it(tmp_path: Path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         nets_copy = importlib.import_module("nets_copy")  # its own registry: the real one is untouched
-        assert set(nets_copy.list_models()) == set(ALL_MODELS) | {"nearest_sr_x2", "nearest_sr_x3"}
+        assert set(nets_copy.list_models()) == set(ALL_MODELS + LAB_MODELS) | {"nearest_sr_x2", "nearest_sr_x3"}
         assert "nearest_sr_x2" not in list_models()
     finally:
         for name in [m for m in sys.modules if m == "nets_copy" or m.startswith("nets_copy.")]:

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     from .logs import quiet_third_party
-    from .model import Model
+    from .model import Model, WrongModelKind
 
     quiet_third_party(args.verbose)
     try:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             f"finished outputs are kept in {args.output}; the same command finishes the rest",
             command_line("img2img-onnx", argv, drop=["--overwrite"]),
         )
-    except (OSError, ValueError) as error:  # missing/unreadable/busy folders, refused outputs
+    except (OSError, ValueError, WrongModelKind) as error:  # missing/unreadable/busy folders, refused outputs
         print(f"img2img-onnx: error: {error}", file=sys.stderr)
         return 2
     print(report.summary())

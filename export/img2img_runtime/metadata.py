@@ -8,7 +8,7 @@ key                         value
 ==========================  ===============================================================
 img2img.format              ``img2img-onnx``
 img2img.format_version      ``1``
-img2img.task                ``pix2pix``, ``cyclegan``, ``srgan``
+img2img.task                ``pix2pix``, ``cyclegan``, ``srgan`` (``gan``: see below)
 img2img.direction           ``AtoB`` or ``BtoA`` (which generator of the model this is)
 img2img.precision           ``fp32``, ``fp16`` (fp16 inside, float32 input/output), ``int8``
 img2img.input_channels      channels of the tensor ``input`` (1 or 3)
@@ -28,6 +28,12 @@ img2img.training            JSON training summary (steps, data, validation metri
 Lab models (colorization): convert the RGB photo to CIE Lab (D65); feed ``L / 50 - 1``
 (1 channel); take ``ab = output * ab_scale``; the result is Lab(L of the input, ab), converted
 to RGB. Tensors: ``input`` float32 ``N x C x H x W``, ``output`` float32 ``N x C' x sH x sW``.
+
+GAN lab models (task ``gan``: noise -> image) have no ``input``: ``img2img.config`` holds
+``latent`` (``dim``, ``distribution`` ``normal``, ``num_classes``, ``class_names``), flat keys
+``img2img.latent_dim``, ``img2img.num_classes``, ``img2img.class_names`` (comma-separated) and
+``img2img.output_size`` (``H,W``). Tensors: ``noise`` float32 ``N x dim`` (standard normal),
+``label`` int64 ``N`` (conditional models only), ``output`` float32 ``N x C x H x W`` in ``[-1, 1]``.
 """
 
 from __future__ import annotations
@@ -90,6 +96,38 @@ def build_metadata(
         "min_size": spec.min_size,
         "tile_size": tile,
         "tile_overlap": overlap,
+        "version": version,
+        "training": json.dumps(full["training"]),
+    }
+    return {"img2img.config": json.dumps(full), **{f"img2img.{k}": str(v) for k, v in flat.items()}}
+
+
+def build_sampler_metadata(config: Mapping[str, Any], *, precision: str, version: str) -> dict[str, str]:
+    """The ``metadata_props`` of an exported GAN lab generator (noise -> image): ``latent`` (the
+    noise size, its distribution, the classes) instead of ``input``; inputs ``noise`` float32
+    ``N x dim`` and, for conditional models, ``label`` int64 ``N``."""
+    latent, output = dict(config["latent"]), dict(config["output"])
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "img2img_version": version,
+        "task": config.get("task", ""),
+        "precision": precision,
+        "latent": latent,
+        "output": output,
+        "training": dict(config.get("training", {})),
+    }
+    flat = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": full["task"],
+        "precision": precision,
+        "latent_dim": latent["dim"],
+        "num_classes": latent.get("num_classes", 0),
+        "class_names": ",".join(str(c) for c in latent.get("class_names") or []),
+        "output_channels": output["channels"],
+        "output_size": ",".join(str(v) for v in output.get("size", [])),
+        "value_range": "-1,1",
         "version": version,
         "training": json.dumps(full["training"]),
     }
@@ -192,14 +230,25 @@ def validate_metadata(config: Any, source: str = "model") -> None:
         if not isinstance(value, str) or len(value) > 200 or (choices is not None and value not in choices):
             fail(field, f"must be {'one of ' + repr(choices) if choices else 'a short string'}, got {show(value)}")
 
-    obj(config, "img2img.config", ("format_version", "input", "output"))
+    obj(config, "img2img.config", ("format_version", "output"))
+    if "latent" in config:  # a GAN lab generator: noise (and a label) in
+        latent = obj(config["latent"], "latent", ("dim",))
+        integer(latent["dim"], "latent.dim", 1, 1 << 16)
+        integer(latent.get("num_classes", 0), "latent.num_classes", 0, 1 << 16)
+        names = latent.get("class_names", [])
+        if not isinstance(names, list) or len(names) > 1 << 16:
+            fail("latent.class_names", f"must be a list of class names, got {show(names)}")
+        for i, name in enumerate(names):
+            string(name, f"latent.class_names[{i}]")
+    elif "input" not in config:
+        fail("input", "is missing")
     if "format" in config:
         string(config["format"], "format", (FORMAT,))
     integer(config["format_version"], "format_version", 1, FORMAT_VERSION)
     for key in ("task", "direction", "precision", "img2img_version"):
         if key in config:
             string(config[key], key)
-    for side in ("input", "output"):
+    for side in ("input", "output") if "input" in config else ("output",):
         spec = obj(config[side], side, ("channels",))
         integer(spec["channels"], f"{side}.channels", 1, 4)
         if "color_space" in spec:

@@ -5,6 +5,7 @@ Example:
     >>> model = Model("restore.onnx")                 # reads the metadata: no side files
     >>> restored = model(image)                       # uint8 H x W x 3 RGB in, uint8 out (or a path, PIL image)
     >>> report = model.translate_folder("in/", "out/")
+    >>> digits = Model("digits.onnx").sample(16, label=7)  # a GAN lab model: n x H x W x C uint8
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from . import sampler as _sampler
 from .folder import FolderReport, ProgressFn, translate_folder
 from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
 from .metadata import MetadataError, parse_metadata
 from .processing import ModelSpec, run_images, suggested_tile, tiling_policy
+from .sampler import latent_spec
+
+
+class WrongModelKind(TypeError):
+    """A GAN lab model (noise -> image) asked to translate an image, or an image model asked to sample."""
 
 
 class Model:
@@ -66,8 +73,14 @@ class Model:
             str(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
         )
         self.config: dict[str, Any] = parse_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
-        self.spec = ModelSpec.from_config(self.config, color_resolution=color_resolution)
         self.input_name = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self.latent = latent_spec(self.config)  # a GAN lab model: noise (and a label) in, see sample()
+        if self.latent is not None:
+            self._check_sampler()
+            return
+        self.spec = ModelSpec.from_config(self.config, color_resolution=color_resolution)
         self._check_graph()
         meta_tile = self.config.get("tile") or {}
         suggested = (
@@ -76,8 +89,59 @@ class Model:
         self.tile, self.overlap, self.tile_threshold = tiling_policy(
             tile, overlap, suggested, image_statistics=self.spec.image_statistics
         )
-        self.batch_size = batch_size
-        self.max_pixels = max_pixels
+
+    # ------------------------------------------------------------------ noise -> image models
+    def _check_sampler(self) -> None:
+        """A GAN lab model's graph must take ``noise`` (and ``label`` when conditional) as its metadata say."""
+        names = [arg.name for arg in self.session.get_inputs()]
+        expected = ["noise", "label"] if self.latent.get("num_classes") else ["noise"]
+        if names != expected:
+            raise MetadataError(
+                f"{self.path}: a noise -> image model must take inputs {expected}, the graph takes {names}"
+            )
+        out = self.sample(1, seed=0) if not self.latent.get("num_classes") else self.sample(1, label=0, seed=0)
+        size = self.config["output"].get("size")
+        if size and list(out.shape[1:3]) != list(size):
+            raise MetadataError(
+                f"{self.path}: metadata field 'output.size' is {size} but the graph draws {list(out.shape[1:3])}"
+            )
+
+    def sample(
+        self,
+        n: int,
+        *,
+        label: int | str | Sequence[int] | None = None,
+        seed: int | None = None,
+        noise: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A GAN lab model: ``n`` new images, uint8 ``n x H x W x C``.
+
+        Args:
+            n: how many.
+            label: conditional models: a class index or name for all of them, or one per image
+                (default: random classes).
+            seed: the noise's seed (default: fresh noise).
+            noise: float32 ``(n, dim)`` noise to use instead (e.g. a latent walk).
+        """
+        if self.latent is None:
+            raise WrongModelKind(
+                f"{self.path} translates images (call the model on an image); sample() is for GAN lab models"
+            )
+        dim = int(self.latent["dim"])
+        z = _sampler.noise(n, dim, seed) if noise is None else np.asarray(noise, np.float32).reshape(n, dim)
+        classes = _sampler.labels(self.latent, n, label, seed)
+        outs = []
+        for start in range(0, n, max(1, self.batch_size * 16)):
+            stop = min(n, start + max(1, self.batch_size * 16))
+            feed = {"noise": z[start:stop]}
+            if classes is not None:
+                feed["label"] = classes[start:stop]
+            outs.append(self.session.run(None, feed)[0])
+        return _sampler.to_images(np.concatenate(outs))
+
+    def _image_model(self) -> None:
+        if self.latent is not None:
+            raise WrongModelKind(f"{self.path} generates images from noise (a GAN lab model): use model.sample(n)")
 
     def _check_graph(self) -> None:
         """The graph must agree with its metadata: channels from its static shapes, the scale from one
@@ -119,6 +183,7 @@ class Model:
     def translate_arrays(self, images: Sequence[np.ndarray], *, on_tile: Any = None) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (``on_tile(done, total)``:
         progress of tiled images)."""
+        self._image_model()
         return run_images(
             self.run_batch,
             images,
@@ -132,6 +197,7 @@ class Model:
 
     def __call__(self, images: Any) -> Any:
         """An image (array, path or PIL image) -> uint8 array (PIL in, PIL out); a list -> a list."""
+        self._image_model()
         if isinstance(images, (list, tuple)):
             outs = self.translate_arrays([self._load(im) for im in images])
             return [self._as_input_type(out, im) for out, im in zip(outs, images)]
@@ -162,6 +228,7 @@ class Model:
     ) -> FolderReport:
         """Translate a folder (recursively, keeping relative paths and formats) or one file; see
         :func:`img2img_runtime.folder.translate_folder` (the progress moves per tile on large images)."""
+        self._image_model()
         return translate_folder(
             self.translate_arrays,
             input_path,

@@ -80,6 +80,15 @@ class DeviceAugment(nn.Module):
         self.color = K.ColorJitter(jitter, jitter, jitter, jitter / 4, p=1.0) if jitter else None
         self.gray_jitter = K.ColorJitter(jitter, jitter, p=1.0) if jitter else None
 
+    def single(self, x: torch.Tensor) -> torch.Tensor:
+        """The geometric augmentation of one batch of images (the GAN lab's real images); no jitter."""
+        ops = list(self.geometry)
+        if self.crop_scale:
+            ops.insert(0, K.RandomResizedCrop(tuple(x.shape[-2:]), scale=(self.crop_scale, 1.0)))
+        for op in ops:
+            x = op(x)
+        return x
+
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.paired and self.size_dependent and a.shape[-2:] != b.shape[-2:]:
             raise ValueError(

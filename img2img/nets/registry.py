@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-KINDS = ("generator", "discriminator")
+KINDS = ("generator", "discriminator", "sampler")  # sampler: noise (and a class label) -> image
 
 _PRESETS: dict[str, tuple[Callable[..., nn.Module], type[nn.Module]]] = {}
 _ARCHS: dict[str, type[nn.Module]] = {}
@@ -95,7 +95,7 @@ def register_arch(cls: C) -> C:
 
     Class attributes:
         arch: the key in saved configs (``"unet"``).
-        kind: ``"generator"`` or ``"discriminator"``.
+        kind: ``"generator"`` (image -> image), ``"discriminator"`` or ``"sampler"`` (noise -> image, the GAN lab).
         presets: optional ``{name: {constructor keyword: value}}``; ``create_model(name, **kw)``
             builds ``cls(**{**presets[name], **kw})``.
         renamed_arguments: optional ``{old keyword: new keyword}``; the old one still works, with a
@@ -181,7 +181,7 @@ def get_model_class(name: str) -> type[nn.Module]:
 
 
 def list_models(kind: str | None = None) -> list[str]:
-    """Sorted preset names, optionally only those of ``kind`` (``"generator"`` or ``"discriminator"``)."""
+    """Sorted preset names, optionally only those of ``kind`` (``"generator"``, ``"discriminator"`` or ``"sampler"``)."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS} or None")
     return sorted(name for name, (_, cls) in _PRESETS.items() if kind is None or cls.kind == kind)

@@ -28,8 +28,8 @@ class Task(nn.Module):
 
     and may override what the loop asks of them: ``dataset`` (which folder reader the loop
     builds: ``"paired"``, ``"unpaired"`` or ``"sr"``), ``defaults`` (TrainConfig values for a task
-    registered outside the package), :meth:`from_config`, :meth:`validation_scores` and
-    :meth:`sample_rows`. A new task is one module with a ``@register_task`` class (see
+    registered outside the package), :meth:`from_config`, :meth:`prepare`,
+    :meth:`validation_summary` / :meth:`validation_scores` and :meth:`sample_rows`. A new task is one module with a ``@register_task`` class (see
     ``img2img.tasks.register_task`` and CONTRIBUTING.md).
     """
 
@@ -37,6 +37,7 @@ class Task(nn.Module):
     default_direction: ClassVar[str] = "AtoB"
     dataset: ClassVar[str] = "paired"
     defaults: ClassVar[dict[str, Any]] = {}
+    scores_itself: ClassVar[bool] = False  # validation needs no val images (the GAN lab scores its own samples)
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Task":
@@ -50,6 +51,23 @@ class Task(nn.Module):
         if names is None:
             names = [n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
         return {n: copy.deepcopy(getattr(cfg, n)) for n in names if hasattr(cfg, n)}
+
+    def prepare(self, run_dir: Any, train_set: Any, val_set: Any) -> None:
+        """Called by the loop once the datasets exist, before training (rank 0 passes the run
+        folder, other ranks None): e.g. the GAN lab trains (or loads) the classifier of its scores."""
+
+    @torch.no_grad()
+    def validation_summary(self, batches: Any) -> dict[str, float]:
+        """Mean validation scores over prepared val batches (``{"A", "B"}`` in ``[-1, 1]``): the
+        mean of :meth:`validation_scores` per image."""
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            a, b = batch["A"], batch["B"]
+            for key, values in self.validation_scores(a, b).items():
+                sums[key] = sums.get(key, 0.0) + float(values.sum())
+            count += a.shape[0]
+        return {key: value / max(count, 1) for key, value in sums.items()}
 
     @torch.no_grad()
     def validation_scores(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:

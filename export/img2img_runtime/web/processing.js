@@ -1,0 +1,277 @@
+// Pre- and post-processing of img2img's exported models in the browser: the same steps, in the
+// same order and arithmetic, as img2img_runtime/processing.py (the Python runtime), so the page
+// gives the same pixels (within one grey level: JavaScript rounds halves up, numpy to even).
+//
+// Images here are {width, height, channels, data: Uint8ClampedArray (H x W x C, row-major)}.
+
+export function specFromConfig(config) {
+  const color = config.color || {};
+  const training = config.training || {};
+  return {
+    inChannels: config.input.channels,
+    outChannels: config.output.channels,
+    scale: config.scale || 1,
+    sizeMultiple: config.size_multiple || 1,
+    minSize: config.min_size || 1,
+    color: color.space || "rgb",
+    abScale: color.ab_scale || 110.0,
+    colorResolution: color.resolution || null,
+    trainSize: training.size || null,
+    imageStatistics: Boolean(config.image_statistics),
+    tile: config.tile && config.tile.size ? [config.tile.size, config.tile.overlap] : null,
+  };
+}
+
+export function imageChannels(spec) {
+  return spec.color === "lab" ? 3 : spec.inChannels;
+}
+
+// RGBA from a canvas -> H x W x channels (gray: OpenCV's fixed-point BT.601 luma, as cv2.cvtColor)
+export function fromRGBA(rgba, width, height, channels) {
+  const out = new Uint8ClampedArray(width * height * channels);
+  for (let i = 0, j = 0; i < width * height; i++, j += 4) {
+    if (channels === 3) {
+      out[3 * i] = rgba[j];
+      out[3 * i + 1] = rgba[j + 1];
+      out[3 * i + 2] = rgba[j + 2];
+    } else {
+      out[i] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+    }
+  }
+  return { width, height, channels, data: out };
+}
+
+export function toRGBA(image) {
+  const { width, height, channels, data } = image;
+  const out = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < width * height; i++) {
+    const c = channels === 1 ? [data[i], data[i], data[i]] : [data[3 * i], data[3 * i + 1], data[3 * i + 2]];
+    out[4 * i] = c[0];
+    out[4 * i + 1] = c[1];
+    out[4 * i + 2] = c[2];
+    out[4 * i + 3] = 255;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- CIE Lab (as img2img_runtime/color.py)
+const RGB_TO_XYZ = [
+  [0.412453, 0.35758, 0.180423],
+  [0.212671, 0.71516, 0.072169],
+  [0.019334, 0.119193, 0.950227],
+];
+const XYZ_TO_RGB = invert3(RGB_TO_XYZ);
+const WHITE = [0.95047, 1.0, 1.08883];
+const EPS = 0.008856;
+
+function invert3(m) {
+  const [a, b, c] = m[0];
+  const [d, e, f] = m[1];
+  const [g, h, i] = m[2];
+  const A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
+  const det = a * A + b * B + c * C;
+  return [
+    [A / det, -(b * i - c * h) / det, (b * f - c * e) / det],
+    [B / det, (a * i - c * g) / det, -(a * f - c * d) / det],
+    [C / det, -(a * h - b * g) / det, (a * e - b * d) / det],
+  ];
+}
+
+export function lightness(r, g, b) {
+  // sRGB in [0, 1] -> L in [0, 100]
+  const lin = (v) => (v > 0.04045 ? Math.pow((Math.max(v, 0) + 0.055) / 1.055, 2.4) : v / 12.92);
+  const R = lin(r), G = lin(g), B = lin(b);
+  const y = (RGB_TO_XYZ[1][0] * R + RGB_TO_XYZ[1][1] * G + RGB_TO_XYZ[1][2] * B) / WHITE[1];
+  const fy = y > EPS ? Math.cbrt(Math.max(y, EPS)) : 7.787 * y + 4.0 / 29.0;
+  return Math.fround(116.0 * fy - 16.0);
+}
+
+export function labToRGB(L, a, b) {
+  const fy = (L + 16.0) / 116.0;
+  const f = [a / 500.0 + fy, fy, fy - b / 200.0];
+  const xyz = f.map((v, k) => (v > 6.0 / 29.0 ? v * v * v : (v - 4.0 / 29.0) / 7.787) * WHITE[k]);
+  const rgb = [0, 1, 2].map((k) => {
+    const lin = Math.max(0, XYZ_TO_RGB[k][0] * xyz[0] + XYZ_TO_RGB[k][1] * xyz[1] + XYZ_TO_RGB[k][2] * xyz[2]);
+    const v = lin > 0.0031308 ? 1.055 * Math.pow(lin, 1 / 2.4) - 0.055 : 12.92 * lin;
+    return Math.min(1, Math.max(0, v));
+  });
+  return rgb;
+}
+
+// ---------------------------------------------------------------- tensors
+// A net input is {c, h, w, data: Float32Array (C x H x W)}.
+
+export function prepare(image, spec) {
+  const { width: w, height: h, data } = image;
+  if (spec.color !== "lab") {
+    const c = image.channels;
+    const out = new Float32Array(c * h * w);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let k = 0; k < c; k++) out[k * h * w + y * w + x] = Math.fround(Math.fround(data[(y * w + x) * c + k] * Math.fround(1 / 127.5)) - 1);
+    return { input: { c, h, w, data: out }, context: null };
+  }
+  const L = new Float32Array(h * w);
+  for (let i = 0; i < h * w; i++) L[i] = lightness(data[3 * i] / 255, data[3 * i + 1] / 255, data[3 * i + 2] / 255);
+  const input = new Float32Array(h * w);
+  for (let i = 0; i < h * w; i++) input[i] = L[i] / 50.0 - 1.0;
+  return { input: { c: 1, h, w, data: input }, context: L };
+}
+
+export function finish(output, context, spec) {
+  // output: {c, h, w, data} already cropped -> uint8 image
+  const { h, w, data } = output;
+  if (spec.color !== "lab") {
+    const c = output.c;
+    const out = new Uint8ClampedArray(h * w * c);
+    for (let k = 0; k < c; k++)
+      for (let i = 0; i < h * w; i++) {
+        const v = (data[k * h * w + i] + 1.0) * 127.5;
+        out[i * c + k] = Math.round(Math.min(255, Math.max(0, v)));
+      }
+    return { width: w, height: h, channels: c, data: out };
+  }
+  const L = context;
+  const out = new Uint8ClampedArray(h * w * 3);
+  for (let i = 0; i < h * w; i++) {
+    const rgb = labToRGB(L[i], data[i] * spec.abScale, data[h * w + i] * spec.abScale);
+    for (let k = 0; k < 3; k++) out[3 * i + k] = Math.round(rgb[k] * 255.0);
+  }
+  return { width: w, height: h, channels: 3, data: out };
+}
+
+export function paddingFor(height, width, multiple, minSize = 1) {
+  const target = (n) => Math.max(Math.ceil(n / multiple), Math.ceil(minSize / multiple)) * multiple;
+  return [target(height) - height, target(width) - width];
+}
+
+function reflectIndex(i, n, mode) {
+  if (i < n) return i;
+  if (mode === "edge") return n - 1;
+  return 2 * (n - 1) - i; // numpy "reflect": mirror without repeating the edge
+}
+
+// N inputs of one size -> one padded batch tensor data (N x C x H' x W')
+export function padBatch(inputs, spec) {
+  const { c, h, w } = inputs[0];
+  const [ph, pw] = paddingFor(h, w, spec.sizeMultiple, spec.minSize);
+  const mode = ph < h && pw < w ? "reflect" : "edge";
+  const H = h + ph, W = w + pw;
+  const out = new Float32Array(inputs.length * c * H * W);
+  inputs.forEach((input, n) => {
+    for (let k = 0; k < c; k++)
+      for (let y = 0; y < H; y++) {
+        const sy = reflectIndex(y, h, mode);
+        for (let x = 0; x < W; x++) out[((n * c + k) * H + y) * W + x] = input.data[(k * h + sy) * w + reflectIndex(x, w, mode)];
+      }
+  });
+  return { data: out, dims: [inputs.length, c, H, W] };
+}
+
+// run: async (Float32Array, dims) -> {data, dims}; returns cropped outputs, one per input
+export async function runPadded(run, inputs, spec) {
+  const { h, w } = inputs[0];
+  const batch = padBatch(inputs, spec);
+  const result = await run(batch.data, batch.dims);
+  const [n, c, H, W] = result.dims;
+  const oh = h * spec.scale, ow = w * spec.scale;
+  const outs = [];
+  for (let i = 0; i < n; i++) {
+    const data = new Float32Array(c * oh * ow);
+    for (let k = 0; k < c; k++)
+      for (let y = 0; y < oh; y++) {
+        const src = ((i * c + k) * H + y) * W;
+        data.set(result.data.subarray(src, src + ow), (k * oh + y) * ow);
+      }
+    outs.push({ c, h: oh, w: ow, data });
+  }
+  return outs;
+}
+
+function tileStarts(length, tile, overlap) {
+  if (length <= tile) return [0];
+  const starts = [];
+  for (let s = 0; s < length - tile; s += tile - overlap) starts.push(s);
+  starts.push(length - tile);
+  return starts;
+}
+
+function ramp(length, overlap, startFade, endFade) {
+  const weight = new Float32Array(length).fill(1);
+  const n = Math.min(overlap, Math.floor(length / 2));
+  for (let i = 0; i < n; i++) {
+    const rise = (i + 1) / (n + 1);
+    if (startFade) weight[i] = Math.min(weight[i], rise);
+    if (endFade) weight[length - 1 - i] = Math.min(weight[length - 1 - i], rise);
+  }
+  return weight;
+}
+
+export async function runTiled(run, input, spec, tile, overlap, batchSize = 4, onTile = null) {
+  const { c, h, w } = input;
+  const s = spec.scale;
+  const ys = tileStarts(h, tile, overlap), xs = tileStarts(w, tile, overlap);
+  const th = Math.min(tile, h), tw = Math.min(tile, w);
+  const H = h * s, W = w * s;
+  let out = null;
+  const weightSum = new Float32Array(H * W);
+  const boxes = [];
+  for (const y of ys) for (const x of xs) boxes.push([y, x]);
+  for (let start = 0; start < boxes.length; start += batchSize) {
+    const chunk = boxes.slice(start, start + batchSize);
+    const tiles = chunk.map(([y, x]) => {
+      const data = new Float32Array(c * th * tw);
+      for (let k = 0; k < c; k++)
+        for (let r = 0; r < th; r++) {
+          const src = (k * h + y + r) * w + x;
+          data.set(input.data.subarray(src, src + tw), (k * th + r) * tw);
+        }
+      return { c, h: th, w: tw, data };
+    });
+    const results = await runPadded(run, tiles, spec);
+    if (out === null) out = { c: results[0].c, h: H, w: W, data: new Float32Array(results[0].c * H * W) };
+    chunk.forEach(([y, x], i) => {
+      const result = results[i];
+      const wy = ramp(th * s, overlap * s, y > 0, y + th < h);
+      const wx = ramp(tw * s, overlap * s, x > 0, x + tw < w);
+      for (let r = 0; r < th * s; r++)
+        for (let q = 0; q < tw * s; q++) {
+          const weight = wy[r] * wx[q];
+          const o = (y * s + r) * W + x * s + q;
+          weightSum[o] += weight;
+          for (let k = 0; k < out.c; k++) out.data[k * H * W + o] += result.data[(k * th * s + r) * tw * s + q] * weight;
+        }
+    });
+    if (onTile) onTile(start + chunk.length, boxes.length);
+  }
+  for (let k = 0; k < out.c; k++) for (let o = 0; o < H * W; o++) out.data[k * H * W + o] /= weightSum[o];
+  return out;
+}
+
+// the tile the Python runtime suggests (img2img_runtime.processing.suggested_tile)
+export function suggestedTile(spec) {
+  if (spec.tile) return spec.tile;
+  const multiple = Math.max(spec.sizeMultiple, 1);
+  let tile;
+  if (spec.scale === 1 && multiple > 1 && spec.trainSize) {
+    tile = Math.max(spec.trainSize, 2 * multiple, spec.minSize);
+    tile = Math.ceil(tile / multiple) * multiple;
+    return [tile, Math.max(16, Math.floor(tile / 4))];
+  }
+  tile = Math.max(spec.scale > 1 ? 128 : 512, 2 * multiple, spec.minSize);
+  tile = Math.ceil(tile / multiple) * multiple;
+  return [tile, Math.max(16, Math.floor(tile / 8))];
+}
+
+// One image through the model with the runtime's "auto" tiling policy.
+export async function translate(run, image, spec, onTile = null) {
+  const { input, context } = prepare(image, spec);
+  const [tile, overlap] = suggestedTile(spec);
+  let out;
+  if (!spec.imageStatistics && Math.max(input.h, input.w) > 2 * tile) {
+    out = await runTiled(run, input, spec, tile, overlap, 4, onTile);
+  } else {
+    out = (await runPadded(run, [input], spec))[0];
+  }
+  return finish(out, context, spec);
+}

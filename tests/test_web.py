@@ -1,0 +1,239 @@
+"""The browser page (``img2img web``) in a real headless Chromium, driven by playwright.
+
+The Chromium is Debian's (``apt install chromium``, which ``.ci/run`` does); playwright drives it
+through ``executable_path`` and never downloads a browser. The tests start the server on tiny
+exported models, draw on the pad with real pointer events or drop a photo, and compare the page's
+pixels with :mod:`img2img_runtime` on the same input (within one grey level). Screenshots are
+written to each test's temp folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import export_tiny_sr
+
+from img2img_runtime import Model, web
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+CHROMIUM = find_chromium()
+playwright = pytest.importorskip("playwright.sync_api", reason="the playwright package drives the browser")
+needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt install chromium)")
+
+
+def export_tiny_unet(root: Path, *, recipe: str = "sketch", color: str = "rgb") -> Path:
+    """A tiny untrained U-Net (size multiple 16) exported with a training summary naming ``recipe``."""
+    import torch
+
+    from img2img.checkpoint import save_pretrained
+    from img2img.export import export_onnx
+    from img2img.nets import create_model
+
+    torch.manual_seed(0)
+    lab = color == "lab"
+    net = create_model(
+        "unet_256", num_downs=4, base_channels=4, in_channels=1 if lab else 3, out_channels=2 if lab else 3
+    ).eval()
+    io_spec = {
+        "input": {"channels": net.in_channels, "color_space": "lab_l" if lab else "rgb", "range": [-1.0, 1.0]},
+        "output": {"channels": net.out_channels, "color_space": "lab_ab" if lab else "rgb", "range": [-1.0, 1.0]},
+        "scale": 1,
+        "size_multiple": net.size_multiple,
+        "min_size": net.min_size,
+        "image_statistics": False,
+        "color": {"space": "lab", "ab_scale": 110.0, "resolution": None} if lab else {"space": "rgb"},
+    }
+    folder = root / f"{recipe}_model"
+    save_pretrained(
+        {"AtoB": net}, folder, task="pix2pix", io_spec=io_spec, training={"recipe": recipe, "size": 64, "steps": 0}
+    )
+    return export_onnx(folder, root / f"{recipe}.onnx").path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no Chromium installed (apt install chromium)")
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def served():
+    servers = []
+
+    def start(model: Path) -> str:
+        server = web.serve(model, port=0, background=True)
+        servers.append(server)
+        return web.url_of(server)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def canvas_pixels(page, selector: str) -> np.ndarray:
+    """A canvas's pixels as uint8 RGB (through a lossless PNG data URL)."""
+    url = page.eval_on_selector(selector, "c => c.toDataURL('image/png')")
+    data = base64.b64decode(url.split(",", 1)[1])
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def open_page(browser, url: str):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_selector("#status[data-state='ready']", timeout=30_000)
+    return page, errors
+
+
+@needs_browser
+def test_drawing_pad_translates_strokes_like_the_python_runtime(browser, served, tmp_path: Path) -> None:
+    model = export_tiny_unet(tmp_path)
+    page, errors = open_page(browser, served(model))
+    assert page.is_visible("#pad") and not page.is_visible("#drop")  # a sketch model opens the pad
+    info = page.text_content("#model-info")
+    assert "sketch" in info and "pix2pix" in info and "trained on 64 px" in info
+    box = page.locator("#pad").bounding_box()
+    # real pointer events: a stroke, then a second one after the first result
+    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    for t in np.linspace(0, 1, 12):
+        page.mouse.move(box["x"] + (0.2 + 0.6 * t) * box["width"], box["y"] + (0.3 + 0.4 * t) * box["height"])
+    page.mouse.up()
+    page.wait_for_function("document.body.dataset.runs >= '1'", timeout=30_000)
+    page.locator("#line-width").fill("8")
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.8 * box["height"], steps=8)
+    page.mouse.up()
+    page.wait_for_function("document.body.dataset.runs >= '2'", timeout=30_000)
+    page.wait_for_function("document.querySelector('#status').dataset.state === 'done'")
+    page.screenshot(path=str(tmp_path / "pad.png"))
+    drawing = canvas_pixels(page, "#pad")
+    assert drawing.shape == (64, 64, 3)
+    assert (drawing < 128).any() and (drawing > 128).any()  # strokes on white
+    result = canvas_pixels(page, "#draw-result")
+    expected = Model(model)(drawing)
+    assert result.shape == expected.shape
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    # undo removes the second stroke, and the result follows
+    page.click("#undo")
+    page.wait_for_function("document.body.dataset.runs >= '3'", timeout=30_000)
+    undone = canvas_pixels(page, "#pad")
+    assert (undone < 128).sum() < (drawing < 128).sum()
+    assert errors == []
+
+
+@needs_browser
+@pytest.mark.parametrize("kind", ["sr", "colorize"])
+def test_photo_drop_shows_before_after_and_downloads(browser, served, tmp_path: Path, kind: str) -> None:
+    model = export_tiny_sr(tmp_path) if kind == "sr" else export_tiny_unet(tmp_path, recipe="colorize", color="lab")
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), (5, 5), 0)
+    photo_path = tmp_path / "photo.png"
+    cv2.imwrite(str(photo_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    page, errors = open_page(browser, served(model))
+    assert page.is_visible("#drop") and not page.is_visible("#pad")  # a photo model opens the drop zone
+    page.set_input_files("#file", str(photo_path))
+    page.wait_for_selector("#download[data-ready='true']", timeout=30_000)
+    page.screenshot(path=str(tmp_path / f"{kind}.png"))
+    expected = Model(model)(photo)
+    after = canvas_pixels(page, "#after")
+    assert after.shape == expected.shape == (40 * (2 if kind == "sr" else 1), 56 * (2 if kind == "sr" else 1), 3)
+    assert np.abs(after.astype(int) - expected.astype(int)).max() <= 1
+    before = canvas_pixels(page, "#before")
+    assert before.shape == after.shape  # the input at the output's size, under the slider
+    page.locator("#slider").fill("20")
+    assert "inset(0px 80%" in page.eval_on_selector("#before", "c => c.style.clipPath")
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "download.png"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "photo_img2img.png"
+    downloaded = cv2.cvtColor(cv2.imread(str(saved)), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(downloaded, after)
+    assert errors == []
+
+
+def test_server_serves_only_the_page_and_the_model(served, tmp_path: Path) -> None:
+    model = export_tiny_sr(tmp_path)
+    (tmp_path / "secret.txt").write_text("not for the browser")
+    url = served(model)
+    with urllib.request.urlopen(url) as response:
+        assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+        assert b"img2img" in response.read()
+    with urllib.request.urlopen(url + "model.json") as response:
+        info = json.loads(response.read())
+    assert info["name"] == "sr" and info["config"]["scale"] == 2 and info["bytes"] == model.stat().st_size
+    with urllib.request.urlopen(url + "model.onnx") as response:
+        assert response.read() == model.read_bytes()
+    with urllib.request.urlopen(url + "ort/ort-wasm-simd-threaded.wasm") as response:
+        assert response.headers["Content-Type"] == "application/wasm"
+    for path in ("secret.txt", "../secret.txt", "ort/", "sr.onnx", "%2e%2e/secret.txt", "web.py"):
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(url + path)
+        assert error.value.code == 404, path
+    assert web.serve(model, port=0, background=True).server_address[0] == "127.0.0.1"
+
+
+def test_static_site_holds_the_page_and_the_model(tmp_path: Path) -> None:
+    model = export_tiny_sr(tmp_path)
+    site = web.write_site(model, tmp_path / "site")
+    names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert names == sorted(
+        ["index.html", "app.js", "processing.js", "style.css", "model.onnx", "model.json"]
+        + [f"ort/{n}" for n in web.ORT_FILES]
+    )
+    assert json.loads((site / "model.json").read_text())["config"]["scale"] == 2
+
+
+def test_models_the_page_cannot_run_are_refused_clearly(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    plain = tmp_path / "plain.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
+    )
+    onnx.save(helper.make_model(graph), plain)
+    with pytest.raises(web.WebModelError, match="no img2img metadata"):
+        web.model_info(plain)
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(web.WebModelError, match="junk.onnx"):
+        web.model_info(tmp_path / "junk.onnx")
+    with pytest.raises(FileNotFoundError):
+        web.model_info(tmp_path / "missing.onnx")
+
+
+def test_web_command_writes_a_static_site(tmp_path: Path, capsys) -> None:
+    from img2img.cli import main
+
+    model = export_tiny_sr(tmp_path)
+    assert main(["web", "--model", str(model), "--static", str(tmp_path / "site")]) == 0
+    assert (tmp_path / "site" / "index.html").is_file() and "Cross-Origin" in capsys.readouterr().out
+    assert main(["web", "--model", str(tmp_path / "missing.onnx"), "--static", str(tmp_path / "x")]) == 2
