@@ -44,17 +44,11 @@ def export_case(name: str, overrides: dict, scale: int, folder: Path) -> Path:
     from img2img.checkpoint import save_pretrained
     from img2img.export import export_onnx
     from img2img.nets import create_model
+    from img2img.tasks.base import generator_io_spec
 
     torch.manual_seed(0)
     net = create_model(name, **overrides).eval()
-    io_spec = {
-        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "scale": scale,
-        "size_multiple": net.size_multiple,
-        "min_size": net.min_size,
-        "color": {"space": "rgb"},
-    }
+    io_spec = generator_io_spec(net)
     save_pretrained({"AtoB": net}, folder / name, task="pix2pix" if scale == 1 else "srgan", io_spec=io_spec)
     return export_onnx(folder / name, folder / f"{name}.onnx").path
 

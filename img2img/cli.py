@@ -371,9 +371,10 @@ def train_summary(result: Any) -> str:
     )
     line = f"trained {done}; latest model in {result.run_dir / 'model'}" + (f" ({latest})" if latest else "")
     if result.best:
+        best = scores(result.best)
         line += (
             f"; best by {result.best['best_metric']} in {result.run_dir / 'best'} "
-            f"(step {result.best['best_step']}: {scores(result.best)})"
+            f"(step {result.best['best_step']}{': ' + best if best else ''})"
         )
     return line
 
@@ -386,15 +387,52 @@ def _add_translate_parser(sub: argparse._SubParsersAction) -> None:
     add_run_arguments(p)
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for two-way models (cyclegan) (default: the model's)")
     p.add_argument("--device", default="auto", help="torch models: auto, cpu, cuda, mps (default: auto)")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this machine; ray: a Ray cluster's actor pool (.onnx models; pip install 'img2img[ray]'; "
+        "--input/--output may be URIs such as s3://) (default: local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="--engine ray: the cluster ('auto': an existing one) (default: the running one, or a new local instance)",
+    )
+    p.add_argument("--actors", type=int, help="--engine ray: actor pool size (default: one per CPU of the cluster)")
     p.set_defaults(func=cmd_translate, _check=check_translate)
 
 
 def check_translate(args: argparse.Namespace) -> None:
     if str(args.model).endswith(".onnx") and args.direction:
         raise ValueError("an exported .onnx file holds one direction; --direction applies to run/model folders")
+    if args.engine == "ray" and not str(args.model).endswith(".onnx"):
+        raise ValueError("--engine ray runs exported models: img2img export RUN model.onnx, then --model model.onnx")
+    if args.engine != "ray" and (args.ray_address or args.actors):
+        raise ValueError("--ray-address and --actors are options of --engine ray")
+    if args.actors is not None and args.actors < 1:
+        raise ValueError("--actors must be >= 1")
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from img2img_runtime.ray import translate_dataset
+
+        report = translate_dataset(
+            args.model,
+            args.input,
+            args.output,
+            address=args.ray_address,
+            actors=args.actors,
+            batch_size=args.batch_size,
+            tile=args.tile,
+            overlap=args.overlap,
+            overwrite=args.overwrite,
+            recursive=args.recursive,
+            max_pixels=args.max_pixels,
+            progress=args.progress,
+        )
+        print(report.summary())
+        return 0 if report.ok else 1
     if str(args.model).endswith(".onnx"):  # the torch-free runtime: one implementation for .onnx files
         from img2img_runtime import Model
 

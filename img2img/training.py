@@ -409,9 +409,12 @@ class Trainer:
         self.watch.load_state_dict(divergence.get("watch", {}))
         self.monitor.load_state_dict(state.get("health", {}))
         self.best = dict(state.get("best", {}))
+        ranks = state.get("rng_ranks") or []
         if self.world == 1:
             _set_rng_state(state["rng"], self.device)
-        else:  # only rank 0's stream is saved; other ranks continue on a fresh, step-dependent stream
+        elif len(ranks) == self.world:  # every rank's stream was saved: the resumed run is the uninterrupted one
+            _set_rng_state(ranks[self.rank], self.device)
+        else:  # saved by another number of processes: other ranks continue on a fresh, step-dependent stream
             torch.manual_seed(self.cfg.seed + 7919 * self.rank + self.step)
         if self.is_main:
             log.info("resumed %s at step %d", self.run_dir, self.step)
@@ -446,7 +449,8 @@ class Trainer:
             batches = iter(self.loader)
         started, started_step = time.perf_counter(), self.step
         with _interrupt_at_step_boundary() as interrupted, _logs_above(progress):
-            while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not budget.spent():
+            spent = self._agree(budget.spent())  # a resumed run may have spent its budget already
+            while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not spent:
                 losses = self.train_step(next(batches))
                 self.train_seconds = budget.elapsed()
                 if budget.seconds is not None and budget.plan_due(self.step - started_step, cfg.steps_planned):
@@ -466,7 +470,8 @@ class Trainer:
                         _duration(per_step * (cfg.steps - self.step)),
                     )
                 end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-                last = self.step >= end or budget.spent()
+                spent = self._agree(budget.spent())  # every rank stops at the same step
+                last = self.step >= end or spent
                 if progress is not None:  # the postfix first: drawn with this step's losses, not the last step's
                     progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                     if last:  # the final bar is drawn once, by close(), before the last validation and save
@@ -491,7 +496,7 @@ class Trainer:
                     self.validate()
                 if self.step % cfg.checkpoint_every == 0 or last:
                     self.save()
-                if interrupted():  # the CLI prints one line: what was saved and the command that resumes
+                if self._agree(interrupted()):  # the CLI prints one line: what was saved and the command that resumes
                     self.save()
                     raise TrainingInterrupted(self.step, self.run_dir)
         if progress is not None:
@@ -519,6 +524,15 @@ class Trainer:
             best=dict(self.best),
             total_steps=cfg.steps if cfg.steps_planned else None,
         )
+
+    def _agree(self, flag: bool) -> bool:
+        """Whether any rank says yes (e.g. Ctrl-C reached one process first): every rank stops at
+        the same step, so the checkpoint's collectives (and the last save) are met by all."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item() > 0)
 
     def _plan_steps(self, budget: "TimeBudget", measured_steps: int) -> None:
         """A time-budget run has measured its speed: fix the total steps so the schedule fits the budget."""
@@ -628,7 +642,11 @@ class Trainer:
         )
 
     def save(self) -> None:
-        """The model folder and the resumable checkpoint (rank 0)."""
+        """The model folder and the resumable checkpoint (rank 0; every rank's random stream in it)."""
+        rng_ranks: list[Any] = []
+        if self.world > 1:  # every rank calls save() at the same steps
+            rng_ranks = [None] * self.world
+            dist.all_gather_object(rng_ranks, _rng_state(self.device))
         if not self.is_main:
             return
         cfg = self.cfg
@@ -649,6 +667,7 @@ class Trainer:
                     "task_extra": self.net.extra_state(),
                     "optimization": self.opt.state_dict(),
                     "rng": _rng_state(self.device),
+                    "rng_ranks": rng_ranks,  # data parallelism: each rank's stream (augmentation, dropout)
                     "best": self.best,
                     "train_seconds": self.train_seconds,
                     "divergence": {

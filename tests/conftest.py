@@ -93,17 +93,11 @@ def save_tiny_model(folder: Path, task: str = "pix2pix") -> Path:
 
     from img2img.checkpoint import save_pretrained
     from img2img.nets import create_model
+    from img2img.tasks.base import generator_io_spec
 
     torch.manual_seed(0)
     net = create_model("resnet_6blocks", num_blocks=1, base_channels=4).eval()
-    io_spec = {
-        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "scale": 1,
-        "size_multiple": net.size_multiple,
-        "min_size": net.min_size,
-        "color": {"space": "rgb"},
-    }
+    io_spec = generator_io_spec(net)
     save_pretrained({"AtoB": net}, folder, task=task, io_spec=io_spec)
     return folder
 
@@ -116,17 +110,11 @@ def export_tiny_sr(root: Path, scale: int = 2) -> Path:
     from img2img.checkpoint import save_pretrained
     from img2img.export import export_onnx
     from img2img.nets import create_model
+    from img2img.tasks.base import generator_io_spec
 
     torch.manual_seed(0)
     net = create_model(f"compact_sr_x{scale}", base_channels=8, num_convs=2).eval()
-    io_spec = {
-        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "scale": scale,
-        "size_multiple": 1,
-        "min_size": 1,
-        "color": {"space": "rgb"},
-    }
+    io_spec = generator_io_spec(net)
     save_pretrained({"AtoB": net}, root / "model", task="srgan", io_spec=io_spec)
     export_onnx(root / "model", root / "sr.onnx")
     return root / "sr.onnx"

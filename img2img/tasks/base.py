@@ -124,24 +124,29 @@ class Task(nn.Module):
 
     def io_spec(self) -> dict[str, Any]:
         """Input/output description written into the exported model's config."""
-        g = self.generators()[self.default_direction]
-        return {
-            "input": {
-                "channels": g.in_channels,
-                "color_space": "rgb" if g.in_channels == 3 else "gray",
-                "range": [-1.0, 1.0],
-            },
-            "output": {
-                "channels": g.out_channels,
-                "color_space": "rgb" if g.out_channels == 3 else "gray",
-                "range": [-1.0, 1.0],
-            },
-            "scale": int(getattr(g, "scale", 1)),
-            "size_multiple": int(getattr(g, "size_multiple", 1)),
-            "min_size": int(getattr(g, "min_size", 1)),
-            "image_statistics": uses_image_statistics(g),
-            "color": {"space": "rgb"},
-        }
+        return generator_io_spec(self.generators()[self.default_direction])
+
+
+def generator_io_spec(g: nn.Module) -> dict[str, Any]:
+    """The input/output description of an image generator's model folder (RGB or gray in and out,
+    values in ``[-1, 1]``; its scale, size multiple, minimum size and per-image statistics)."""
+    return {
+        "input": {
+            "channels": g.in_channels,
+            "color_space": "rgb" if g.in_channels == 3 else "gray",
+            "range": [-1.0, 1.0],
+        },
+        "output": {
+            "channels": g.out_channels,
+            "color_space": "rgb" if g.out_channels == 3 else "gray",
+            "range": [-1.0, 1.0],
+        },
+        "scale": int(getattr(g, "scale", 1)),
+        "size_multiple": int(getattr(g, "size_multiple", 1)),
+        "min_size": int(getattr(g, "min_size", 1)),
+        "image_statistics": uses_image_statistics(g),
+        "color": {"space": "rgb"},
+    }
 
 
 TASKS: dict[str, type[Task]] = {}

@@ -249,7 +249,7 @@ async function start() {
   const training = c.training || {};
   const what = training.recipe || c.task;
   $("model-info").textContent =
-    `${info.name}: ${what} (${c.task}), ${(info.bytes / 1e6).toFixed(1)} MB, ` +
+    `${info.name}: ${what}${what !== c.task ? ` (${c.task})` : ""}, ${(info.bytes / 1e6).toFixed(1)} MB, ` +
     `${c.input.channels} -> ${c.output.channels} channels${c.scale > 1 ? `, x${c.scale}` : ""}` +
     `${training.size ? `, trained on ${training.size} px` : ""}; ${ort.env.wasm.numThreads} thread(s)`;
   const size = padSize();
