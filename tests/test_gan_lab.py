@@ -8,6 +8,7 @@ training the same judge again); it is the real classifier, so the scores are rea
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -746,3 +747,29 @@ def test_unlabelled_folder_trains_unconditional(tmp_path: Path) -> None:
     from img2img_runtime import Model  # noqa: F401  (the runtime imports without torch's help)
 
     assert load_sampler(result.run_dir).sample(3, seed=0).shape == (3, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"gan_loss": "wgangp"}, {"condition": "acgan"}, {"gan_mode": "hinge", "condition": "class"}],
+    ids=["wgangp", "acgan", "hinge-class"],
+)
+def test_every_objective_trains_end_to_end(tmp_path: Path, options: dict) -> None:
+    """A few steps of each objective through the loop: the losses it must log, finite weights, a model folder."""
+    from img2img.checkpoint import read_jsonl
+
+    result = train(
+        "gan", data="digits", arch="dcgan", out=str(tmp_path / "run"), steps=10, batch_size=8, base_channels=8,
+        d_channels=8, log_every=1, val_every=10, sample_every=10, **options, **QUIET,
+    )  # fmt: skip
+    records = [r for r in read_jsonl(tmp_path / "run" / "log.jsonl") if "D_real" in r]
+    keys = set().union(*records)
+    if options.get("gan_loss") == "wgangp":  # the paper's optimiser and 5 critic steps per generator step
+        config = json.loads((tmp_path / "run" / "config.json").read_text())
+        assert (config["n_critic"], config["lr"], config["beta1"], config["beta2"]) == (5, 1e-4, 0.0, 0.9)
+        assert "D_gp" in keys and "G_gan" not in records[3] and "G_gan" in records[4]  # G first steps at step 5
+    if options.get("condition") == "acgan":
+        assert {"D_class", "G_class"} <= keys
+    assert all(math.isfinite(v) for r in records for k, v in r.items() if isinstance(v, float))
+    assert (tmp_path / "run" / "model" / "AtoB.safetensors").is_file() and result.step == 10
+    assert "val_inception" in result.metrics

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -78,17 +82,26 @@ def browser():
 
 @pytest.fixture
 def served():
-    servers = []
+    """``img2img web --model M --port 0 --no-browser`` in a subprocess; yields a function that
+    starts one and returns its URL (read from the command's first line)."""
+    processes = []
 
     def start(model: Path) -> str:
-        server = web.serve(model, port=0, background=True)
-        servers.append(server)
-        return web.url_of(server)
+        command = [sys.executable, "-m", "img2img", "web", "--model", str(model), "--port", "0", "--no-browser"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        processes.append(process)
+        line = process.stdout.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+        assert match, f"img2img web did not start: {line}{process.stdout.read() if process.poll() is not None else ''}"
+        return match.group(1)
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def canvas_pixels(page, selector: str) -> np.ndarray:
@@ -146,22 +159,47 @@ def test_drawing_pad_translates_strokes_like_the_python_runtime(browser, served,
     assert errors == []
 
 
+def drop_file(page, selector: str, path: Path) -> None:
+    """A real drop event on ``selector`` carrying the file (as a desktop file manager's drag does)."""
+    transfer = page.evaluate_handle(
+        """([bytes, name]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: "image/png" }));
+            return transfer;
+        }""",
+        [list(path.read_bytes()), path.name],
+    )
+    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
 @needs_browser
-@pytest.mark.parametrize("kind", ["sr", "colorize"])
-def test_photo_drop_shows_before_after_and_downloads(browser, served, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind, size, how",
+    [("sr", (40, 56), "drop"), ("colorize", (40, 56), "pick"), ("sr", (300, 270), "drop")],
+    ids=["sr-drop", "colorize-pick", "sr-large-tiled"],
+)
+def test_photo_drop_shows_before_after_and_downloads(browser, served, tmp_path: Path, kind, size, how) -> None:
     model = export_tiny_sr(tmp_path) if kind == "sr" else export_tiny_unet(tmp_path, recipe="colorize", color="lab")
     rng = np.random.default_rng(0)
-    photo = cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), (5, 5), 0)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (*size, 3), dtype=np.uint8), (5, 5), 0)
     photo_path = tmp_path / "photo.png"
     cv2.imwrite(str(photo_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     page, errors = open_page(browser, served(model))
     assert page.is_visible("#drop") and not page.is_visible("#pad")  # a photo model opens the drop zone
-    page.set_input_files("#file", str(photo_path))
-    page.wait_for_selector("#download[data-ready='true']", timeout=30_000)
+    if how == "drop":
+        drop_file(page, "#drop", photo_path)
+    else:
+        page.set_input_files("#file", str(photo_path))
+    page.wait_for_selector("#download[data-ready='true']", timeout=60_000)
     page.screenshot(path=str(tmp_path / f"{kind}.png"))
-    expected = Model(model)(photo)
+    runtime = Model(model)
+    if max(size) > runtime.tile_threshold:  # the large photo runs in tiles, in the page as in Python
+        assert "tile" in page.evaluate("window.img2img.tileLog.join(' ')")
+    expected = runtime(photo)
+    scale = 2 if kind == "sr" else 1
     after = canvas_pixels(page, "#after")
-    assert after.shape == expected.shape == (40 * (2 if kind == "sr" else 1), 56 * (2 if kind == "sr" else 1), 3)
+    assert after.shape == expected.shape == (size[0] * scale, size[1] * scale, 3)
     assert np.abs(after.astype(int) - expected.astype(int)).max() <= 1
     before = canvas_pixels(page, "#before")
     assert before.shape == after.shape  # the input at the output's size, under the slider

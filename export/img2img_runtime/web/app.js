@@ -6,7 +6,7 @@ import { fromRGBA, imageChannels, specFromConfig, toRGBA, translate } from "./pr
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
-const state = { session: null, spec: null, config: null, queue: Promise.resolve(), runs: 0, mode: null };
+const state = { session: null, spec: null, config: null, queue: Promise.resolve(), runs: 0, mode: null, tileLog: [] };
 window.img2img = state; // for tests and the curious: the spec, the config, how many runs finished
 
 function setStatus(text, kind) {
@@ -42,9 +42,10 @@ function drawImage(canvas, image) {
 
 async function timedTranslate(image, what) {
   const started = performance.now();
-  const out = await translate(run, image, state.spec, (done, total) =>
-    setStatus(`${what}: tile ${done} of ${total}`, "running"),
-  );
+  const out = await translate(run, image, state.spec, (done, total) => {
+    state.tileLog.push(`tile ${done} of ${total}`);
+    setStatus(`${what}: tile ${done} of ${total}`, "running");
+  });
   const ms = performance.now() - started;
   state.runs += 1;
   state.lastMs = ms;
