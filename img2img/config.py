@@ -6,70 +6,20 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-# Per-task defaults that differ from the dataclass defaults (the papers' settings).
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pix2pix": {
-        "generator": "unet_256",
-        "gan_mode": "vanilla",
-        "size": 256,
-        "batch_size": 1,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "lr_schedule": "linear",
-        "warmup_steps": 0,
-        "adv_weight": 1.0,
-        "pixel_loss": "l1",
-    },
-    "cyclegan": {
-        "generator": "resnet_9blocks",
-        "gan_mode": "lsgan",
-        "size": 256,
-        "batch_size": 1,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "lr_schedule": "linear",
-        "warmup_steps": 0,
-    },
-    # SRGAN (Ledig et al. 2017): Adam(1e-4, beta1 0.9), x0.1 for the second half of the adversarial stage;
-    # its warm-up (the PSNR-oriented SRResNet stage) is half the steps, see STEP_FRACTIONS
-    "srgan": {
-        "generator": "srresnet_x4",
-        "gan_mode": "vanilla",
-        "size": 96,
-        "batch_size": 16,
-        "lr": 1e-4,
-        "beta1": 0.9,
-        "lr_schedule": "step",
-        "adv_weight": 1e-3,
-    },
-    # the GAN lab (noise -> image): the rest depends on --arch, --gan-mode and the data (see _resolve_gan)
-    "gan": {
-        "gan_mode": "vanilla",
-        "batch_size": 64,
-        "beta1": 0.5,
-        "lr_schedule": "linear",
-        "warmup_steps": 0,
-        "decay_steps": 0,  # a constant learning rate, as the lab's papers train
-        "adv_weight": 1.0,
-    },
-}
+# Every task's own defaults and rules (the papers' settings) live on its class in img2img/tasks:
+# ``Task.defaults``, ``configure``, ``finish_config`` and ``default_best_metric`` (see CONTRIBUTING.md).
+# Fields left unset fall back to these when a task says nothing.
+GENERIC_DEFAULTS: dict[str, Any] = {"warmup_steps": 0, "lr_schedule": "linear", "gan_mode": "vanilla"}
 
-# The GAN lab's settings by --arch: the generator preset, the latent size and Adam's learning rates
-# (the classic lab: generator 1e-3, discriminator 2e-4; DCGAN: 2e-4 for both). WGAN-GP overrides the
-# optimiser with the paper's: Adam(1e-4, betas (0, 0.9)) and 5 critic steps per generator step.
-GAN_ARCHS: dict[str, dict[str, Any]] = {
-    "mlp": {"generator": "mlp_generator", "latent_dim": 2, "lr": 1e-3, "d_lr": 2e-4},
-    "dcgan": {"generator": "dcgan_generator", "latent_dim": 100, "lr": 2e-4, "d_lr": 2e-4},
-}
-GAN_WGANGP = {"lr": 1e-4, "d_lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5}
-GAN_BUILTIN_SIZES = {"digits": 28, "faces": 32}  # the faces (25 px) are resized to a DCGAN size
+# Fields that only some tasks take (a constructor argument of theirs): set for another task, an error.
+TASK_ONLY_FIELDS = ("arch", "latent_dim", "condition", "n_critic", "content_loss", "class_names")
 
 # ``steps`` while a run with a time budget (``minutes``) has not yet measured its speed.
 PLANNED_STEPS = 10**9
 
 # Step counts that default to a fraction of ``steps`` (re-derived when a time budget plans the steps).
 # Derived in this order: ``warmup_steps`` is a fraction of the steps (srgan only: the other tasks'
-# TASK_DEFAULTS say 0), ``decay_steps`` a fraction of the steps after the warm-up.
+# other tasks' defaults say 0), ``decay_steps`` a fraction of the steps after the warm-up.
 STEP_FRACTIONS: dict[str, float] = {"warmup_steps": 0.5, "decay_steps": 0.5}
 
 # What decides RUN/best (higher is better): validation PSNR, SSIM, the sharpness ratio's closeness
@@ -101,7 +51,7 @@ RESUMABLE_OVERRIDES = frozenset(
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. Unset task-dependent fields take ``TASK_DEFAULTS``.
+    """Everything a training run needs. Unset task-dependent fields take the task's ``defaults``.
 
     Data: ``data`` is a folder (see README "Folder formats"); ``size`` is the training crop
     (the HR crop for SRGAN), ``load_size`` the size the shorter side is resized to before the
@@ -179,54 +129,43 @@ class TrainConfig:
     auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps
     progress: bool = True
     # the GAN lab (task "gan")
-    arch: str | None = None  # "mlp" (the classic lab) or "dcgan" -> the generator preset (GAN_ARCHS)
+    arch: str | None = None  # "mlp" (the classic lab) or "dcgan" -> the generator preset (tasks.gan.ARCH_SETTINGS)
     latent_dim: int | None = None  # noise size (default: mlp 2, dcgan 100)
     condition: str | None = None  # None, "class" (conditional GAN) or "acgan"
     class_names: list[str] = field(default_factory=list)  # the data's classes (found in the data, recorded)
     n_critic: int | None = None  # discriminator steps per generator step (default 1; wgangp 5)
 
     def __post_init__(self) -> None:
-        task_defaults = TASK_DEFAULTS.get(self.task)
-        if task_defaults is None:  # a task registered outside the package (img2img.tasks.register_task)
-            from .tasks import TASKS
+        from .tasks import TASKS
 
-            if self.task not in TASKS:
-                raise ValueError(
-                    f"unknown task {self.task!r}; available: {', '.join(sorted({*TASK_DEFAULTS, *TASKS}))}"
-                )
-            task_defaults = {
-                "warmup_steps": 0,
-                "lr_schedule": "linear",
-                "gan_mode": "vanilla",
-                **TASKS[self.task].defaults,
-            }
+        task = TASKS.get(self.task)
+        if task is None:
+            raise ValueError(f"unknown task {self.task!r}; available: {', '.join(sorted(TASKS))}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
-        if self.task == "gan":
-            self._resolve_gan()
-        elif self.arch is not None or self.condition is not None or self.latent_dim is not None:
-            raise ValueError("arch, condition and latent_dim are options of the gan task (img2img train gan)")
+        own = task.config_fields()
+        foreign = sorted(k for k in TASK_ONLY_FIELDS if getattr(self, k) not in (None, []) and k not in own)
+        if foreign:
+            verb = "is not an option" if len(foreign) == 1 else "are not options"
+            raise ValueError(f"{', '.join(foreign)} {verb} of the {self.task} task")
+        task.configure(self)  # settings that follow from other options, before the defaults
         if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
             self.steps = PLANNED_STEPS if self.minutes is not None else 10_000
         from .presets import apply_recipe_profile
 
         apply_recipe_profile(self)
-        for key, value in task_defaults.items():
+        for key, value in {**GENERIC_DEFAULTS, **task.defaults}.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        if self.task == "pix2pix" and self.generator.startswith("unet") and "norm" not in self.generator_kwargs:
-            # The paper trains with batch norm on batches of 1 and normalises test images by their own
-            # statistics; instance norm is exactly that, in training and at inference (and in ONNX).
-            # Batch norm with running statistics at inference measured 0.7 dB worse (README "Networks").
-            self.generator_kwargs = {**self.generator_kwargs, "norm": "instance"}
+        task.finish_config(self)  # the task's derived values and checks
         for name in STEP_FRACTIONS:  # unset step counts derive from steps (see plan_steps)
             if getattr(self, name) is None:
                 self.auto_steps = sorted({*self.auto_steps, name})
                 setattr(self, name, self._derived_step_count(name))
-        if self.num_workers is None:  # in-memory sets need no worker processes (they would only take cores)
-            self.num_workers = 0 if self.task == "gan" and self.data in GAN_BUILTIN_SIZES else 2
+        if self.num_workers is None:
+            self.num_workers = 2
         if self.hflip is None:
-            self.hflip = not (self.task == "gan" and self.data == "digits")  # a flipped digit is no digit
+            self.hflip = True
         if self.beta2 is None:
             self.beta2 = 0.999
         if self.direction not in ("AtoB", "BtoA"):
@@ -234,99 +173,50 @@ class TrainConfig:
         if self.recipe is not None:
             if self.recipe not in ("sketch", "colorize", "restore", "sr"):
                 raise ValueError(f"unknown --task recipe {self.recipe!r}; available: sketch, colorize, restore, sr")
-            if (self.recipe == "sr") != (self.task == "srgan"):
-                raise ValueError("the sr recipe goes with srgan, and srgan takes only the sr recipe")
+            wanted = "sr" if self.recipe == "sr" else "paired"  # what the recipe makes: LR/HR or A/B pairs
+            if task.dataset != wanted:
+                raise ValueError(
+                    f"the {self.recipe} recipe makes {'super-resolution' if wanted == 'sr' else 'paired'} data, "
+                    f"which the {self.task} task does not read (it reads {task.dataset!r} data)"
+                )
             if self.recipe == "colorize":
                 self.color_space = "lab"
             if self.recipe == "sr":
                 self.recipe_options = {**self.recipe_options, "scale": self.scale}
         if self.color_space not in ("rgb", "lab"):
             raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
-        if self.color_space == "lab" and self.task != "pix2pix":
-            raise ValueError("color_space 'lab' (colorization) is a pix2pix option")
-        if self.task == "srgan" and (
-            self.crop_scale or self.affine_degrees or self.affine_translate or self.affine_scale
-        ):
-            raise ValueError("super-resolution pairs differ in size: use flips only (no crop_scale or affine)")
+        if self.color_space == "lab" and "color_space" not in own:
+            raise ValueError(f"color_space 'lab' (colorization) is not an option of the {self.task} task (pix2pix)")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
         self._resolve_losses()
-        if self.best_metric is None:  # a GAN super-resolution run is chosen for texture like the target's
-            gan_sr = self.task == "srgan" and (self.adv_weight or 0) > 0
-            self.best_metric = "cycle_psnr" if self.task == "cyclegan" else "sharpness" if gan_sr else "psnr"
-            if self.task == "gan":  # scored by the classifier when the data has classes
-                self.best_metric = "inception" if len(self.class_names) >= 2 else "last"
+        if self.best_metric is None:
+            self.best_metric = task.default_best_metric(self)
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         for name in ("steps", "batch_size", "size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
-    def _resolve_gan(self) -> None:
-        """The GAN lab's settings from --arch, --gan-mode and the data (recorded in config.json)."""
-        from .data.labeled import BUILTIN_SETS, class_names
-
-        if self.recipe is not None:
-            raise ValueError("the gan task trains on images as they are: no --task recipe")
-        if self.arch is None:
-            self.arch = "mlp" if self.generator == "mlp_generator" else "dcgan"
-        if self.arch not in GAN_ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(GAN_ARCHS)}, got {self.arch!r}")
-        if self.condition is not None and self.condition not in ("class", "acgan"):
-            raise ValueError(f"condition must be 'class' or 'acgan', got {self.condition!r}")
-        chosen = {**GAN_ARCHS[self.arch], **(GAN_WGANGP if self.gan_mode == "wgangp" else {})}
-        if self.generator is not None and self.generator != chosen["generator"]:
-            raise ValueError(f"--arch {self.arch} trains the {chosen['generator']} generator, not {self.generator!r}")
-        for key, value in chosen.items():
-            if getattr(self, key, None) is None:
-                setattr(self, key, value)
-        if self.n_critic is None:
-            self.n_critic = 1
-        if self.data in BUILTIN_SETS:
-            self.out_channels = 1
-            if self.size is None:
-                self.size = GAN_BUILTIN_SIZES[self.data]
-        if self.size is None:
-            self.size = 64
-        if self.data and not self.class_names:
-            self.class_names = class_names(self.data)
-        if self.condition and len(self.class_names) < 2:
-            raise ValueError(
-                f"--condition {self.condition} needs labelled images: the digits set, or a folder with one "
-                f"sub-folder per class ({self.data} has {len(self.class_names)} classes)"
-            )
-
     def _resolve_losses(self) -> None:
-        """Resolve the schedule, discriminator norm and SRGAN content loss, so that RUN/config.json
-        records what the run uses (the task checks the combinations again when it is built)."""
-        import os
-
-        from .losses import VGG19_WEIGHTS_ENV
+        """Resolve the schedule and the discriminator norm, so that RUN/config.json records what the
+        run uses (the task checks the combinations again when it is built)."""
         from .nets.patchgan import patchgan_kwargs
         from .optimization import LR_SCHEDULES
+        from .tasks import TASKS
 
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         for name in ("warmup_steps", "decay_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        # the PatchGAN's norm: instance for CycleGAN (the paper), batch for pix2pix and SRGAN; a WGAN-GP
-        # critic defaults to instance norm and refuses batch norm
-        if not (self.task == "gan" and self.arch == "mlp"):  # the lab's MLP discriminator has no norm
+        # the discriminator's norm, by the task (PatchGAN: batch; CycleGAN instance, as the paper); a
+        # WGAN-GP critic defaults to instance norm and refuses batch norm
+        norm = TASKS[self.task].discriminator_norm(self)
+        if norm is not None:
             self.discriminator_kwargs = patchgan_kwargs(
-                self.discriminator_kwargs,
-                gan_mode=self.gan_mode,
-                default_norm="instance" if self.task == "cyclegan" else "batch",
+                self.discriminator_kwargs, gan_mode=self.gan_mode, default_norm=norm
             )
-        if self.task != "srgan":
-            if self.content_loss is not None:
-                raise ValueError(f"content_loss is an srgan option, not a {self.task} one")
-            return
-        # VGG only when asked for: --vgg-weights, else $IMG2IMG_VGG19_WEIGHTS (recorded as vgg_weights)
-        if self.content_loss != "l1+fm" and not self.vgg_weights:
-            self.vgg_weights = os.environ.get(VGG19_WEIGHTS_ENV) or None
-        if self.content_loss is None:
-            self.content_loss = "vgg" if self.vgg_weights else "l1+fm"
 
     @property
     def steps_planned(self) -> bool:

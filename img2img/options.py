@@ -24,9 +24,21 @@ import dataclasses
 import difflib
 from typing import Any, Callable
 
-from .config import TASK_DEFAULTS, TrainConfig
+from .config import TrainConfig
 
-FAMILIES = tuple(TASK_DEFAULTS)  # pix2pix, cyclegan, srgan
+
+def _task_modules() -> tuple[str, ...]:
+    """The task modules of ``img2img/tasks`` (one per built-in task, named like it), listed without
+    importing them: building the CLI's parser must not load torch."""
+    import importlib.util
+    import pkgutil
+
+    spec = importlib.util.find_spec(f"{__package__}.tasks")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return tuple(m.name for m in pkgutil.iter_modules(locations) if m.name != "base")
+
+
+FAMILIES = _task_modules()  # the built-in tasks: cyclegan, gan, pix2pix, srgan
 RECIPES = ("sketch", "colorize", "restore", "sr")
 
 # flag / keyword -> generator constructor keyword (in TrainConfig.generator_kwargs)

@@ -264,7 +264,7 @@ def _collate(dataset: Dataset, indices: range) -> dict[str, torch.Tensor]:
 def train(
     task: str | None = None, *, resume: bool = False, stop_after: int | None = None, **kwargs: Any
 ) -> TrainResult:
-    """Train a model family (``task``: pix2pix, cyclegan, srgan) on a folder.
+    """Train a model family (``task``: pix2pix, cyclegan, srgan, gan or a registered task) on a folder.
 
     Every other keyword is a :class:`~img2img.config.TrainConfig` field or the name of an
     ``img2img train`` flag (``base_channels=32``, ``skip_bad=True``, ``preset="heavy"``...; see

@@ -38,6 +38,35 @@ class Task(nn.Module):
     dataset: ClassVar[str] = "paired"
     defaults: ClassVar[dict[str, Any]] = {}
     scores_itself: ClassVar[bool] = False  # validation needs no val images (the GAN lab scores its own samples)
+    extra_fields: ClassVar[tuple[str, ...]] = ()  # TrainConfig fields the task reads that are not constructor arguments
+
+    # ---------------------------------------------------------------- the task's part of the config
+    @classmethod
+    def config_fields(cls) -> set[str]:
+        """The TrainConfig fields this task takes: its keyword-only constructor arguments and ``extra_fields``."""
+        names = {n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY}
+        return names | set(cls.extra_fields)
+
+    @classmethod
+    def configure(cls, cfg: Any) -> None:
+        """Called by ``TrainConfig`` before ``defaults`` fill the unset fields: settings that follow
+        from other options (the GAN lab's ``--arch`` chooses the generator and learning rates)."""
+
+    @classmethod
+    def finish_config(cls, cfg: Any) -> None:
+        """Called by ``TrainConfig`` after the defaults: the task's derived values and its checks
+        (``ValueError`` naming the option)."""
+
+    @classmethod
+    def discriminator_norm(cls, cfg: Any) -> str | None:
+        """The PatchGAN's norm when the user gives none (``--d-norm``); None: the task resolves its
+        discriminator's options itself."""
+        return "batch"
+
+    @classmethod
+    def default_best_metric(cls, cfg: Any) -> str:
+        """What picks ``RUN/best`` when ``--best-metric`` is not given."""
+        return "psnr"
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Task":
@@ -155,7 +184,8 @@ TASKS: dict[str, type[Task]] = {}
 def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator: make a :class:`Task` subclass trainable by its ``name`` (``train(name, ...)``).
     Its ``defaults`` fill the TrainConfig values it needs that have no global default
-    (``generator``, ``lr``, ...); the three built-in tasks take theirs from ``config.TASK_DEFAULTS``."""
+    (``generator``, ``lr``, ...), and its ``configure``/``finish_config`` hooks derive and check the
+    rest, for the built-in tasks as for any other."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a name")
     if cls.name in TASKS and TASKS[cls.name] is not cls:

@@ -29,6 +29,25 @@ class CycleGAN(Task):
     """
 
     name = "cyclegan"
+    defaults = {
+        "generator": "resnet_9blocks",
+        "gan_mode": "lsgan",
+        "size": 256,
+        "batch_size": 1,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "lr_schedule": "linear",
+        "warmup_steps": 0,
+    }
+
+    @classmethod
+    def discriminator_norm(cls, cfg: Any) -> str:
+        return "instance"  # the paper's discriminators
+
+    @classmethod
+    def default_best_metric(cls, cfg: Any) -> str:
+        return "cycle_psnr"  # no targets: the round trip
+
     dataset = "unpaired"
 
     @torch.no_grad()

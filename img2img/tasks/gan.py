@@ -26,8 +26,16 @@ from .base import Task, register_task
 CONDITIONS = ("class", "acgan")
 # the discriminator that goes with each generator architecture
 DISCRIMINATORS = {MLPGenerator.arch: MLPDiscriminator, DCGANGenerator.arch: DCGANDiscriminator}
-# generator preset by --arch
-ARCHS = {"mlp": "mlp_generator", "dcgan": "dcgan_generator"}
+# The lab's settings by --arch: the generator preset, the latent size and Adam's learning rates (the
+# classic lab: generator 1e-3, discriminator 2e-4; DCGAN: 2e-4 for both). WGAN-GP overrides the
+# optimiser with the paper's: Adam(1e-4, betas (0, 0.9)) and 5 critic steps per generator step.
+ARCH_SETTINGS: dict[str, dict[str, Any]] = {
+    "mlp": {"generator": "mlp_generator", "latent_dim": 2, "lr": 1e-3, "d_lr": 2e-4},
+    "dcgan": {"generator": "dcgan_generator", "latent_dim": 100, "lr": 2e-4, "d_lr": 2e-4},
+}
+ARCHS = {arch: settings["generator"] for arch, settings in ARCH_SETTINGS.items()}  # generator preset by --arch
+WGANGP_SETTINGS = {"lr": 1e-4, "d_lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5}
+BUILTIN_SIZES = {"digits": 28, "faces": 32}  # the faces (25 px) are resized to a DCGAN size
 SAMPLES_PER_SCORE = 1000  # generated images the classifier judges at each validation
 GRID = 8  # the fixed-noise sample grid is GRID x GRID (conditional: GRID per class)
 
@@ -52,6 +60,61 @@ class GAN(Task):
     name = "gan"
     dataset = "images"
     scores_itself = True  # validation generates its own samples (no val images needed)
+    extra_fields = ("arch",)
+    defaults = {
+        "gan_mode": "vanilla",
+        "batch_size": 64,
+        "beta1": 0.5,
+        "lr_schedule": "linear",
+        "warmup_steps": 0,
+        "decay_steps": 0,  # a constant learning rate, as the lab's papers train
+        "adv_weight": 1.0,
+        "n_critic": 1,
+        "size": 64,  # folders (the built-in sets: their own size)
+    }
+
+    @classmethod
+    def configure(cls, cfg: Any) -> None:
+        """The lab's settings from --arch, --gan-mode and the data (recorded in config.json)."""
+        from ..data.labeled import BUILTIN_SETS, class_names
+
+        if cfg.recipe is not None:
+            raise ValueError("the gan task trains on images as they are: no --task recipe")
+        if cfg.arch is None:
+            cfg.arch = "mlp" if cfg.generator == ARCHS["mlp"] else "dcgan"
+        if cfg.arch not in ARCH_SETTINGS:
+            raise ValueError(f"arch must be one of {', '.join(ARCH_SETTINGS)}, got {cfg.arch!r}")
+        if cfg.condition is not None and cfg.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {cfg.condition!r}")
+        chosen = {**ARCH_SETTINGS[cfg.arch], **(WGANGP_SETTINGS if cfg.gan_mode == "wgangp" else {})}
+        if cfg.generator is not None and cfg.generator != chosen["generator"]:
+            raise ValueError(f"--arch {cfg.arch} trains the {chosen['generator']} generator, not {cfg.generator!r}")
+        for key, value in chosen.items():
+            if getattr(cfg, key, None) is None:
+                setattr(cfg, key, value)
+        if cfg.data in BUILTIN_SETS:
+            cfg.out_channels = 1
+            if cfg.size is None:
+                cfg.size = BUILTIN_SIZES[cfg.data]
+            if cfg.num_workers is None:  # in memory: worker processes would only take cores
+                cfg.num_workers = 0
+        if cfg.hflip is None:
+            cfg.hflip = cfg.data != "digits"  # a mirrored digit is no digit
+        if cfg.data and not cfg.class_names:
+            cfg.class_names = class_names(cfg.data)
+        if cfg.condition and len(cfg.class_names) < 2:
+            raise ValueError(
+                f"--condition {cfg.condition} needs labelled images: the digits set, or a folder with one "
+                f"sub-folder per class ({cfg.data} has {len(cfg.class_names)} classes)"
+            )
+
+    @classmethod
+    def discriminator_norm(cls, cfg: Any) -> str | None:
+        return None if cfg.arch == "mlp" else "batch"  # the MLP discriminator has no norm; DCGAN's as the paper
+
+    @classmethod
+    def default_best_metric(cls, cfg: Any) -> str:
+        return "inception" if len(cfg.class_names) >= 2 else "last"  # scored by the classifier when labelled
 
     def __init__(
         self,

@@ -45,6 +45,26 @@ class Pix2Pix(Task):
     """
 
     name = "pix2pix"
+    defaults = {
+        "generator": "unet_256",
+        "gan_mode": "vanilla",
+        "size": 256,
+        "batch_size": 1,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "lr_schedule": "linear",
+        "warmup_steps": 0,
+        "adv_weight": 1.0,
+        "pixel_loss": "l1",
+    }
+
+    @classmethod
+    def finish_config(cls, cfg: Any) -> None:
+        if cfg.generator.startswith("unet") and "norm" not in cfg.generator_kwargs:
+            # The paper trains with batch norm on batches of 1 and normalises test images by their own
+            # statistics; instance norm is exactly that, in training and at inference (and in ONNX).
+            # Batch norm with running statistics at inference measured 0.7 dB worse (README "Networks").
+            cfg.generator_kwargs = {**cfg.generator_kwargs, "norm": "instance"}
 
     def __init__(
         self,

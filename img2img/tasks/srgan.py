@@ -43,6 +43,39 @@ class SRGAN(Task):
     """
 
     name = "srgan"
+    # SRGAN (Ledig et al. 2017): Adam(1e-4, beta1 0.9), x0.1 for the second half of the adversarial stage;
+    # its warm-up (the PSNR-oriented SRResNet stage) is half the steps (config.STEP_FRACTIONS)
+    defaults = {
+        "generator": "srresnet_x4",
+        "gan_mode": "vanilla",
+        "size": 96,
+        "batch_size": 16,
+        "lr": 1e-4,
+        "beta1": 0.9,
+        "lr_schedule": "step",
+        "adv_weight": 1e-3,
+        "warmup_steps": None,  # not the generic 0: derived from the steps (config.STEP_FRACTIONS)
+    }
+
+    @classmethod
+    def finish_config(cls, cfg: Any) -> None:
+        import os
+
+        if cfg.crop_scale or cfg.affine_degrees or cfg.affine_translate or cfg.affine_scale:
+            raise ValueError("super-resolution pairs differ in size: use flips only (no crop_scale or affine)")
+        if cfg.content_loss is not None and cfg.content_loss not in CONTENT_LOSSES:
+            raise ValueError(f"content_loss must be one of {', '.join(CONTENT_LOSSES)}, got {cfg.content_loss!r}")
+        # VGG only when asked for: --vgg-weights, else $IMG2IMG_VGG19_WEIGHTS (recorded as vgg_weights)
+        if cfg.content_loss != "l1+fm" and not cfg.vgg_weights:
+            cfg.vgg_weights = os.environ.get(losses.VGG19_WEIGHTS_ENV) or None
+        if cfg.content_loss is None:
+            cfg.content_loss = "vgg" if cfg.vgg_weights else "l1+fm"
+
+    @classmethod
+    def default_best_metric(cls, cfg: Any) -> str:
+        # a GAN super-resolution run is chosen for texture like the target's; PSNR favours the warm-up's blur
+        return "sharpness" if (cfg.adv_weight or 0) > 0 else "psnr"
+
     dataset = "sr"
 
     def __init__(
