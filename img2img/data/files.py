@@ -401,7 +401,33 @@ class FolderDataset(Dataset):
 
 
 class ResizeCropFolder(FolderDataset):
-    """Resize-shorter-side + crop parameters shared by the paired, unpaired and recipe folders."""
+    """The paired, unpaired and recipe folders: one constructor (the arguments of
+    :class:`~img2img.data.paired.PairedFolder`), resize-shorter-side + crop parameters, and a
+    :meth:`_collect` hook in which each lists and checks its own files."""
+
+    def __init__(
+        self,
+        root,
+        *,
+        split: str = "train",
+        size: int = 256,
+        load_size: int | None = None,
+        channels_a: int = 3,
+        channels_b: int = 3,
+        on_bad: str = "error",
+        verify: bool = True,
+        seed: int = 0,
+        train: bool = True,
+    ) -> None:
+        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
+        self._init_sizes(size, load_size, channels_a, channels_b)
+        self.native_scale = load_size is None  # crops at the photo's own scale (recipe folders)
+        self._collect()
+        self._report_skipped()
+
+    def _collect(self) -> None:
+        """List this folder's files (``self.verify``: decode them), report bad ones by ``on_bad``."""
+        raise NotImplementedError
 
     def _init_sizes(self, size: int, load_size: int | None, channels_a: int, channels_b: int) -> None:
         self.load_size = round(size * 286 / 256) if load_size is None else int(load_size)

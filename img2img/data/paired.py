@@ -36,22 +36,7 @@ class PairedFolder(ResizeCropFolder):
     "path": A's path relative to A/ (or to the split root for AB images)}``.
     """
 
-    def __init__(
-        self,
-        root,
-        *,
-        split: str = "train",
-        size: int = 256,
-        load_size: int | None = None,
-        channels_a: int = 3,
-        channels_b: int = 3,
-        on_bad: str = "error",
-        verify: bool = True,
-        seed: int = 0,
-        train: bool = True,
-    ) -> None:
-        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
-        self._init_sizes(size, load_size, channels_a, channels_b)
+    def _collect(self) -> None:
         dir_a, dir_b = self.dir_a, self.dir_b
         if dir_a.is_dir() != dir_b.is_dir():
             present, missing = (dir_a, dir_b) if dir_a.is_dir() else (dir_b, dir_a)
@@ -60,10 +45,9 @@ class PairedFolder(ResizeCropFolder):
         self.pairs: list[tuple[Path, Path | None]] = (
             self._match(dir_a, dir_b) if self.layout == "A/B" else [(p, None) for p in self._list(self.split_root)]
         )
-        if verify:
+        if self.verify:
             self._verify_pairs()
         self._require_some(self.pairs, self.split_root)
-        self._report_skipped()
 
     def _verify_pairs(self) -> None:
         if self.layout == "A/B":

@@ -78,21 +78,31 @@ class RecipeFolder(ResizeCropFolder):
         train: bool = True,
         recolor: bool = False,
     ) -> None:
-        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
-        self._init_sizes(size, load_size, channels_a, channels_b)
-        self.native_scale = load_size is None
         if recipe.name == "sr":
             raise ValueError("super-resolution pairs come from SRFolder (crops at the photo's own resolution)")
         self.recipe = recipe
         self.recolor = recolor
+        super().__init__(
+            root,
+            split=split,
+            size=size,
+            load_size=load_size,
+            channels_a=channels_a,
+            channels_b=channels_b,
+            on_bad=on_bad,
+            verify=verify,
+            seed=seed,
+            train=train,
+        )
+
+    def _collect(self) -> None:
         self.photos = self._list(self.split_root)
         gray: list[Path] = []
-        if recipe.name == "colorize":
-            self.photos, gray = self._sort_by_colour(self.photos, verify)
-        elif verify:
+        if self.recipe.name == "colorize":
+            self.photos, gray = self._sort_by_colour(self.photos, self.verify)
+        elif self.verify:
             self.photos = self._verified(self.photos, 3)
         self._require_some(self.photos + gray, self.split_root)
-        self._report_skipped()
         if gray:
             self._skip_gray(gray)
 

@@ -17,33 +17,17 @@ class UnpairedFolder(ResizeCropFolder):
     :class:`PairedFolder`. Items: ``{"A", "B", "path": A's path relative to A/}``.
     """
 
-    def __init__(
-        self,
-        root,
-        *,
-        split: str = "train",
-        size: int = 256,
-        load_size: int | None = None,
-        channels_a: int = 3,
-        channels_b: int = 3,
-        on_bad: str = "error",
-        verify: bool = True,
-        seed: int = 0,
-        train: bool = True,
-    ) -> None:
-        super().__init__(root=root, split=split, size=size, on_bad=on_bad, verify=verify, seed=seed, train=train)
-        self._init_sizes(size, load_size, channels_a, channels_b)
+    def _collect(self) -> None:
         for folder in (self.dir_a, self.dir_b):
             if not folder.is_dir():
                 raise DatasetError(f"unpaired data needs {self.dir_a} and {self.dir_b}; {folder} does not exist")
         self.files_a = self._list(self.dir_a)
         self.files_b = self._list(self.dir_b)
-        if verify:
+        if self.verify:
             self.files_a = self._verified(self.files_a, self.channels_a)
             self.files_b = self._verified(self.files_b, self.channels_b)
         self._require_some(self.files_a, self.dir_a)
         self._require_some(self.files_b, self.dir_b)
-        self._report_skipped()
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))

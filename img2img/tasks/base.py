@@ -178,6 +178,17 @@ def generator_io_spec(g: nn.Module) -> dict[str, Any]:
     }
 
 
+# The training settings of the pix2pix and CycleGAN papers (Isola et al. 2017, Zhu et al. 2017): 256 px
+# crops, batches of 1, Adam(2e-4, beta1 0.5), constant then linear decay to 0, no warm-up.
+ISOLA_ZHU_SETTINGS: dict[str, Any] = {
+    "size": 256,
+    "batch_size": 1,
+    "lr": 2e-4,
+    "beta1": 0.5,
+    "lr_schedule": "linear",
+    "warmup_steps": 0,
+}
+
 TASKS: dict[str, type[Task]] = {}
 
 

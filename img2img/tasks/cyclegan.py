@@ -11,7 +11,7 @@ from .. import losses
 from ..nets import PatchGAN, create_model, init_weights
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
-from .base import ImagePool, Task, register_task
+from .base import ISOLA_ZHU_SETTINGS, ImagePool, Task, register_task
 
 
 @register_task
@@ -29,16 +29,7 @@ class CycleGAN(Task):
     """
 
     name = "cyclegan"
-    defaults = {
-        "generator": "resnet_9blocks",
-        "gan_mode": "lsgan",
-        "size": 256,
-        "batch_size": 1,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "lr_schedule": "linear",
-        "warmup_steps": 0,
-    }
+    defaults = {**ISOLA_ZHU_SETTINGS, "generator": "resnet_9blocks", "gan_mode": "lsgan"}
 
     @classmethod
     def discriminator_norm(cls, cfg: Any) -> str:

@@ -12,7 +12,7 @@ from ..color import AB_SCALE, join_lab, split_lab
 from ..nets import PatchGAN, create_model, init_weights
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
-from .base import Task, register_task
+from .base import ISOLA_ZHU_SETTINGS, Task, register_task
 
 # The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
 # conditional mean, which is what PSNR rewards when the input is ambiguous, e.g. faded or not).
@@ -46,14 +46,9 @@ class Pix2Pix(Task):
 
     name = "pix2pix"
     defaults = {
+        **ISOLA_ZHU_SETTINGS,
         "generator": "unet_256",
         "gan_mode": "vanilla",
-        "size": 256,
-        "batch_size": 1,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "lr_schedule": "linear",
-        "warmup_steps": 0,
         "adv_weight": 1.0,
         "pixel_loss": "l1",
     }
