@@ -2,7 +2,7 @@
 # Set up img2img in a virtual environment, with the PyTorch build that fits this machine.
 #
 #   ./install.sh              .venv (created if missing) + img2img (editable)
-#   ./install.sh --dev        the same + the dev extras (pytest)
+#   ./install.sh --dev        the same + the dev extras (pytest, ruff, playwright for the browser tests, ray)
 #   ./install.sh --dry-run    print the commands instead of running them (the CPU index is still probed)
 #   ./install.sh --cpu        CPU-only torch even if an NVIDIA GPU is present
 #   ./install.sh --cuda       the default (CUDA on Linux x86_64) torch even without nvidia-smi
