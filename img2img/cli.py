@@ -205,6 +205,19 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="U-Net: add a whole-picture summary to the innermost level, so photo-wide changes "
         "(a colour cast, a fade) are judged from the whole photo (default: off)",
     )
+    n.add_argument(
+        "--global-color",
+        action=argparse.BooleanOptionalAction,
+        help="U-Net: first correct the whole input with a photo-wide colour transform predicted from "
+        "its histograms (fading, casts); inference then runs on whole images (default: on for the "
+        "restore recipe, else off)",
+    )
+    n.add_argument(
+        "--zero-start",
+        action=argparse.BooleanOptionalAction,
+        help="U-Net: the last conv starts at zero, so a new colorize net outputs no colour (the gray "
+        "input) and learns from there (default: off)",
+    )
     n.add_argument("--d-layers", type=int, help="PatchGAN layers, 3 = 70x70 receptive field (default: 3)")
     n.add_argument("--d-channels", type=int, help="PatchGAN width (default: 64; cpu recipe profiles 32)")
     n.add_argument(

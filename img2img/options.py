@@ -53,6 +53,8 @@ GENERATOR_FLAGS: dict[str, str] = {
         "upsample",
         "residual",
         "global_context",
+        "global_color",
+        "zero_start",
     )
 }
 # flag / keyword -> discriminator (PatchGAN) constructor keyword (in TrainConfig.discriminator_kwargs)

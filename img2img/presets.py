@@ -29,10 +29,12 @@ PROFILES = ("cpu", "gpu")
 # The restore U-Net has no normalisation: batch statistics of training crops (or instance statistics
 # of a crop) differ from a full photo's at inference, and with the residual start it trains without.
 # Colorize and sketch nets start from nothing (no residual); without normalisation the sketch net
-# collapsed to a constant output, so they keep pix2pix's instance norm.
+# collapsed to a constant output, so they keep pix2pix's instance norm. The restore U-Net first
+# corrects the photo's colours as a whole (global_color: fading and casts are photo-wide 3 x 4
+# colour transforms, read from the photo's histograms; measured +1.25 dB in a 5-minute run).
 _UNET_SMALL = {"num_downs": 6, "base_channels": 32, "upsample": "resize", "norm": "instance"}
 _UNET_GPU = {"num_downs": 8, "base_channels": 64, "upsample": "resize", "norm": "instance"}
-_NO_NORM = {"norm": "none", "residual": True}
+_NO_NORM = {"norm": "none", "residual": True, "global_color": True}
 
 # Colorize and sketch: a U-Net with instance norm that starts from nothing (no residual), a small GAN term.
 _FROM_NOTHING: dict[str, dict[str, Any]] = {

@@ -43,7 +43,7 @@ class ModelSpec:
     ab_scale: float = 110.0
     color_resolution: int | None = None
     train_size: int | None = None  # the training crop (config["training"]["size"]), if known
-    image_statistics: bool = False  # the net normalises by per-image statistics (instance norm): tiles are not exact
+    image_statistics: bool = False  # reads per-image statistics (instance norm, colour head): tiles are not exact
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "ModelSpec":
@@ -256,8 +256,8 @@ def tiling_policy(
     """``(tile, overlap, threshold)`` for :func:`run_images` from a user's choice.
 
     ``"auto"`` tiles with the suggested size only images larger than twice it, except for nets
-    with per-image statistics (``image_statistics``: instance norm), which "auto" never tiles:
-    each tile would normalise itself and the result would differ from the whole image's (by
+    with per-image statistics (``image_statistics``: instance norm, a photo-wide colour head),
+    which "auto" never tiles: each tile would normalise (or colour-correct) itself and the result would differ from the whole image's (by
     tens of grey levels); an int tiles every image larger than that int (for such nets too:
     the caller asked); None never tiles.
     """

@@ -250,9 +250,11 @@ def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02) 
 
 
 def uses_image_statistics(net: nn.Module) -> bool:
-    """True if ``net`` normalises by statistics of each input (instance norm), so that running it
-    on tiles of an image is not the same as running it on the whole image."""
-    return any(isinstance(m, nn.InstanceNorm2d) for m in net.modules())
+    """True if ``net`` normalises by statistics of each input (instance norm), or otherwise reads
+    statistics of the whole input (a module with ``image_statistics = True``, such as
+    :class:`~img2img.nets.color_head.GlobalColorHead`), so that running it on tiles of an image
+    is not the same as running it on the whole image."""
+    return any(isinstance(m, nn.InstanceNorm2d) or getattr(m, "image_statistics", False) for m in net.modules())
 
 
 def zero_init_(conv: nn.Module) -> nn.Module:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .color_head import GlobalColorHead
 from .layers import NormSpec, check_input_size, conv_bias, get_norm_layer, zero_init_
 from .registry import register_arch
 
@@ -98,6 +99,15 @@ class UNetGenerator(nn.Module):
             Iizuka et al., 2016). A photo-wide change (a colour cast, a fade) is then judged from
             the whole photo, not from one receptive field; the MLP's last layer starts at zero.
             Tiled inference judges each tile on its own.
+        zero_start: the last conv starts at zero, so a new net outputs 0 everywhere: for Lab
+            colorization (the net predicts the colour channels ab) that is no colour, i.e. the
+            gray input itself, the trivial baseline, and training moves it from there (what
+            ``residual`` does for nets whose input and output are the same kind of picture).
+        global_color: first correct the whole input with a photo-wide 3 x 4 colour transform
+            predicted from its histograms (:class:`~img2img.nets.color_head.GlobalColorHead`,
+            starts as the identity); the U-Net then repairs the corrected picture. For fading and
+            colour casts, which a receptive field cannot judge. The net then reports
+            ``image_statistics``: inference runs it on whole images, not tiles.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
@@ -128,6 +138,8 @@ class UNetGenerator(nn.Module):
         upsample: str = "transpose",
         residual: bool = False,
         global_context: bool = False,
+        global_color: bool = False,
+        zero_start: bool = False,
     ) -> None:
         super().__init__()
         if residual and in_channels != out_channels:
@@ -171,8 +183,9 @@ class UNetGenerator(nn.Module):
             )
             for i in reversed(range(num_downs))
         )
-        if residual:
-            zero_init_(self.up[-1].conv)  # starts as the identity
+        if residual or zero_start:
+            zero_init_(self.up[-1].conv)  # starts as the identity (residual) or at 0
+        self.color = GlobalColorHead(in_channels) if global_color else None
         self.context: nn.Sequential | None = None
         if global_context:
             width = widths[innermost]
@@ -181,6 +194,8 @@ class UNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, multiple=self.size_multiple, min_size=self.min_size, name="UNetGenerator")
+        if self.color is not None:
+            x = self.color(x)
         skips = []
         h = x
         for block in self.down:

@@ -1,0 +1,126 @@
+"""The photo-wide colour head of the restore U-Net (img2img.nets.color_head)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from img2img.nets import create_model
+from img2img.nets.color_head import GlobalColorHead
+from img2img.nets.layers import init_weights, uses_image_statistics
+
+UNET = dict(num_downs=3, base_channels=8, upsample="resize", norm="none", residual=True)
+
+
+def smooth_images(generator: torch.Generator, n: int, size: int = 32) -> torch.Tensor:
+    """Photos-like inputs in [-1, 1] that use the whole range: smooth noise, stretched per image."""
+    x = F.interpolate(torch.rand(n, 3, size // 4, size // 4, generator=generator), size=size, mode="bilinear")
+    lo, hi = x.amin(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)
+    return (x - lo) / (hi - lo) * 2 - 1
+
+
+def test_starts_as_the_identity_and_reports_image_statistics():
+    torch.manual_seed(0)
+    head = GlobalColorHead()
+    x = torch.rand(2, 3, 40, 24) * 2 - 1
+    assert torch.equal(head(x), x)
+    matrix, offset = head.transform(x)
+    assert torch.equal(matrix, torch.eye(3).expand(2, 3, 3)) and torch.equal(offset, torch.zeros(2, 3, 1))
+    net = init_weights(create_model("unet_256", **UNET, global_color=True))
+    assert torch.allclose(net(x[:, :, :32, :24]), x[:, :, :32, :24], atol=1e-6)  # head and residual start at zero
+    assert net.config["global_color"] is True
+    assert uses_image_statistics(net) and not uses_image_statistics(create_model("unet_256", **UNET))
+
+
+def test_features_are_histograms_means_and_moments():
+    head = GlobalColorHead(levels=4, stride=1)
+    x = torch.full((1, 3, 8, 8), -1.0)
+    x[:, 1] = 1.0  # green white, red and blue black
+    x[:, 2, :4] = 1.0  # blue half white
+    f = head.features(x)
+    assert f.shape == (1, 3 * 4 + 3 + 6)
+    cdf = f[0, :12].view(3, 4)
+    levels = torch.tensor([-0.6, -0.2, 0.2, 0.6])  # 4 levels evenly inside (-1, 1)
+    below = torch.sigmoid((levels + 1.0) / 0.25)  # temperature 1 / levels
+    above = torch.sigmoid((levels - 1.0) / 0.25)
+    assert torch.allclose(cdf[0], below)  # red, all black: "below" every level (softly)
+    assert torch.allclose(cdf[1], above)  # green, all white: above every level
+    assert torch.allclose(cdf[2], (below + above) / 2)  # blue: half of each
+    assert torch.all(cdf[0].diff() > 0) and below[-1] > 0.99 and above[0] < 0.01
+    assert torch.allclose(f[0, 12:15], torch.tensor([-1.0, 1.0, 0.0]))  # means
+    # second moments in triu order: rr, rg, rb, gg, gb, bb
+    assert torch.allclose(f[0, 15:], torch.tensor([1.0, -1.0, 0.0, 1.0, 0.0, 1.0]))
+
+
+def test_reads_the_whole_input():
+    torch.manual_seed(0)
+    head = GlobalColorHead()
+    with torch.no_grad():
+        head.mlp[-1].weight.normal_(0, 0.5)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    far = x.clone()
+    far[..., 48:, 48:] = 1.0  # change one corner: the transform, so the opposite corner, changes
+    assert not torch.allclose(head(x)[..., :8, :8], head(far)[..., :8, :8])
+
+
+def test_learns_to_undo_a_fade_it_reads_from_the_histograms():
+    """Each image gets its own gain and offset per channel (a fade and a cast); the head, seeing
+    only the faded image, learns to invert them: the error falls far below doing nothing."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    head = GlobalColorHead(hidden=32)
+    optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clean = smooth_images(g, n)
+        gain = 0.5 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
+        offset = (torch.rand(n, 3, 1, 1, generator=g) - 0.5) * 0.6
+        return clean * gain + offset, clean
+
+    for _ in range(400):
+        faded, clean = batch(16)
+        loss = (head(faded) - clean).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    faded, clean = batch(64)
+    with torch.no_grad():
+        before = (faded - clean).pow(2).mean()
+        after = (head(faded) - clean).pow(2).mean()
+    assert after < before / 3, (before, after)  # measured: 0.053 -> 0.012
+
+
+@pytest.mark.parametrize("size", [(32, 48), (64, 40)])
+def test_exports_to_onnx_with_any_size(tmp_path, size):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    net = init_weights(create_model("unet_256", **UNET, global_color=True)).eval()
+    with torch.no_grad():
+        net.color.mlp[-1].weight.normal_(0, 0.3)
+        net.up[-1].conv.weight.normal_(0, 0.05)
+    path = tmp_path / "net.onnx"
+    from img2img.export import _export_graph
+
+    assert _export_graph(net, torch.zeros(1, 3, 32, 32), str(path), None) == "dynamo"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.rand(2, 3, *size) * 2 - 1
+    with torch.no_grad():
+        expected = net(x).numpy()
+    (got,) = session.run(None, {"input": x.numpy()})
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_zero_start_colorizer_starts_at_no_colour():
+    """``zero_start``: a new Lab colorizer predicts ab = 0, i.e. returns the gray input."""
+    torch.manual_seed(0)
+    kwargs = dict(in_channels=1, out_channels=2, num_downs=3, base_channels=8, upsample="resize", norm="instance")
+    net = init_weights(create_model("unet_256", **kwargs, zero_start=True))
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    assert torch.equal(net(x), torch.zeros(2, 2, 32, 32))
+    assert net.config["zero_start"] is True
+    assert net(x).abs().amax() == 0 and init_weights(create_model("unet_256", **kwargs))(x).abs().amax() > 0
+    loss = (net(x) - 0.5).abs().mean()
+    loss.backward()  # the last conv learns first; the rest follows once it is not zero
+    assert net.up[-1].conv.weight.grad.abs().sum() > 0
