@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY_SR, TINY_UNET, pattern
 
+import img2img
 from img2img.checkpoint import load_checkpoint
 from img2img.cli import main, train_summary
 from img2img.config import PLANNED_STEPS, TrainConfig
@@ -246,8 +247,11 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
     )
     config = json.loads((run / "config.json").read_text())
     assert config["profile"] == "cpu" and config["generator_kwargs"]["residual"] is True
+    assert config["generator_kwargs"]["global_color"] is True and config["pixel_loss"] == "psnr"
     model = json.loads((run / "best" / "config.json").read_text())
-    assert model["directions"]["AtoB"]["net"]["residual"] is True
+    net = model["directions"]["AtoB"]["net"]
+    assert net["residual"] is True and net["global_color"] is True
+    assert img2img.Translator.from_pretrained(run).net().color is not None  # the colour head is loaded
 
 
 def test_pix2pix_unet_defaults_to_instance_norm_and_old_runs_keep_theirs():

@@ -257,9 +257,9 @@ def tiling_policy(
 
     ``"auto"`` tiles with the suggested size only images larger than twice it, except for nets
     with per-image statistics (``image_statistics``: instance norm, a photo-wide colour head),
-    which "auto" never tiles: each tile would normalise (or colour-correct) itself and the result would differ from the whole image's (by
-    tens of grey levels); an int tiles every image larger than that int (for such nets too:
-    the caller asked); None never tiles.
+    which "auto" never tiles: each tile would normalise (or colour-correct) itself and the
+    result would differ from the whole image's (by tens of grey levels); an int tiles every
+    image larger than that int (for such nets too: the caller asked); None never tiles.
     """
     if tile == "auto" and image_statistics:
         return None, None, None
