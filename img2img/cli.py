@@ -241,6 +241,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         choices=["l1", "l2", "psnr"],
         help="pix2pix reconstruction loss: l1 (the paper), l2, or psnr (per-image -PSNR in dB) (default: l1)",
     )
+    lo.add_argument(
+        "--lambda-color",
+        type=float,
+        help="pix2pix with a colour head (restore recipe): weight of the head's own loss, the PSNR of its "
+        "corrected input to the target over 8 x 8 blocks (default: 0)",
+    )
     lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (default: 10)")
     lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (default: 0.5)")
     lo.add_argument("--lambda-gp", type=float, help="gradient penalty weight for wgangp (default: 10)")
@@ -290,7 +296,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="fp16 needs CUDA; bf16 autocast works on CPU (default: fp32)",
     )
     o.add_argument(
-        "--channels-last", action="store_true", help="channels-last memory format, faster on recent GPUs (default: off)"
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels-last memory format, faster on recent GPUs and for the restore U-Net on a CPU "
+        "(default: off; the restore recipe's cpu profile on)",
     )
     o.add_argument("--seed", type=int, help="seed of the weights, the data order and the augmentation (default: 0)")
     o.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps (default: auto)")

@@ -237,6 +237,25 @@ def l2_loss(x: Tensor, y: Tensor) -> Tensor:
     return F.mse_loss(x.float(), y.float())
 
 
+def color_transform_loss(corrected: Tensor, target: Tensor, pool: int = 8) -> Tensor:
+    """:func:`psnr_loss` between ``pool`` x ``pool`` block means of a colour-corrected input and its target.
+
+    The deep supervision of a photo-wide colour correction (:class:`~img2img.nets.color_head.GlobalColorHead`):
+    fading and casts change every pixel by one colour transform, while blur, noise, scratches and
+    dust are local and mostly average out over blocks, so the block means of the corrected input
+    should match the target's whatever else is damaged. Without it the head learns only through the
+    net behind it, which can make the same correction locally (and slowly) instead.
+
+    Shape:
+        - corrected, target: :math:`(N, C, H, W)` with ``H, W >= pool``; output :math:`()`.
+
+    Example:
+        >>> color_transform_loss(torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 0.1))
+        tensor(-19.9568)
+    """
+    return psnr_loss(F.avg_pool2d(corrected.float(), pool), F.avg_pool2d(target.float(), pool), eps=1e-4)
+
+
 def psnr_loss(x: Tensor, y: Tensor, eps: float = 1e-4) -> Tensor:
     """Negative PSNR in dB, per sample then averaged: ``mean_i 10 * log10(mse_i + eps)`` (float32).
 

@@ -739,7 +739,7 @@ class TimeBudget:
     stops, saves and validates when the time is spent.
     """
 
-    skip, probe_steps, probe_seconds, usable, replan_at = 2, 12, 20.0, 0.9, (0.1, 0.25)
+    skip, probe_steps, probe_seconds, usable, replan_at = 2, 12, 20.0, 0.95, (0.1, 0.25, 0.45)
 
     def __init__(self, minutes: float | None, already: float = 0.0, *, skip: int | None = None) -> None:
         self.seconds = None if minutes is None else 60.0 * minutes

@@ -100,9 +100,10 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     kw = dict(data=str(paired_dir), size=32, load_size=36, batch_size=2, val_every=1000, **TINY_UNET, **FAST)
     first = train("pix2pix", out=str(run), minutes=0.5, **kw)  # 30 s on the fake clock
     config = json.loads((run / "config.json").read_text())
-    # measured from step 2 (num_workers=0): 1 s/step, planned at step 4 and again at 10% and 25% of the time
-    assert config["minutes"] == 0.5 and config["steps"] == 8 + int(22 * TimeBudget.usable) == 27
-    assert config["decay_steps"] == 13, "the derived decay was not re-derived from the planned steps"
+    # measured from step 2 (num_workers=0): 1 s/step, planned at step 4 and again at 10% and 25% of the
+    # time (8 + 22 * 0.95 -> 28 steps); at 45% (step 9, 18 s: 16 s over 7 steps) 9 + 12 * 0.95 / (16 / 7) -> 13
+    assert config["minutes"] == 0.5 and config["steps"] == 9 + int(12 * TimeBudget.usable / (16 / 7)) == 13
+    assert config["decay_steps"] == 6, "the derived decay was not re-derived from the planned steps"
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == first.step == 11 and state["train_seconds"] == 38.0  # 8 * 1 s + 3 * 10 s >= 30 s
     assert (run / "best" / "config.json").is_file(), "no validation when the time ran out"
@@ -110,7 +111,7 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     again = train(out=str(run), resume=True, minutes=0.5)  # the budget is spent: nothing more to do
     assert again.step == 11
     longer = train(out=str(run), resume=True, minutes=30)  # a larger budget: on to the planned steps
-    assert longer.step == 27
+    assert longer.step == 13
 
 
 def test_selection_scores():
@@ -167,8 +168,19 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     assert other.generator_kwargs == {}, "profile arguments of another generator were applied"
     gpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu")
     assert gpu.profile == "gpu" and gpu.batch_size == RECIPE_PROFILES["sr"]["gpu"]["batch_size"]
+    assert cfg.channels_last is True and cfg.lambda_color == cpu["lambda_color"] > 0
+    assert (
+        TrainConfig(
+            task="pix2pix", data="x", out="y", recipe="restore", device="cpu", channels_last=False
+        ).channels_last
+        is False
+    )
+    headless = TrainConfig(
+        task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"global_color": False}
+    )
+    assert headless.lambda_color == 0.0, "a colour-head loss without a colour head"
     plain = TrainConfig(task="pix2pix", data="x", out="y")
-    assert plain.profile is None and plain.size == 256
+    assert plain.profile is None and plain.size == 256 and plain.channels_last is False and plain.lambda_color == 0.0
     assert resolve_profile(None, "cuda:1") == "gpu" and resolve_profile(None, "cpu") == "cpu"
     with pytest.raises(ValueError, match="profile"):
         resolve_profile("tpu", "cpu")
@@ -248,6 +260,8 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["profile"] == "cpu" and config["generator_kwargs"]["residual"] is True
     assert config["generator_kwargs"]["global_color"] is True and config["pixel_loss"] == "psnr"
+    assert config["lambda_color"] > 0 and config["channels_last"] is True
+    assert any("G_color" in json.loads(line) for line in (run / "log.jsonl").read_text().splitlines())
     model = json.loads((run / "best" / "config.json").read_text())
     net = model["directions"]["AtoB"]["net"]
     assert net["residual"] is True and net["global_color"] is True

@@ -24,6 +24,24 @@ def test_demo_writes_page_results_and_curves(tmp_path, capsys):
     assert len(results) == 6 and all((tmp_path / "demo" / "results" / r).stat().st_size > 0 for r in results)
     assert (tmp_path / "demo" / "run" / "best" / "config.json").is_file()
     assert "PSNR" in out
+    trained_on = {p.name for p in (tmp_path / "demo" / "photos" / "train").iterdir()}
+    assert len(trained_on) == 10 + 23 and not trained_on & {"china.png", "motorcycle.png", "china.jpg"}
+
+
+def test_demo_photos_are_attributed_colour_and_distinct():
+    from img2img.data.recipes import has_color
+    from img2img.demo import EXTRA_SAMPLES, SAMPLES
+    from img2img_runtime.io import list_images, read_image
+
+    held, extra = list_images(SAMPLES), list_images(EXTRA_SAMPLES)
+    assert len(held) == 12 and len(extra) == 23
+    assert not {p.name for p in held} & {p.name for p in extra}, "an extra photo would replace a sample photo"
+    for folder, photos in ((SAMPLES, held), (EXTRA_SAMPLES, extra)):
+        attribution = (folder / "ATTRIBUTION.md").read_text()
+        for path in photos:
+            image = read_image(path)
+            assert image.shape == (256, 256, 3) and has_color(image), path
+            assert f"`{path.name}`" in attribution, f"{path.name} is not in {folder / 'ATTRIBUTION.md'}"
 
 
 def test_loss_plot_has_one_panel_per_metric(tmp_path):

@@ -404,3 +404,15 @@ def test_loss_carries_gradient_to_output(name, tmp_path, vgg_state):
     assert loss.shape == () and loss.requires_grad
     loss.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_color_transform_loss_compares_block_means():
+    target = torch.rand(2, 3, 16, 16) * 2 - 1
+    # zero-mean detail inside each 8 x 8 block (a checkerboard) does not count; a photo-wide shift does
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 0.4 - 0.2
+    assert L.color_transform_loss(target + checker, target).item() == pytest.approx(-40.0, abs=1e-3)  # eps caps it
+    shifted = L.color_transform_loss(target + 0.1, target).item()
+    assert shifted == pytest.approx(10 * math.log10(0.01 + 1e-4), abs=1e-3)
+    assert shifted == pytest.approx(L.psnr_loss(target + 0.1, target).item(), abs=1e-3)
+    with pytest.raises(RuntimeError):  # smaller than one block
+        L.color_transform_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))

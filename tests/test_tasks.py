@@ -535,6 +535,44 @@ def test_pix2pix_pixel_loss_and_adv_weight():
         tiny("pix2pix", pixel_loss="l3")
 
 
+def test_pix2pix_color_loss_supervises_the_colour_head():
+    torch.manual_seed(0)
+    kw = dict(generator="unet_256", discriminator_kwargs=TINY_D, adv_weight=0.0)
+    gkw = {"num_downs": 4, "base_channels": 8, "residual": True, "norm": "none", "global_color": True}
+    task = Pix2Pix(generator_kwargs=gkw, lambda_color=50.0, **kw)
+    batch = batch_for(task)
+    a, b = batch["A"], batch["B"]
+    terms = task.generator_losses(a, b, task.generator(a))
+    # the head starts as the identity: its loss is that of the input itself
+    torch.testing.assert_close(terms["G_color"], 50.0 * losses.color_transform_loss(a, b))
+    head = task.generator.color.mlp[-1].weight
+    terms["G_color"].backward()
+    assert head.grad is not None and head.grad.abs().sum() > 0
+    assert "G_color" not in Pix2Pix(generator_kwargs=gkw, **kw).generator_losses(a, b, task.generator(a))
+    with pytest.raises(ValueError, match="colour head"):
+        Pix2Pix(generator_kwargs={**gkw, "global_color": False}, lambda_color=1.0, **kw)
+
+
+def test_pix2pix_initialises_a_net_without_normalisation_for_its_depth():
+    from img2img.nets.layers import is_unnormalized
+
+    gkw = {"num_downs": 5, "base_channels": 8, "residual": True}
+    plain = Pix2Pix(generator="unet_256", generator_kwargs={**gkw, "norm": "none"}, discriminator_kwargs=TINY_D)
+    normed = Pix2Pix(generator="unet_256", generator_kwargs={**gkw, "norm": "instance"}, discriminator_kwargs=TINY_D)
+    assert is_unnormalized(plain.generator) and not is_unnormalized(normed.generator)
+    assert not is_unnormalized(plain.discriminator)  # batch norm: the paper's N(0, 0.02)
+    weights = [m.weight for m in plain.generator.down.modules() if isinstance(m, nn.Conv2d)]
+    for w in weights:  # Kaiming: std sqrt(2 / fan_in), so the signal keeps its scale through the depth
+        assert w.std().item() == pytest.approx((2 / w[0].numel()) ** 0.5, rel=0.15)
+    normed_weights = [m.weight for m in normed.generator.down.modules() if isinstance(m, nn.Conv2d)]
+    assert all(w.std().item() == pytest.approx(0.02, rel=0.15) for w in normed_weights)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    h = x
+    for block in plain.generator.down:
+        h = block(h)
+    assert h.std().item() > 0.1, "the innermost features vanished (the N(0, 0.02) init without normalisation)"
+
+
 def test_pix2pix_without_gan_term_trains_no_discriminator():
     task = tiny("pix2pix", adv_weight=0.0)
     opt = Optimization(

@@ -216,6 +216,15 @@ def check_input_size(x: torch.Tensor, *, multiple: int, min_size: int, name: str
         )
 
 
+_NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm)
+
+
+def is_unnormalized(net: nn.Module) -> bool:
+    """Whether ``net`` has convolutions and no normalisation layer (batch, instance, group, layer norm)."""
+    modules = list(net.modules())
+    return any(isinstance(m, nn.Conv2d) for m in modules) and not any(isinstance(m, _NORM_LAYERS) for m in modules)
+
+
 @torch.no_grad()
 def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02) -> nn.Module:
     """Re-initialise conv weights in place, as the pix2pix/CycleGAN reference does.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -10,12 +11,15 @@ from torch import nn
 from .. import losses
 from ..color import AB_SCALE, join_lab, split_lab
 from ..nets import PatchGAN, create_model, init_weights
+from ..nets.layers import is_unnormalized
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
 from .base import ISOLA_ZHU_SETTINGS, Task, register_task
 
 # The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
 # conditional mean, which is what PSNR rewards when the input is ambiguous, e.g. faded or not).
+log = logging.getLogger(__name__)
+
 PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss, "psnr": losses.psnr_loss}
 
 
@@ -33,6 +37,10 @@ class Pix2Pix(Task):
             ``spectral_norm``, ``num_scales``).
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgangp`` (adds the gradient penalty).
         lambda_l1: weight of the L1 term (100 in the paper).
+        lambda_color: with a colour head (``generator_kwargs`` ``global_color=True``), weight of
+            its own loss (``losses.color_transform_loss``: its corrected input against the target
+            over 8 x 8 blocks), so that photo-wide colour is learnt by the head, from the whole
+            photo's histograms, rather than locally by the U-Net behind it. 0: off.
         pixel_loss: ``"l1"`` (the paper), ``"l2"`` or ``"psnr"`` (``losses.psnr_loss``: per-image
             negative PSNR in dB) for the ``lambda_l1``-weighted reconstruction term.
         adv_weight: weight of the GAN term (1 in the paper). 0 trains the generator on L1 alone
@@ -51,6 +59,7 @@ class Pix2Pix(Task):
         "gan_mode": "vanilla",
         "adv_weight": 1.0,
         "pixel_loss": "l1",
+        "lambda_color": 0.0,
     }
 
     @classmethod
@@ -60,6 +69,12 @@ class Pix2Pix(Task):
             # statistics; instance norm is exactly that, in training and at inference (and in ONNX).
             # Batch norm with running statistics at inference measured 0.7 dB worse (README "Networks").
             cfg.generator_kwargs = {**cfg.generator_kwargs, "norm": "instance"}
+        if cfg.lambda_color and not cfg.generator_kwargs.get("global_color"):
+            # e.g. the restore recipe's profile with --no-global-color or another generator: nothing to supervise
+            log.warning(
+                "lambda_color %g has no effect without a colour head (--global-color); using 0", cfg.lambda_color
+            )
+            cfg.lambda_color = 0.0
 
     def __init__(
         self,
@@ -71,6 +86,7 @@ class Pix2Pix(Task):
         lambda_l1: float = 100.0,
         adv_weight: float = 1.0,
         pixel_loss: str = "l1",
+        lambda_color: float = 0.0,
         lambda_gp: float = 10.0,
         in_channels: int = 3,
         out_channels: int = 3,
@@ -86,6 +102,7 @@ class Pix2Pix(Task):
                 lambda_l1=lambda_l1,
                 adv_weight=adv_weight,
                 pixel_loss=pixel_loss,
+                lambda_color=lambda_color,
                 lambda_gp=lambda_gp,
                 in_channels=in_channels,
                 out_channels=out_channels,
@@ -104,7 +121,7 @@ class Pix2Pix(Task):
         )
         self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **discriminator_kwargs)
         for net in (self.generator, self.discriminator):
-            init_weights(net)  # N(0, 0.02), the paper's initialisation
+            init_weights(net, scheme="kaiming" if is_unnormalized(net) else "normal")
         self.gan_mode = gan_mode
         self.lambda_l1 = lambda_l1
         self.adv_weight = adv_weight
@@ -112,6 +129,10 @@ class Pix2Pix(Task):
             raise ValueError(f"pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got {pixel_loss!r}")
         self.pixel_loss = PIXEL_LOSSES[pixel_loss]
         self.lambda_gp = lambda_gp
+        self.lambda_color = lambda_color
+        self.color_head = getattr(self.generator, "color", None)
+        if lambda_color > 0 and self.color_head is None:
+            raise ValueError("lambda_color needs a generator with a colour head (generator_kwargs global_color=True)")
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
@@ -141,6 +162,8 @@ class Pix2Pix(Task):
         self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         l1 = {"G_L1": self.lambda_l1 * self.pixel_loss(fake_b, real_b)}
+        if self.lambda_color > 0:
+            l1["G_color"] = self.lambda_color * losses.color_transform_loss(self.color_head(real_a), real_b)
         if self.adv_weight == 0:
             return l1
         pred_fake = self.discriminator(torch.cat([real_a, fake_b], 1))
