@@ -90,7 +90,7 @@ class TrainConfig:
     gan_mode: str | None = None
     lambda_l1: float = 100.0
     pixel_loss: str | None = None  # pix2pix reconstruction term, weighted by lambda_l1: "l1" (the paper), "l2", "psnr"
-    lambda_color: float | None = None  # pix2pix with a colour head: weight of its own loss (restore recipe 10)
+    lambda_color: float | None = None  # pix2pix with a colour head: weight of its own loss (restore recipe 50)
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     lambda_gp: float = 10.0

@@ -551,6 +551,8 @@ def test_pix2pix_color_loss_supervises_the_colour_head():
     assert "G_color" not in Pix2Pix(generator_kwargs=gkw, **kw).generator_losses(a, b, task.generator(a))
     with pytest.raises(ValueError, match="colour head"):
         Pix2Pix(generator_kwargs={**gkw, "global_color": False}, lambda_color=1.0, **kw)
+    with pytest.raises(ValueError, match="as many input as output"):
+        Pix2Pix(generator_kwargs={**gkw, "residual": False}, lambda_color=1.0, color_space="lab", **kw)
 
 
 def test_pix2pix_initialises_a_net_without_normalisation_for_its_depth():

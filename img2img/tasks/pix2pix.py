@@ -133,6 +133,11 @@ class Pix2Pix(Task):
         self.color_head = getattr(self.generator, "color", None)
         if lambda_color > 0 and self.color_head is None:
             raise ValueError("lambda_color needs a generator with a colour head (generator_kwargs global_color=True)")
+        if lambda_color > 0 and in_channels != out_channels:  # e.g. lab: the head corrects L, the target is ab
+            raise ValueError(
+                f"lambda_color compares the corrected input with the target: it needs as many input as output "
+                f"channels, got {in_channels} -> {out_channels}"
+            )
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
