@@ -245,7 +245,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--lambda-color",
         type=float,
         help="pix2pix with a colour head (restore recipe): weight of the head's own loss, the PSNR of its "
-        "corrected input to the target over 8 x 8 blocks (default: 0)",
+        "corrected input to the target over 8 x 8 blocks (default: 0; restore recipe 50)",
     )
     lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (default: 10)")
     lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (default: 0.5)")
