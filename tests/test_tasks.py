@@ -545,6 +545,10 @@ def test_pix2pix_color_loss_supervises_the_colour_head():
     terms = task.generator_losses(a, b, task.generator(a))
     # the head starts as the identity: its loss is that of the input itself
     torch.testing.assert_close(terms["G_color"], 50.0 * losses.color_transform_loss(a, b))
+    # the head is the generator's own: no second copy in the checkpoint (older runs still resume)
+    assert set(task.state_dict()) == {f"generator.{k}" for k in task.generator.state_dict()} | {
+        f"discriminator.{k}" for k in task.discriminator.state_dict()
+    }
     head = task.generator.color.mlp[-1].weight
     terms["G_color"].backward()
     assert head.grad is not None and head.grad.abs().sum() > 0

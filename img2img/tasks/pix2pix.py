@@ -130,8 +130,7 @@ class Pix2Pix(Task):
         self.pixel_loss = PIXEL_LOSSES[pixel_loss]
         self.lambda_gp = lambda_gp
         self.lambda_color = lambda_color
-        self.color_head = getattr(self.generator, "color", None)
-        if lambda_color > 0 and self.color_head is None:
+        if lambda_color > 0 and getattr(self.generator, "color", None) is None:
             raise ValueError("lambda_color needs a generator with a colour head (generator_kwargs global_color=True)")
         if lambda_color > 0 and in_channels != out_channels:  # e.g. lab: the head corrects L, the target is ab
             raise ValueError(
@@ -168,7 +167,7 @@ class Pix2Pix(Task):
     ) -> dict[str, torch.Tensor]:
         l1 = {"G_L1": self.lambda_l1 * self.pixel_loss(fake_b, real_b)}
         if self.lambda_color > 0:
-            l1["G_color"] = self.lambda_color * losses.color_transform_loss(self.color_head(real_a), real_b)
+            l1["G_color"] = self.lambda_color * losses.color_transform_loss(self.generator.color(real_a), real_b)
         if self.adv_weight == 0:
             return l1
         pred_fake = self.discriminator(torch.cat([real_a, fake_b], 1))
