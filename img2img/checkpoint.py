@@ -430,6 +430,7 @@ class _Schema:
 
 
 #: bounds of the integer constructor arguments of the nets (by name); others: 0..MAX_CHANNELS
+_NET_FLOAT_BOUNDS = {"detail_sigma": (0.0, 64.0)}  # others (dropout) in [0, 1]
 _NET_INT_BOUNDS = {
     "num_downs": (2, 12),
     "num_blocks": (0, 256),
@@ -470,7 +471,7 @@ def _check_net(schema: _Schema, net: Any, field: str) -> None:
         elif isinstance(default, int):
             schema.integer(value, where, *_NET_INT_BOUNDS.get(key, (0, MAX_CHANNELS)))
         elif isinstance(default, float):
-            schema.number(value, where, 0.0, 1.0, hi_open=key == "dropout")
+            schema.number(value, where, *_NET_FLOAT_BOUNDS.get(key, (0.0, 1.0)), hi_open=key == "dropout")
         elif isinstance(default, str):
             schema.string(value, where, _NET_STR_CHOICES.get(key))
         else:

@@ -213,6 +213,18 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "restore recipe, else off)",
     )
     n.add_argument(
+        "--global-vignette",
+        action=argparse.BooleanOptionalAction,
+        help="U-Net with --global-color: the colour head also undoes a darkening towards the photo's "
+        "corners, judged from the brightness of a 4 x 4 grid (default: on for the restore recipe, else off)",
+    )
+    n.add_argument(
+        "--detail-sigma",
+        type=float,
+        help="residual U-Net: high-pass its correction (take away its Gaussian blur of this sigma, in "
+        "pixels), so it repairs detail and leaves tone over larger areas to the colour head (default: 0, off)",
+    )
+    n.add_argument(
         "--zero-start",
         action=argparse.BooleanOptionalAction,
         help="U-Net: the last conv starts at zero, so a new colorize net outputs no colour (the gray "
@@ -244,8 +256,16 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lo.add_argument(
         "--lambda-color",
         type=float,
-        help="pix2pix with a colour head (restore recipe): weight of the head's own loss, the PSNR of its "
-        "corrected input to the target over 8 x 8 blocks (default: 0; restore recipe 50)",
+        help="pix2pix with a colour head: weight of the head's own loss in the generator's, the PSNR of its "
+        "corrected input to the target over 8 x 8 blocks (default: 0; ignored with --color-replay)",
+    )
+    lo.add_argument(
+        "--color-replay",
+        type=int,
+        metavar="K",
+        help="pix2pix with a colour head: train the head apart from the generator, on its own loss, with K "
+        "updates per step on batches replayed from the statistics of the last 16384 training crops "
+        "(default: 0, the head trains with the generator; restore recipe 4)",
     )
     lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (default: 10)")
     lo.add_argument("--lambda-identity", type=float, help="cyclegan identity weight, relative to cycle (default: 0.5)")

@@ -90,7 +90,12 @@ class TrainConfig:
     gan_mode: str | None = None
     lambda_l1: float = 100.0
     pixel_loss: str | None = None  # pix2pix reconstruction term, weighted by lambda_l1: "l1" (the paper), "l2", "psnr"
-    lambda_color: float | None = None  # pix2pix with a colour head: weight of its own loss (restore recipe 50)
+    lambda_color: float | None = (
+        None  # pix2pix with a colour head: weight of its own loss in the generator's (default 0)
+    )
+    color_replay: int | None = (
+        None  # pix2pix with a colour head: its own updates per step from replayed crop statistics
+    )
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     lambda_gp: float = 10.0
@@ -263,6 +268,10 @@ class TrainConfig:
             data = {**data, "adv_weight": 1.0}  # its instance-norm U-Net default
             if str(data.get("generator") or "unet").startswith("unet"):
                 data["generator_kwargs"] = {"norm": "batch", **data.get("generator_kwargs", {})}
+        if "color_replay" not in data and data.get("task") == "pix2pix":  # saved before the replayed colour head,
+            data = {**data, "color_replay": 0}  # the vignette and the detail-only U-Net: keep the net it trained
+            if (data.get("generator_kwargs") or {}).get("global_color"):
+                data["generator_kwargs"] = {"global_vignette": False, "detail_sigma": 0.0, **data["generator_kwargs"]}
         return cls(**data)
 
     def task_kwargs(self) -> dict[str, Any]:

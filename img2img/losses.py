@@ -32,6 +32,7 @@ __all__ = [
     "l1_loss",
     "l2_loss",
     "psnr_loss",
+    "color_transform_loss",
     "charbonnier_loss",
     "cycle_loss",
     "identity_loss",

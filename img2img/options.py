@@ -54,6 +54,8 @@ GENERATOR_FLAGS: dict[str, str] = {
         "residual",
         "global_context",
         "global_color",
+        "global_vignette",
+        "detail_sigma",
         "zero_start",
     )
 }

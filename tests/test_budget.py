@@ -168,7 +168,7 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     assert other.generator_kwargs == {}, "profile arguments of another generator were applied"
     gpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu")
     assert gpu.profile == "gpu" and gpu.batch_size == RECIPE_PROFILES["sr"]["gpu"]["batch_size"]
-    assert cfg.channels_last is True and cfg.lambda_color == cpu["lambda_color"] > 0
+    assert cfg.channels_last is True and cfg.color_replay == cpu["color_replay"] > 0 and cfg.lambda_color == 0.0
     assert (
         TrainConfig(
             task="pix2pix", data="x", out="y", recipe="restore", device="cpu", channels_last=False
@@ -178,9 +178,17 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     headless = TrainConfig(
         task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"global_color": False}
     )
-    assert headless.lambda_color == 0.0, "a colour-head loss without a colour head"
+    assert headless.color_replay == 0 and headless.lambda_color == 0.0, "a colour-head loss without a colour head"
+    # a colour-head loss in the generator's objective moves nothing once the head trains on its own
+    mixed = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", lambda_color=50.0)
+    assert mixed.color_replay == cpu["color_replay"] and mixed.lambda_color == 0.0
+    joint = TrainConfig(
+        task="pix2pix", data="x", out="y", recipe="restore", device="cpu", color_replay=0, lambda_color=50.0
+    )
+    assert joint.color_replay == 0 and joint.lambda_color == 50.0
     plain = TrainConfig(task="pix2pix", data="x", out="y")
     assert plain.profile is None and plain.size == 256 and plain.channels_last is False and plain.lambda_color == 0.0
+    assert plain.color_replay == 0
     assert resolve_profile(None, "cuda:1") == "gpu" and resolve_profile(None, "cpu") == "cpu"
     with pytest.raises(ValueError, match="profile"):
         resolve_profile("tpu", "cpu")
@@ -260,12 +268,24 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["profile"] == "cpu" and config["generator_kwargs"]["residual"] is True
     assert config["generator_kwargs"]["global_color"] is True and config["pixel_loss"] == "psnr"
-    assert config["lambda_color"] > 0 and config["channels_last"] is True
-    assert any("G_color" in json.loads(line) for line in (run / "log.jsonl").read_text().splitlines())
+    assert config["color_replay"] > 0 and config["lambda_color"] == 0.0 and config["channels_last"] is True
+    assert any("color_fit" in json.loads(line) for line in (run / "log.jsonl").read_text().splitlines())
     model = json.loads((run / "best" / "config.json").read_text())
     net = model["directions"]["AtoB"]["net"]
     assert net["residual"] is True and net["global_color"] is True
     assert img2img.Translator.from_pretrained(run).net().color is not None  # the colour head is loaded
+    # a restore run saved before the replayed colour head, its vignette and the detail-only U-Net resumes
+    # with the net and the optimizers it trained (its config lacks those options: the profile must not add them)
+    old = json.loads((run / "config.json").read_text())
+    old.pop("color_replay")
+    old["lambda_color"] = 50.0
+    for key in ("global_vignette", "detail_sigma"):
+        old["generator_kwargs"].pop(key)
+    restored = TrainConfig.from_dict(old)
+    assert restored.color_replay == 0 and restored.lambda_color == 50.0
+    assert restored.generator_kwargs["global_vignette"] is False and restored.generator_kwargs["detail_sigma"] == 0.0
+    new = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert new.color_replay == config["color_replay"] and new.generator_kwargs == config["generator_kwargs"]
 
 
 def test_pix2pix_unet_defaults_to_instance_norm_and_old_runs_keep_theirs():

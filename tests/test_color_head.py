@@ -92,11 +92,12 @@ def test_learns_to_undo_a_fade_it_reads_from_the_histograms():
     assert after < before / 3, (before, after)  # measured: 0.053 -> 0.012
 
 
-@pytest.mark.parametrize("size", [(32, 48), (64, 40)])
-def test_exports_to_onnx_with_any_size(tmp_path, size):
+@pytest.mark.parametrize("size,vignette", [((32, 48), False), ((64, 40), False), ((32, 48), True), ((64, 40), True)])
+def test_exports_to_onnx_with_any_size(tmp_path, size, vignette):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    net = init_weights(create_model("unet_256", **UNET, global_color=True)).eval()
+    extra = {"global_vignette": True, "detail_sigma": 2.0} if vignette else {}
+    net = init_weights(create_model("unet_256", **UNET, global_color=True, **extra)).eval()
     with torch.no_grad():
         net.color.mlp[-1].weight.normal_(0, 0.3)
         net.up[-1].conv.weight.normal_(0, 0.05)
@@ -110,6 +111,75 @@ def test_exports_to_onnx_with_any_size(tmp_path, size):
         expected = net(x).numpy()
     (got,) = session.run(None, {"input": x.numpy()})
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_undoes_the_recipes_vignette_given_its_parameters():
+    """The falloff is the degradation's own formula (``img2img.data.degrade.vignette``): with the
+    strength, exponent and centre the recipe drew, the head gives back the undamaged picture."""
+    from img2img.data.degrade import vignette
+
+    head = GlobalColorHead(vignette=True)
+    photo = np.full((64, 48, 3), 200, np.uint8)
+    damaged = vignette(photo, np.random.default_rng(3), strength=(0.3, 0.4), exponent=(1.5, 2.5))
+    rng = np.random.default_rng(3)  # the same draws, in the same order
+    cy, cx = rng.uniform(-0.15, 0.15, 2)
+    strength, exponent = rng.uniform(0.3, 0.4), rng.uniform(1.5, 2.5)
+    params = torch.zeros(1, head.num_params)
+    params[0, -4:] = torch.tensor([strength, exponent - 2.0, cy, cx])
+    x = torch.from_numpy(damaged).permute(2, 0, 1)[None].float() / 127.5 - 1
+    assert (x + 1).mul(127.5).min() < 150  # the corners are much darker
+    restored = (head.apply(params, x) + 1) * 127.5
+    assert (restored - 200).abs().max() < 1.5  # the damage's own rounding, amplified by 1 / gain
+    # block means on a grid: the gain is taken at the cells' centres (close: the gain curves within a cell)
+    means = F.avg_pool2d(x, 8)
+    assert ((means + 1) * 127.5 - 200).abs().max() > 40
+    assert ((head.apply(params, means, cells=True) + 1) * 127.5 - 200).abs().max() < 5
+    # without the parameters (a new head) nothing changes
+    assert torch.equal(head(x), x)
+
+
+def test_vignette_features_read_the_brightness_layout():
+    from img2img.nets.color_head import _cell_means
+
+    image = torch.rand(2, 32, 24)
+    torch.testing.assert_close(_cell_means(image, 4), F.avg_pool2d(image[:, None], (8, 6))[:, 0])
+    odd = _cell_means(torch.ones(1, 7, 5), 4)  # sizes that do not divide: every cell is still a mean
+    torch.testing.assert_close(odd, torch.ones(1, 4, 4))
+    head = GlobalColorHead(vignette=True, stride=1)
+    plain = GlobalColorHead(stride=1)
+    assert head.num_features == plain.num_features + 16 and head.num_params == plain.num_params + 4
+    x = torch.zeros(1, 3, 16, 16)
+    x[:, :, :4, :4] = -1.0  # a dark top-left cell
+    layout = head.features(x)[0, plain.num_features :].view(4, 4)
+    assert layout[0, 0] == pytest.approx(-1.0 + 1 / 16) and layout[3, 3] == pytest.approx(1 / 16)
+    torch.testing.assert_close(head.features(x)[:, : plain.num_features], plain.features(x))
+    with pytest.raises(ValueError, match="global_color"):
+        create_model("unet_256", **UNET, global_vignette=True)
+
+
+def test_gaussian_blur_and_a_detail_only_residual():
+    from img2img.nets.unet import GaussianBlur
+
+    blur = GaussianBlur(2.0)
+    assert blur.radius == 6 and blur.taps.sum().item() == pytest.approx(1.0)
+    flat = torch.full((1, 3, 20, 24), 0.3)
+    torch.testing.assert_close(blur(flat), flat)  # constants pass (edges replicated)
+    impulse = torch.zeros(1, 1, 31, 31)
+    impulse[0, 0, 15, 15] = 1.0
+    spread = blur(impulse)
+    assert spread.sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert spread[0, 0, 15, 15].item() == pytest.approx(blur.taps[6].item() ** 2, rel=1e-5)
+    assert spread[0, 0, 15, 17].item() == pytest.approx((blur.taps[6] * blur.taps[8]).item(), rel=1e-5)
+    # a residual U-Net whose correction is a constant: added as it is, or taken away entirely when high-passed
+    x = torch.rand(2, 3, 32, 32) * 1.2 - 0.6
+    for sigma, shift in ((0.0, 0.3), (4.0, 0.0)):
+        net = create_model("unet_256", **UNET, detail_sigma=sigma)
+        with torch.no_grad():
+            net.up[-1].conv.weight.zero_()
+            net.up[-1].conv.bias.fill_(0.3)
+        torch.testing.assert_close(net(x), x + shift)
+    with pytest.raises(ValueError, match="residual"):
+        create_model("unet_256", **{**UNET, "residual": False}, detail_sigma=2.0)
 
 
 def test_zero_start_colorizer_starts_at_no_colour():

@@ -197,3 +197,19 @@ def test_metadata_that_is_not_json_or_too_large(tmp_path):
         parse_metadata({"img2img.config": json.dumps({"x": "y" * (2 << 20)})}, "bad.onnx")
     with pytest.raises(MetadataError, match="nested"):
         parse_metadata({"img2img.config": "[" * 100_000 + "]" * 100_000}, "bad.onnx")
+
+
+def test_net_numbers_have_their_own_bounds(tmp_path):
+    """``detail_sigma`` is in pixels (up to 64), unlike dropout's [0, 1): a restore U-Net loads, a
+    hostile sigma is refused by name."""
+    torch.manual_seed(0)
+    unet = create_model(
+        "unet_256", num_downs=3, base_channels=8, norm="none", residual=True, global_color=True, detail_sigma=4.0
+    )
+    io_spec = {**IO_SPEC, "scale": 1}
+    directory = save_pretrained({"AtoB": unet}, tmp_path / "unet", task="pix2pix", io_spec=io_spec, training={})
+    config, nets = load_pretrained(directory)
+    assert net(config)["detail_sigma"] == 4.0 and nets["AtoB"].detail is not None
+    edit(directory, lambda c: net(c).update(detail_sigma=1e6))
+    with pytest.raises(ModelConfigError, match="detail_sigma"):
+        load_pretrained(directory)

@@ -14,7 +14,7 @@ from torch import nn
 from img2img import losses
 from img2img.config import TrainConfig
 from img2img.optimization import Optimization, lr_factor
-from img2img.tasks import SRGAN, CycleGAN, ImagePool, Pix2Pix, build_task
+from img2img.tasks import SRGAN, CycleGAN, ImagePool, Pix2Pix, RowReplay, build_task
 
 TINY_D = {"base_channels": 8, "num_layers": 2}
 
@@ -557,6 +557,68 @@ def test_pix2pix_color_loss_supervises_the_colour_head():
         Pix2Pix(generator_kwargs={**gkw, "global_color": False}, lambda_color=1.0, **kw)
     with pytest.raises(ValueError, match="as many input as output"):
         Pix2Pix(generator_kwargs={**gkw, "residual": False}, lambda_color=1.0, color_space="lab", **kw)
+
+
+def test_row_replay_keeps_the_last_rows_and_round_trips():
+    torch.manual_seed(0)
+    replay = RowReplay(3)
+    with pytest.raises(ValueError, match="empty"):
+        replay.sample(1)
+    replay.add(torch.arange(4.0).view(2, 2))  # rows [0, 1], [2, 3]
+    replay.add(torch.arange(4.0, 10.0).view(3, 2))  # [4, 5], [6, 7], [8, 9]: the first two are dropped
+    assert len(replay) == 3 and replay.count == 5
+    assert set(replay.sample(200)[:, 0].tolist()) == {4.0, 6.0, 8.0}
+    state = replay.state()
+    other = RowReplay(3)
+    other.load(state, torch.device("cpu"))
+    assert torch.equal(other.state(), state) and other.count == 5
+    other.add(torch.tensor([[10.0, 11.0]]))
+    replay.add(torch.tensor([[10.0, 11.0]]))
+    assert torch.equal(other.rows, replay.rows)  # the next row goes to the same place
+    assert set(other.sample(200)[:, 0].tolist()) == {6.0, 8.0, 10.0}
+    with pytest.raises(ValueError, match="width"):
+        replay.add(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="capacity"):
+        RowReplay(0)
+
+
+def test_pix2pix_color_replay_trains_the_head_apart_from_the_generator():
+    torch.manual_seed(0)
+    kw = dict(generator="unet_256", discriminator_kwargs=TINY_D, adv_weight=0.0, pixel_loss="psnr")
+    gkw = {"num_downs": 3, "base_channels": 8, "residual": True, "norm": "none", "global_color": True}
+    task = Pix2Pix(generator_kwargs=gkw, color_replay=4, **kw)
+    groups = task.parameter_groups()
+    head = {id(p) for p in task.generator.color.parameters()}
+    assert {id(p) for p in groups["color"]} == head
+    assert not head & {id(p) for p in groups["G"]}
+    assert len(groups["G"]) + len(groups["color"]) == len(list(task.generator.parameters()))
+    opt = make_opt(task, lr=2e-3)
+    # a photo-wide fade: the target's colours squeezed towards grey and lifted (an affine map the head can undo)
+    g = torch.Generator().manual_seed(1)
+    fits = []
+    for step in range(60):
+        b = torch.rand(4, 3, 16, 16, generator=g) * 2 - 1
+        batch = {"A": 0.6 * b + 0.2, "B": b}
+        terms = task.training_step(batch, opt, step)
+        opt.end_iteration()
+        fits.append(terms["color_fit"])
+    assert "G_color" not in terms and len(task.color_stats) == 240
+    assert sum(fits[-10:]) / 10 < sum(fits[:10]) / 10 - 6, (
+        f"the head did not learn the fade: {fits[0]:.1f} -> {fits[-1]:.1f}"
+    )
+    matrix, offset = task.generator.color.transform(batch["A"])
+    assert (matrix.diagonal(dim1=1, dim2=2).mean() - 1).item() > 0.1  # moving towards 1 / 0.6
+    # the replayed statistics travel with checkpoints
+    other = Pix2Pix(generator_kwargs=gkw, color_replay=4, **kw)
+    other.load_extra_state(task.extra_state())
+    assert torch.equal(other.color_stats.state(), task.color_stats.state())
+    assert Pix2Pix(generator_kwargs=gkw, **kw).extra_state() == {}
+    with pytest.raises(ValueError, match="colour head"):
+        Pix2Pix(generator_kwargs={**gkw, "global_color": False}, color_replay=1, **kw)
+    with pytest.raises(ValueError, match="choose one"):
+        Pix2Pix(generator_kwargs=gkw, color_replay=1, lambda_color=1.0, **kw)
+    with pytest.raises(ValueError, match=">= 0"):
+        Pix2Pix(generator_kwargs=gkw, color_replay=-1, **kw)
 
 
 def test_pix2pix_initialises_a_net_without_normalisation_for_its_depth():

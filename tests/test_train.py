@@ -28,6 +28,11 @@ def differing_keys(a: dict, b: dict) -> list[str]:
     "task,nets,extra",
     [
         ("pix2pix", TINY_UNET, {"size": 32, "load_size": 40, "batch_size": 2}),
+        (  # the colour head trained apart from the generator, from replayed crop statistics (task_extra)
+            "pix2pix",
+            {**TINY_UNET, "generator_kwargs": {**TINY_UNET["generator_kwargs"], "norm": "none", "global_color": True}},
+            {"size": 32, "load_size": 40, "batch_size": 2, "color_replay": 2},
+        ),
         ("cyclegan", TINY_RESNET, {"size": 32, "load_size": 40, "batch_size": 1, "pool_size": 2}),
         ("srgan", TINY_SR, {"size": 32, "batch_size": 2}),
     ],

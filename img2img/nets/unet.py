@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -108,6 +109,11 @@ class UNetGenerator(nn.Module):
             starts as the identity); the U-Net then repairs the corrected picture. For fading and
             colour casts, which a receptive field cannot judge. The net then reports
             ``image_statistics``: inference runs it on whole images, not tiles.
+        detail_sigma: with ``residual``, the correction is high-passed: its Gaussian blur of
+            this sigma (pixels) is taken away, so the U-Net repairs detail (noise, scratches,
+            dust) and leaves tone over larger areas to the input (and the colour head). 0: off.
+        global_vignette: the colour head also undoes a darkening towards the photo's corners
+            (``GlobalColorHead(vignette=True)``); needs ``global_color``.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
@@ -139,6 +145,8 @@ class UNetGenerator(nn.Module):
         residual: bool = False,
         global_context: bool = False,
         global_color: bool = False,
+        global_vignette: bool = False,
+        detail_sigma: float = 0.0,
         zero_start: bool = False,
     ) -> None:
         super().__init__()
@@ -185,7 +193,14 @@ class UNetGenerator(nn.Module):
         )
         if residual or zero_start:
             zero_init_(self.up[-1].conv)  # starts as the identity (residual) or at 0
-        self.color = GlobalColorHead(in_channels) if global_color else None
+        if detail_sigma < 0 or (detail_sigma > 0 and not residual):
+            raise ValueError(
+                f"detail_sigma (>= 0, got {detail_sigma}) high-passes the residual: it needs residual=True"
+            )
+        self.detail = GaussianBlur(detail_sigma) if detail_sigma > 0 else None
+        if global_vignette and not global_color:
+            raise ValueError("global_vignette is part of the colour head: it needs global_color=True")
+        self.color = GlobalColorHead(in_channels, vignette=global_vignette) if global_color else None
         self.context: nn.Sequential | None = None
         if global_context:
             width = widths[innermost]
@@ -207,5 +222,27 @@ class UNetGenerator(nn.Module):
         for block in self.up[:-1]:
             h = torch.cat([skips.pop(), block(h)], dim=1)  # (n, 2 * widths[i], ...)
         if self.residual:
-            return F.hardtanh(x + self.up[-1](h))
+            correction = self.up[-1](h)
+            if self.detail is not None:  # detail only: the photo-wide and regional tone is the colour head's
+                correction = correction - self.detail(correction)
+            return F.hardtanh(x + correction)
         return self.up[-1](h)
+
+
+class GaussianBlur(nn.Module):
+    """A fixed separable Gaussian blur of every channel (``sigma`` pixels, radius ``3 sigma``,
+    edges replicated), as two depthwise convolutions: it exports to ONNX with any size."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        radius = max(1, math.ceil(3 * sigma))
+        taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
+        self.register_buffer("taps", taps / taps.sum(), persistent=False)
+        self.radius = radius
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, r = x.shape[1], self.radius
+        taps = self.taps.to(x.dtype)
+        x = F.pad(x, (r, r, r, r), mode="replicate")
+        x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        return F.conv2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from typing import Any
 
-from .base import TASKS, ImagePool, Task, register_task
+from .base import TASKS, ImagePool, RowReplay, Task, register_task
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
@@ -28,4 +28,4 @@ def build_task(name: str, **kwargs: Any) -> Task:
     return TASKS[name](**kwargs)
 
 
-__all__ = ["TASKS", "CycleGAN", "ImagePool", "Pix2Pix", "SRGAN", "Task", "build_task", "register_task"]
+__all__ = ["TASKS", "CycleGAN", "ImagePool", "Pix2Pix", "RowReplay", "SRGAN", "Task", "build_task", "register_task"]

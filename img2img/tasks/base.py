@@ -239,3 +239,63 @@ class ImagePool:
 
     def load(self, images: torch.Tensor, device: torch.device) -> None:
         self.images = [img.unsqueeze(0).to(device) for img in images] if images.numel() else []
+
+
+class RowReplay:
+    """A ring buffer of the last ``capacity`` rows (e.g. per-crop statistics), sampled at random.
+
+    Rows are added a batch at a time; :meth:`sample` draws with replacement with the global torch
+    RNG, which checkpoints save, so resuming replays the same draws. :meth:`state` and
+    :meth:`load` carry the rows (and the write position) through checkpoints.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.rows: torch.Tensor | None = None  # (capacity, width) once the first rows arrive
+        self.count = 0  # rows added so far (the next one goes to count % capacity)
+
+    def __len__(self) -> int:
+        return min(self.count, self.capacity)
+
+    def add(self, rows: torch.Tensor) -> None:
+        rows = rows.detach()
+        if self.rows is None:
+            self.rows = rows.new_zeros(self.capacity, rows.shape[1])
+        elif rows.shape[1] != self.rows.shape[1]:
+            raise ValueError(f"rows of width {rows.shape[1]} added to a buffer of width {self.rows.shape[1]}")
+        rows = rows[-self.capacity :]
+        self.count += rows.shape[0]
+        self._put(rows)
+
+    def _put(self, rows: torch.Tensor) -> None:
+        """Write ``rows``, the last ones added, to their ring positions (``count`` already includes them)."""
+        assert self.rows is not None
+        positions = torch.arange(self.count - rows.shape[0], self.count, device=self.rows.device) % self.capacity
+        self.rows[positions] = rows.to(self.rows)
+
+    def sample(self, n: int) -> torch.Tensor:
+        if not len(self) or self.rows is None:
+            raise ValueError("sample() from an empty replay buffer")
+        index = torch.randint(len(self), (n,))
+        return self.rows[index.to(self.rows.device)]
+
+    def state(self) -> torch.Tensor:
+        """``(count, rows in order of arrival...)`` as one tensor: ``[count, ...]`` then the kept rows."""
+        if self.rows is None:
+            return torch.zeros(0)
+        kept = len(self)
+        order = torch.arange(self.count - kept, self.count) % self.capacity
+        rows = self.rows[order.to(self.rows.device)].cpu()
+        header = torch.full((1, rows.shape[1]), 0.0, dtype=rows.dtype)
+        header[0, 0] = float(self.count)
+        return torch.cat([header, rows], 0)
+
+    def load(self, state: torch.Tensor, device: torch.device) -> None:
+        self.rows, self.count = None, 0
+        if not state.numel():
+            return
+        self.count, rows = int(state[0, 0].item()), state[1:][-self.capacity :].to(device)
+        self.rows = rows.new_zeros(self.capacity, rows.shape[1])
+        self._put(rows)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import losses
@@ -14,13 +15,20 @@ from ..nets import PatchGAN, create_model, init_weights
 from ..nets.layers import is_unnormalized
 from ..nets.patchgan import patchgan_kwargs
 from ..optimization import Optimization, set_requires_grad
-from .base import ISOLA_ZHU_SETTINGS, Task, register_task
+from .base import ISOLA_ZHU_SETTINGS, RowReplay, Task, register_task
 
 # The reconstruction term: L1 (the paper: sharper, the conditional median) or L2 (MSE: the
 # conditional mean, which is what PSNR rewards when the input is ambiguous, e.g. faded or not).
 log = logging.getLogger(__name__)
 
 PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss, "psnr": losses.psnr_loss}
+
+# color_replay: the colour head learns from the last this many training crops, each kept as its
+# histogram features and the 8 x 8 block means of its input and target (457 numbers, 15 MB in all) ...
+COLOR_REPLAY_CAPACITY = 8192
+COLOR_REPLAY_GRID = 8
+# ... drawn this many at a time per update.
+COLOR_REPLAY_BATCH = 16
 
 
 @register_task
@@ -41,6 +49,12 @@ class Pix2Pix(Task):
             its own loss (``losses.color_transform_loss``: its corrected input against the target
             over 8 x 8 blocks), so that photo-wide colour is learnt by the head, from the whole
             photo's histograms, rather than locally by the U-Net behind it. 0: off.
+        color_replay: with a colour head, train it apart from the generator, on its own loss only:
+            after each step it makes this many updates (its own Adam) on batches of 16 drawn from
+            the last 8192 training crops (:class:`~img2img.tasks.base.RowReplay` of the head's
+            features and the crops' 8 x 8 block means, scored like ``lambda_color``), instead of one noisy
+            update per batch mixed with the U-Net's gradient. 0 (default): the head trains with
+            the generator (and ``lambda_color``). Measured on the restore recipe: see README.
         pixel_loss: ``"l1"`` (the paper), ``"l2"`` or ``"psnr"`` (``losses.psnr_loss``: per-image
             negative PSNR in dB) for the ``lambda_l1``-weighted reconstruction term.
         adv_weight: weight of the GAN term (1 in the paper). 0 trains the generator on L1 alone
@@ -60,6 +74,7 @@ class Pix2Pix(Task):
         "adv_weight": 1.0,
         "pixel_loss": "l1",
         "lambda_color": 0.0,
+        "color_replay": 0,
     }
 
     @classmethod
@@ -75,6 +90,20 @@ class Pix2Pix(Task):
                 "lambda_color %g has no effect without a colour head (--global-color); using 0", cfg.lambda_color
             )
             cfg.lambda_color = 0.0
+        if cfg.color_replay and not cfg.generator_kwargs.get("global_color"):
+            log.warning(
+                "color_replay %d has no effect without a colour head (--global-color); using 0", cfg.color_replay
+            )
+            cfg.color_replay = 0
+        if cfg.color_replay and cfg.lambda_color:
+            # the head is out of the generator's optimizer: a colour term in the generator's loss moves nothing
+            log.warning(
+                "lambda_color %g has no effect with color_replay %d (the head trains on its own); using 0. "
+                "--color-replay 0 trains the head with the generator's loss instead",
+                cfg.lambda_color,
+                cfg.color_replay,
+            )
+            cfg.lambda_color = 0.0
 
     def __init__(
         self,
@@ -87,6 +116,7 @@ class Pix2Pix(Task):
         adv_weight: float = 1.0,
         pixel_loss: str = "l1",
         lambda_color: float = 0.0,
+        color_replay: int = 0,
         lambda_gp: float = 10.0,
         in_channels: int = 3,
         out_channels: int = 3,
@@ -103,6 +133,7 @@ class Pix2Pix(Task):
                 adv_weight=adv_weight,
                 pixel_loss=pixel_loss,
                 lambda_color=lambda_color,
+                color_replay=color_replay,
                 lambda_gp=lambda_gp,
                 in_channels=in_channels,
                 out_channels=out_channels,
@@ -130,16 +161,58 @@ class Pix2Pix(Task):
         self.pixel_loss = PIXEL_LOSSES[pixel_loss]
         self.lambda_gp = lambda_gp
         self.lambda_color = lambda_color
-        if lambda_color > 0 and getattr(self.generator, "color", None) is None:
-            raise ValueError("lambda_color needs a generator with a colour head (generator_kwargs global_color=True)")
-        if lambda_color > 0 and in_channels != out_channels:  # e.g. lab: the head corrects L, the target is ab
-            raise ValueError(
-                f"lambda_color compares the corrected input with the target: it needs as many input as output "
-                f"channels, got {in_channels} -> {out_channels}"
-            )
+        self.color_replay = int(color_replay)
+        if self.color_replay < 0:
+            raise ValueError(f"color_replay must be >= 0, got {color_replay}")
+        for name, value in (("lambda_color", lambda_color), ("color_replay", self.color_replay)):
+            if value > 0 and getattr(self.generator, "color", None) is None:
+                raise ValueError(f"{name} needs a generator with a colour head (generator_kwargs global_color=True)")
+            if value > 0 and in_channels != out_channels:  # e.g. lab: the head corrects L, the target is ab
+                raise ValueError(
+                    f"{name} compares the corrected input with the target: it needs as many input as output "
+                    f"channels, got {in_channels} -> {out_channels}"
+                )
+        if self.color_replay and lambda_color > 0:
+            raise ValueError("lambda_color and color_replay are two ways to train the colour head: choose one")
+        self.color_stats = RowReplay(COLOR_REPLAY_CAPACITY) if self.color_replay else None
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
+        if not self.color_replay:
+            return {"G": list(self.generator.parameters()), "D": list(self.discriminator.parameters())}
+        head = list(self.generator.color.parameters())
+        own = {id(p) for p in head}
+        return {
+            "G": [p for p in self.generator.parameters() if id(p) not in own],
+            "color": head,
+            "D": list(self.discriminator.parameters()),
+        }
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {"color_stats": self.color_stats.state()} if self.color_stats is not None else {}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        if self.color_stats is not None:
+            device = next(self.generator.parameters()).device
+            self.color_stats.load(state.get("color_stats", torch.zeros(0)), device)
+
+    def fit_color(self, real_a: torch.Tensor, real_b: torch.Tensor, opt: Optimization) -> torch.Tensor:
+        """Keep the batch's crops (the colour head's features, the block means of input and target
+        on a ``COLOR_REPLAY_GRID`` grid) in the replay buffer and make ``color_replay`` updates of
+        the head on batches drawn from it; the last update's loss (-PSNR of the block means, dB)."""
+        head, grid = self.generator.color, COLOR_REPLAY_GRID
+        with torch.no_grad():
+            a, b = real_a.float().contiguous(), real_b.float().contiguous()
+            means = [F.adaptive_avg_pool2d(t, grid).flatten(1) for t in (a, b)]
+            self.color_stats.add(torch.cat([head.features(a), *means], dim=1))
+        width, cells = head.num_features, head.channels * grid * grid
+        for _ in range(self.color_replay):
+            rows = self.color_stats.sample(COLOR_REPLAY_BATCH)
+            a_means = rows[:, width : width + cells].view(-1, head.channels, grid, grid)
+            b_means = rows[:, width + cells :].view(-1, head.channels, grid, grid)
+            corrected = head.apply(head.predict(rows[:, :width]), a_means, cells=True)
+            loss = losses.psnr_loss(corrected, b_means)
+            opt.step("color", loss)
+        return loss.detach()
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
@@ -218,4 +291,6 @@ class Pix2Pix(Task):
             g_terms = self.generator_losses(real_a, real_b, fake_b)
         opt.step("G", sum(g_terms.values()))
         set_requires_grad(self.discriminator, True)
+        if self.color_replay:
+            g_terms["color_fit"] = self.fit_color(real_a, real_b, opt)
         return {k: float(v.detach()) for k, v in {**d_terms, **g_terms}.items()}
