@@ -201,7 +201,9 @@ SAVED_CONFIGS = [
 ]
 # constructor arguments added since those configs were written: an old config loads with these
 # defaults (the old behaviour) and is written back with them appended, nothing else changed
-ADDED_SINCE: dict[str, dict[str, Any]] = {"unet": {"global_color": False, "zero_start": False}}
+ADDED_SINCE: dict[str, dict[str, Any]] = {
+    "unet": {"global_color": False, "global_vignette": False, "detail_sigma": 0.0, "zero_start": False}
+}
 
 
 @pytest.mark.parametrize("saved", SAVED_CONFIGS, ids=lambda c: c["arch"])
