@@ -576,6 +576,11 @@ def test_row_replay_keeps_the_last_rows_and_round_trips():
     replay.add(torch.tensor([[10.0, 11.0]]))
     assert torch.equal(other.rows, replay.rows)  # the next row goes to the same place
     assert set(other.sample(200)[:, 0].tolist()) == {6.0, 8.0, 10.0}
+    big = RowReplay(3)
+    big.add(torch.arange(10.0).view(5, 2))  # more rows than it holds: the last three, all counted
+    assert big.count == 5 and set(big.sample(200)[:, 0].tolist()) == {4.0, 6.0, 8.0}
+    big.add(torch.tensor([[10.0, 11.0]]))
+    assert set(big.sample(200)[:, 0].tolist()) == {6.0, 8.0, 10.0}
     with pytest.raises(ValueError, match="width"):
         replay.add(torch.zeros(1, 3))
     with pytest.raises(ValueError, match="capacity"):

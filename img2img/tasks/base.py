@@ -265,9 +265,8 @@ class RowReplay:
             self.rows = rows.new_zeros(self.capacity, rows.shape[1])
         elif rows.shape[1] != self.rows.shape[1]:
             raise ValueError(f"rows of width {rows.shape[1]} added to a buffer of width {self.rows.shape[1]}")
-        rows = rows[-self.capacity :]
         self.count += rows.shape[0]
-        self._put(rows)
+        self._put(rows[-self.capacity :])  # of a batch larger than the buffer only the last rows stay
 
     def _put(self, rows: torch.Tensor) -> None:
         """Write ``rows``, the last ones added, to their ring positions (``count`` already includes them)."""

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PIXEL_LOSSES = {"l1": losses.l1_loss, "l2": losses.l2_loss, "psnr": losses.psnr_loss}
 
 # color_replay: the colour head learns from the last this many training crops, each kept as its
-# histogram features and the 8 x 8 block means of its input and target (457 numbers, 15 MB in all) ...
+# histogram features and the block means of its input and target on an 8 x 8 grid (457 numbers, 15 MB in all) ...
 COLOR_REPLAY_CAPACITY = 8192
 COLOR_REPLAY_GRID = 8
 # ... drawn this many at a time per update.
@@ -52,7 +52,7 @@ class Pix2Pix(Task):
         color_replay: with a colour head, train it apart from the generator, on its own loss only:
             after each step it makes this many updates (its own Adam) on batches of 16 drawn from
             the last 8192 training crops (:class:`~img2img.tasks.base.RowReplay` of the head's
-            features and the crops' 8 x 8 block means, scored like ``lambda_color``), instead of one noisy
+            features and the crops' block means on an 8 x 8 grid, scored like ``lambda_color``), instead of one noisy
             update per batch mixed with the U-Net's gradient. 0 (default): the head trains with
             the generator (and ``lambda_color``). Measured on the restore recipe: see README.
         pixel_loss: ``"l1"`` (the paper), ``"l2"`` or ``"psnr"`` (``losses.psnr_loss``: per-image
