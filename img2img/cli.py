@@ -264,7 +264,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="K",
         help="pix2pix with a colour head: train the head apart from the generator, on its own loss, with K "
-        "updates per step on batches replayed from the statistics of the last 16384 training crops "
+        "updates per step on batches replayed from the statistics of the last 8192 training crops "
         "(default: 0, the head trains with the generator; restore recipe 4)",
     )
     lo.add_argument("--lambda-cycle", type=float, help="cyclegan cycle weight (default: 10)")
@@ -305,6 +305,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="after steps - decay-steps: linear decay to 0 or x0.1 (default: pix2pix/cyclegan linear, srgan step)",
     )
     o.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (default: no clipping)")
+    o.add_argument(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="validate, sample and save an exponential moving average of the generators' weights with this "
+        "decay, e.g. 0.999 (default: 0, the last weights)",
+    )
     o.add_argument(
         "--max-bad-steps",
         type=int,

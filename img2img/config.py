@@ -113,6 +113,7 @@ class TrainConfig:
     decay_steps: int | None = None
     lr_schedule: str | None = None  # "linear" (pix2pix, cyclegan) or "step" (srgan), see optimization.lr_factor
     grad_clip: float | None = None
+    ema: float = 0.0  # decay of the generators' weight average that is validated and saved (0 = off), img2img.averaging
     max_bad_steps: int = 20
     precision: str = "fp32"
     channels_last: bool | None = None  # default off; the restore recipe's cpu profile on (measured 40% more steps)
@@ -205,6 +206,8 @@ class TrainConfig:
             self.best_metric = task.default_best_metric(self)
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be 0 (off) or a decay in (0, 1) such as 0.999, got {self.ema}")
         for name in ("steps", "batch_size", "size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -119,8 +119,9 @@ class LossWatch:
 
 
 def weight_norm(module: torch.nn.Module) -> float:
-    """Global L2 norm of all parameters (float64 sum of squares)."""
-    total = sum(float(p.detach().double().pow(2).sum()) for p in module.parameters())
+    """Global L2 norm of the trained parameters (float64 sum of squares); frozen ones (a perceptual
+    loss's net, the averaged weights of ``--ema``) are left out."""
+    total = sum(float(p.detach().double().pow(2).sum()) for p in module.parameters() if p.requires_grad)
     return math.sqrt(total)
 
 

@@ -309,6 +309,8 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         net = build_task(cfg.task, **cfg.task_kwargs())
+        if cfg.ema:  # before the checkpoint is loaded: it holds the average
+            net.average_weights(cfg.ema)
         multiple = max(g.size_multiple for g in net.generators().values())
         if cfg.size % multiple:
             raise ValueError(
@@ -579,8 +581,12 @@ class Trainer:
             reason = reason or ("another rank diverged" if flag.item() > 0 else None)
         if reason:
             self._roll_back(reason)
-        elif self.step - self._good_step >= GOOD_STATE_EVERY and all_finite(self.net):
-            self._good, self._good_step = snapshot(self.net, self.opt.optimizers), self.step
+        else:
+            average = self.net.weight_average
+            if average is not None:
+                average.update(self.net.generators())
+            if self.step - self._good_step >= GOOD_STATE_EVERY and all_finite(self.net):
+                self._good, self._good_step = snapshot(self.net, self.opt.optimizers), self.step
         self.monitor.check_losses(losses, self.step, cfg.gan_mode)
         if self.is_main:
             for event in self.monitor.take_events():
@@ -632,7 +638,7 @@ class Trainer:
         if cfg.recipe:  # what the model does (e.g. the browser page opens a drawing pad for sketch models)
             training["recipe"] = cfg.recipe
         save_pretrained(
-            self.net.generators(),
+            self.net.served_generators(),
             self.run_dir / folder,
             task=cfg.task,
             io_spec=self.net.io_spec(),
@@ -686,7 +692,8 @@ class Trainer:
             return {}
         self.net.eval()
         batches = _val_batches(self.val_set, self.cfg, self.device) if self.val_set is not None else iter(())
-        self.metrics = evaluate(self.net, batches)
+        with self.net.serving():
+            self.metrics = evaluate(self.net, batches)
         self.net.train()
         self.monitor.check_coverage(self.metrics, self.step)
         for event in self.monitor.take_events():
@@ -717,7 +724,8 @@ class Trainer:
         from img2img_runtime.io import write_image
 
         self.net.eval()
-        rows, diversity = sample_grid(self.net, self.preview)
+        with self.net.serving():
+            rows, diversity = sample_grid(self.net, self.preview)
         self.net.train()
         write_image(self.run_dir / "samples" / f"step_{self.step:06d}.png", rows)
         self.monitor.check_diversity(diversity, self.step)

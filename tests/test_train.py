@@ -34,6 +34,7 @@ def differing_keys(a: dict, b: dict) -> list[str]:
             {"size": 32, "load_size": 40, "batch_size": 2, "color_replay": 2},
         ),
         ("cyclegan", TINY_RESNET, {"size": 32, "load_size": 40, "batch_size": 1, "pool_size": 2}),
+        ("cyclegan", TINY_RESNET, {"size": 32, "load_size": 40, "batch_size": 1, "pool_size": 2, "ema": 0.9}),
         ("srgan", TINY_SR, {"size": 32, "batch_size": 2}),
     ],
 )

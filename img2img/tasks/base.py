@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ..averaging import WeightAverage
 from ..nets.layers import uses_image_statistics
 from ..optimization import Optimization
 
@@ -143,6 +146,31 @@ class Task(nn.Module):
     def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
         """Run one generator on images in ``[-1, 1]`` whose size is already a valid multiple."""
         return self.generators()[direction or self.default_direction](images)
+
+    # ------------------------------------------------------------ averaged weights (--ema)
+    def average_weights(self, decay: float) -> None:
+        """Keep an exponential moving average of the generators' weights (``img2img.averaging``), a
+        submodule ``averaged``, so that checkpoints and rollbacks carry it; the loop updates it after
+        every step and validates, samples and saves with it."""
+        self.averaged = WeightAverage(self.generators(), decay)
+
+    @property
+    def weight_average(self) -> WeightAverage | None:
+        """The average of :meth:`average_weights`, or None."""
+        return self._modules.get("averaged")  # type: ignore[return-value]
+
+    def served_generators(self) -> dict[str, nn.Module]:
+        """The generators a model folder gets: the averaged ones under ``--ema``, else the trained ones."""
+        average = self.weight_average
+        return dict(average.nets.items()) if average is not None else self.generators()
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Within the block the generators hold the weights that are served (the average under
+        ``--ema``): validation and samples score what ``RUN/model`` and ``RUN/best`` will hold."""
+        average = self.weight_average
+        with average.applied(self.generators()) if average is not None else contextlib.nullcontext():
+            yield
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         """Training state that is not parameters or buffers (image pools); saved in checkpoints."""
