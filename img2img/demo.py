@@ -8,7 +8,7 @@
    held-back photos vs 21.79/23.53 without them, 3 minutes each).
 2. Trains pix2pix with the restore recipe's defaults (``--task restore``: fresh damage on every
    photo every epoch; a U-Net that predicts a correction to its input, so it starts as the
-   identity) within a time budget (``--minutes``, default 3).
+   identity) within a time budget (``--minutes``, default 4.5).
 3. Restores the held-back photos at full size and writes ``index.html`` with
    ``input | output | target`` rows, the PSNRs and the loss curves (``losses.png``).
 """
@@ -23,7 +23,7 @@ from img2img_runtime.io import list_images, read_image, write_image
 
 SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
 EXTRA_SAMPLES = Path(__file__).resolve().parent / "assets" / "samples_extra"  # training photos only
-DEMO_MINUTES = 3.0
+DEMO_MINUTES = 4.5
 # measured on the 2-core CPU: data, the last validation and save, restoring and the page, after training
 DEMO_OVERHEAD_SECONDS = 20
 
@@ -34,7 +34,7 @@ def run_demo(
     """Prepare data, train, restore the held-back photos; returns the HTML page's path.
 
     ``steps`` fixes the number of training steps; otherwise training runs for ``minutes``
-    (default 3). A rerun resumes the run in ``out/run``.
+    (default 4.5). A rerun resumes the run in ``out/run``.
     """
     from .infer import Translator
     from .metrics import psnr_uint8

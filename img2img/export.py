@@ -75,6 +75,8 @@ def _export_graph(net: nn.Module, example: torch.Tensor, path: str, opset: int |
     kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
     if opset is not None:
         kwargs["opset_version"] = opset
+    if example.shape[0] == 1:  # torch.export specialises a size-1 dim: a batch of 2 keeps the batch dynamic
+        example = torch.cat([example, example])  # in every reshape (the colour head's windows fold it)
     try:
         from torch.export import Dim
 

@@ -57,6 +57,7 @@ GENERATOR_FLAGS: dict[str, str] = {
         "global_vignette",
         "detail_sigma",
         "zero_start",
+        "color_window",
     )
 }
 # flag / keyword -> discriminator (PatchGAN) constructor keyword (in TrainConfig.discriminator_kwargs)

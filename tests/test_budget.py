@@ -163,7 +163,16 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
         generator_kwargs={"base_channels": 8},
     )
     assert mine.size == 64 and mine.lr == 1e-3
-    assert mine.generator_kwargs == {**cpu["generator_kwargs"], "base_channels": 8}
+    # the colour head's windows follow the training crop size (the profile's, or the user's)
+    assert mine.generator_kwargs == {**cpu["generator_kwargs"], "base_channels": 8, "color_window": 64}
+    assert cfg.generator_kwargs["color_window"] == cfg.size == 128
+    assert cfg.best_metric == "last"  # restore: no GAN term, the learning rate decays to 0
+    assert TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", best_metric="ssim").best_metric == "ssim"
+    assert TrainConfig(task="pix2pix", data="x", out="y", recipe="colorize").best_metric == "psnr"
+    own = TrainConfig(
+        task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"color_window": 0}
+    )
+    assert own.generator_kwargs["color_window"] == 0
     other = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator="resnet_6blocks")
     assert other.generator_kwargs == {}, "profile arguments of another generator were applied"
     gpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu")
@@ -179,6 +188,7 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
         task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"global_color": False}
     )
     assert headless.color_replay == 0 and headless.lambda_color == 0.0, "a colour-head loss without a colour head"
+    assert "color_window" not in headless.generator_kwargs  # no head, no windows (the U-Net would refuse them)
     # a colour-head loss in the generator's objective moves nothing once the head trains on its own
     mixed = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", lambda_color=50.0)
     assert mixed.color_replay == cpu["color_replay"] and mixed.lambda_color == 0.0

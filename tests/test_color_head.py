@@ -92,11 +92,15 @@ def test_learns_to_undo_a_fade_it_reads_from_the_histograms():
     assert after < before / 3, (before, after)  # measured: 0.053 -> 0.012
 
 
-@pytest.mark.parametrize("size,vignette", [((32, 48), False), ((64, 40), False), ((32, 48), True), ((64, 40), True)])
-def test_exports_to_onnx_with_any_size(tmp_path, size, vignette):
+@pytest.mark.parametrize(
+    "size,vignette,window",
+    [((32, 48), False, 0), ((64, 40), False, 0), ((32, 48), True, 0), ((64, 40), True, 0), ((64, 40), True, 16)],
+)
+def test_exports_to_onnx_with_any_size(tmp_path, size, vignette, window):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     extra = {"global_vignette": True, "detail_sigma": 2.0} if vignette else {}
+    extra.update({"color_window": window} if window else {})
     net = init_weights(create_model("unet_256", **UNET, global_color=True, **extra)).eval()
     with torch.no_grad():
         net.color.mlp[-1].weight.normal_(0, 0.3)
@@ -111,6 +115,50 @@ def test_exports_to_onnx_with_any_size(tmp_path, size, vignette):
         expected = net(x).numpy()
     (got,) = session.run(None, {"input": x.numpy()})
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_windows_average_the_colour_transform_over_crop_sized_parts():
+    """With ``window``, an input no larger than a training crop is judged as before; a larger one
+    gets the trimmed mean of the predictions for 4 x 4 overlapping windows (each 3/4 of its side,
+    at least ``window``), whose features are exactly those of the crops; the vignette stays photo-wide."""
+    from img2img.nets.color_head import WINDOW_TRIM, WINDOWS
+
+    torch.manual_seed(0)
+    whole = GlobalColorHead(vignette=True)
+    with torch.no_grad():
+        whole.mlp[-1].weight.normal_(0, 0.3)
+    windowed = GlobalColorHead(vignette=True, window=64)
+    windowed.load_state_dict(whole.state_dict())
+    crop = torch.rand(2, 3, 64, 48) * 2 - 1
+    torch.testing.assert_close(windowed(crop), whole(crop), atol=1e-5, rtol=0)  # a crop is its own window
+
+    photo = torch.rand(1, 3, 200, 296) * 2 - 1  # sampled grid (stride 4): 50 x 74
+    features = windowed.window_features(photo)
+    assert features.shape == (1, WINDOWS * WINDOWS, whole.num_features)
+    grid_h, grid_w = 50, 74
+    size_h, size_w = max(grid_h * 3 // 4, 16), max(grid_w * 3 // 4, 16)  # 37 x 55 samples, at least 64 px / 4
+    crops = []
+    for a in range(WINDOWS):
+        for b in range(WINDOWS):
+            top, left = a * (grid_h - size_h) // (WINDOWS - 1), b * (grid_w - size_w) // (WINDOWS - 1)
+            crops.append(photo[:, :, 4 * top : 4 * (top + size_h), 4 * (left + 0) : 4 * (left + size_w)])
+    expected = torch.cat([whole.features(c) for c in crops])
+    torch.testing.assert_close(features[0], expected, atol=1e-5, rtol=0)
+    params = windowed.params_for(photo)
+    ranked = whole.predict(expected).sort(dim=0).values  # per parameter, over the 16 windows
+    assert WINDOW_TRIM == 4
+    trimmed = ranked[4:12].mean(dim=0)  # without the 4 lowest and the 4 highest
+    torch.testing.assert_close(params[0, :12], trimmed[:12], atol=1e-5, rtol=0)  # colour: the windows'
+    assert not torch.allclose(trimmed[:12], ranked.mean(dim=0)[:12], atol=1e-4)  # (not their plain mean)
+    torch.testing.assert_close(params[0, 12:], whole.params_for(photo)[0, 12:])  # vignette: the whole photo
+    assert not torch.allclose(windowed(photo), whole(photo), atol=1e-3)
+    # a tiny input (smaller than one window): every window is the whole input
+    tiny = torch.rand(1, 3, 8, 8) * 2 - 1
+    torch.testing.assert_close(windowed(tiny), whole(tiny), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="window"):
+        GlobalColorHead(window=-1)
+    with pytest.raises(ValueError, match="global_color"):
+        create_model("unet_256", **UNET, color_window=128)
 
 
 def test_undoes_the_recipes_vignette_given_its_parameters():

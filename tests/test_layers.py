@@ -16,6 +16,7 @@ LAYERS = {
     "img2img.devices": 1,
     "img2img.divergence": 1,
     "img2img.optimization": 1,
+    "img2img.averaging": 1,
     "img2img.data": 2,
     "img2img.nets": 2,
     "img2img.losses": 2,

@@ -202,7 +202,13 @@ SAVED_CONFIGS = [
 # constructor arguments added since those configs were written: an old config loads with these
 # defaults (the old behaviour) and is written back with them appended, nothing else changed
 ADDED_SINCE: dict[str, dict[str, Any]] = {
-    "unet": {"global_color": False, "global_vignette": False, "detail_sigma": 0.0, "zero_start": False}
+    "unet": {
+        "global_color": False,
+        "global_vignette": False,
+        "detail_sigma": 0.0,
+        "zero_start": False,
+        "color_window": 0,
+    }
 }
 
 

@@ -17,6 +17,18 @@ centre, and divides it out before its colour transform. The falloff is a functio
 relative to the whole input, so a training crop (damaged as a photo of its own) and a whole photo
 at inference are corrected alike.
 
+The head learns from training crops (128 px on a CPU), and a whole photo's histograms are not
+what it saw: a crop holds part of one scene, a photo all of it. With ``window`` (the training crop
+size) the colour transform for an input larger than a crop comes from a 4 x 4 grid of overlapping
+windows, each 3/4 of the input's side (never smaller than ``window``): the head's predictions for
+the 16 windows, per parameter, without the 4 highest and 4 lowest, are averaged (a trimmed mean:
+one window of sky or shadow does not pull the photo's colour); the vignette is still judged from
+the whole input. An input no larger than ``window`` (a training crop) is its own window, so
+training is unchanged. Measured on a restore model trained 5 minutes (2694 steps) on 40 photos, on
+10 photos never trained on with four damage seeds: 24.49, 20.99, 21.54, 22.30 dB from the whole
+photo, 25.21, 21.20, 21.46, 22.30 from windows of 3/4 of the side (+0.21 dB on average; windows
+of half the side: +0.32, but the demo's temple photo lost 1.4 dB with them, 0.2 dB with 3/4).
+
 Because the transform depends on the whole input, running a net with this head on tiles of a
 photo is not the same as running it on the photo: it reports ``image_statistics = True`` and
 inference runs it on whole images (see ``img2img_runtime.processing.tiling_policy``).
@@ -34,6 +46,12 @@ from .layers import zero_init_
 
 __all__ = ["GlobalColorHead"]
 
+# ``window > 0``: windows per side, the share of the input's side each covers, and how many of the
+# WINDOWS**2 predictions are left out at each end (per parameter) before averaging.
+WINDOWS = 4
+WINDOW_SHARE = 0.75
+WINDOW_TRIM = 4
+
 
 class GlobalColorHead(nn.Module):
     """``x -> M(x) x + b(x)`` per pixel, with ``M, b`` predicted from statistics of all of ``x``.
@@ -48,6 +66,9 @@ class GlobalColorHead(nn.Module):
             ``g = 1 - s r^e`` around a predicted centre), judged from the brightness of a
             ``layout`` x ``layout`` grid of cells.
         layout: cells per side of that grid.
+        window: with ``window > 0`` (pixels), the colour transform is the trimmed mean of the
+            predictions for ``WINDOWS`` x ``WINDOWS`` overlapping windows of ``max(window,
+            WINDOW_SHARE * side)`` pixels (see the module docstring); 0: from the whole input.
 
     Shape:
         ``(N, C, H, W) -> (N, C, H, W)``, inputs in [-1, 1]; outputs are not clamped.
@@ -64,14 +85,16 @@ class GlobalColorHead(nn.Module):
         stride: int = 4,
         vignette: bool = False,
         layout: int = 4,
+        window: int = 0,
     ) -> None:
         super().__init__()
-        if levels < 2 or hidden < 1 or stride < 1 or layout < 1:
+        if levels < 2 or hidden < 1 or stride < 1 or layout < 1 or window < 0:
             raise ValueError(
-                "GlobalColorHead needs levels >= 2, hidden >= 1, stride >= 1, layout >= 1; "
-                f"got {levels}, {hidden}, {stride}, {layout}"
+                "GlobalColorHead needs levels >= 2, hidden >= 1, stride >= 1, layout >= 1, window >= 0; "
+                f"got {levels}, {hidden}, {stride}, {layout}, {window}"
             )
         self.channels, self.stride, self.vignette, self.layout = channels, stride, vignette, layout
+        self.window = window
         self.register_buffer("thresholds", torch.linspace(-1.0, 1.0, levels + 2)[1:-1].view(1, 1, levels, 1))
         self.temperature = 1.0 / levels  # a soft step about one histogram bin wide
         pairs = channels * (channels + 1) // 2
@@ -106,13 +129,51 @@ class GlobalColorHead(nn.Module):
             found.append((cells - luma.mean(dim=(1, 2))[:, None, None]).reshape(n, -1))
         return torch.cat(found, dim=1)
 
+    def window_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, WINDOWS**2, num_features)``: :meth:`features` of each window of ``x`` (see
+        ``window``), as region means on the sampled grid (matrix products: any size exports)."""
+        grid = x[:, :, :: self.stride, :: self.stride]
+        size = max(1, -(-self.window // self.stride))  # the smallest window, in grid samples
+        rows, cols = (_window_membership(grid.shape[d], size, WINDOWS, 1, grid) for d in (2, 3))
+        regions = WINDOWS * WINDOWS
+
+        def means(values: torch.Tensor) -> torch.Tensor:  # (n, k, h, w) -> (n, regions, k)
+            found = rows @ values @ cols.transpose(0, 1)  # (n, k, WINDOWS, WINDOWS)
+            return found.permute(0, 2, 3, 1).reshape(-1, regions, values.shape[1])  # -1: any batch exports
+
+        steps = torch.sigmoid((self.thresholds[..., None] - grid[:, :, None]) / self.temperature)  # (n, c, L, h, w)
+        found = [
+            means(steps.flatten(1, 2)),  # the share of each window below each level, channel by channel
+            means(grid),
+            means(grid[:, self.pair_rows] * grid[:, self.pair_cols]),
+        ]
+        if self.vignette:
+            luma = grid.mean(dim=1, keepdim=True)  # (n, 1, h, w)
+            cell_rows, cell_cols = (_window_membership(luma.shape[d], size, WINDOWS, self.layout, luma) for d in (2, 3))
+            cells = (cell_rows @ luma @ cell_cols.transpose(0, 1))[:, 0]  # (n, WINDOWS * layout, WINDOWS * layout)
+            k = self.layout
+            cells = cells.reshape(-1, WINDOWS, k, WINDOWS, k).permute(0, 1, 3, 2, 4).reshape(-1, regions, k * k)
+            found.append(cells - means(luma))
+        return torch.cat(found, dim=2)
+
+    def params_for(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, num_params)``: the correction for ``x``: :meth:`predict` of its :meth:`features`;
+        with ``window``, the colour transform is the trimmed mean over its windows'."""
+        params = self.predict(self.features(x))
+        if not self.window:
+            return params
+        affine = self.channels * (self.channels + 1)
+        ranked = self.predict(self.window_features(x)).sort(dim=1).values  # (n, WINDOWS**2, num_params)
+        windowed = ranked[:, WINDOW_TRIM : WINDOWS * WINDOWS - WINDOW_TRIM].mean(dim=1)
+        return torch.cat([windowed[:, :affine], params[:, affine:]], dim=1)
+
     def predict(self, features: torch.Tensor) -> torch.Tensor:
         """``(N, num_params)``: the correction's parameters for :meth:`features` (e.g. replayed)."""
         return self.mlp(features)
 
     def transform(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(M, b)``: the ``(N, C, C)`` matrix and ``(N, C, 1)`` offset for ``x``."""
-        return self._affine(self.predict(self.features(x)))
+        return self._affine(self.params_for(x))
 
     def _affine(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.channels
@@ -145,7 +206,7 @@ class GlobalColorHead(nn.Module):
         return (torch.bmm(matrix, x.reshape(n, c, h * w)) + offset).view(n, c, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.apply(self.predict(self.features(x)), x)
+        return self.apply(self.params_for(x), x)
 
 
 def _positions(size: int | torch.Tensor, like: torch.Tensor, cells: bool = False) -> torch.Tensor:
@@ -170,3 +231,23 @@ def _cell_means(image: torch.Tensor, cells: int) -> torch.Tensor:
 
     rows, cols = membership(image.shape[1]), membership(image.shape[2])
     return rows @ image @ cols.transpose(0, 1)
+
+
+def _window_membership(
+    size: int | torch.Tensor, smallest: int, count: int, cells: int, like: torch.Tensor
+) -> torch.Tensor:
+    """``(count * cells, size)``: rows averaging ``count`` overlapping windows of ``max(smallest,
+    floor(WINDOW_SHARE * size))`` samples (at most ``size``) evenly placed from the start to the end, each split into
+    ``cells`` equal cells (owner of sample ``i`` of a window of ``w``: ``floor(i * cells / w)``, as
+    :func:`_cell_means`); rows sum to 1."""
+    index = torch.arange(size, dtype=like.dtype, device=like.device)
+    total = torch.ones_like(index).sum()  # a tensor: the exported graph keeps any size
+    width = torch.minimum(torch.clamp(torch.floor(total * WINDOW_SHARE), min=float(smallest)), total)
+    place = torch.arange(count, dtype=like.dtype, device=like.device)
+    tops = torch.floor(place * (total - width) / max(count - 1, 1))
+    local = index[None, :] - tops[:, None]  # (count, size)
+    inside = (local >= 0) & (local < width)
+    owner = torch.floor(local * cells / width)
+    part = torch.arange(cells, dtype=like.dtype, device=like.device)
+    hot = (inside[:, None, :] & (owner[:, None, :] == part[None, :, None])).to(like.dtype).reshape(count * cells, -1)
+    return hot / hot.sum(dim=1, keepdim=True).clamp_min(1.0)

@@ -114,6 +114,9 @@ class UNetGenerator(nn.Module):
             dust) and leaves tone over larger areas to the input (and the colour head). 0: off.
         global_vignette: the colour head also undoes a darkening towards the photo's corners
             (``GlobalColorHead(vignette=True)``); needs ``global_color``.
+        color_window: the colour head judges an input larger than this many pixels (the training
+            crop size) from windows of it that look like training crops, and averages
+            (``GlobalColorHead(window=...)``); needs ``global_color``. 0: from the whole input.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
@@ -148,6 +151,7 @@ class UNetGenerator(nn.Module):
         global_vignette: bool = False,
         detail_sigma: float = 0.0,
         zero_start: bool = False,
+        color_window: int = 0,
     ) -> None:
         super().__init__()
         if residual and in_channels != out_channels:
@@ -200,7 +204,11 @@ class UNetGenerator(nn.Module):
         self.detail = GaussianBlur(detail_sigma) if detail_sigma > 0 else None
         if global_vignette and not global_color:
             raise ValueError("global_vignette is part of the colour head: it needs global_color=True")
-        self.color = GlobalColorHead(in_channels, vignette=global_vignette) if global_color else None
+        if color_window and not global_color:
+            raise ValueError("color_window is part of the colour head: it needs global_color=True")
+        self.color = (
+            GlobalColorHead(in_channels, vignette=global_vignette, window=color_window) if global_color else None
+        )
         self.context: nn.Sequential | None = None
         if global_context:
             width = widths[innermost]
