@@ -158,7 +158,7 @@ class GlobalColorHead(nn.Module):
 
     def params_for(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, num_params)``: the correction for ``x``: :meth:`predict` of its :meth:`features`;
-        with ``window``, the colour transform is the trimmed mean over its windows'."""
+        with ``window``, the colour transform is the trimmed mean over its windows."""
         params = self.predict(self.features(x))
         if not self.window:
             return params
