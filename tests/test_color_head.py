@@ -131,6 +131,9 @@ def test_windows_average_the_colour_transform_over_crop_sized_parts():
     windowed.load_state_dict(whole.state_dict())
     crop = torch.rand(2, 3, 64, 48) * 2 - 1
     torch.testing.assert_close(windowed(crop), whole(crop), atol=1e-5, rtol=0)  # a crop is its own window
+    windowed.train()  # in training a crop skips the windows: exactly the whole-input prediction
+    torch.testing.assert_close(windowed.params_for(crop), whole.params_for(crop), atol=0, rtol=0)
+    windowed.eval()
 
     photo = torch.rand(1, 3, 200, 296) * 2 - 1  # sampled grid (stride 4): 50 x 74
     features = windowed.window_features(photo)
