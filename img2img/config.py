@@ -237,14 +237,26 @@ class TrainConfig:
         """False while a time-budget run still has to measure its speed and plan its steps."""
         return self.steps != PLANNED_STEPS
 
-    def plan_steps(self, steps: int) -> None:
-        """Set the total steps (from a time budget) and re-derive the step counts that follow it."""
+    def plan_steps(self, steps: int, *, done: int = 0) -> None:
+        """Set the total steps (from a time budget) and re-derive the step counts that follow it.
+
+        ``done`` steps are already trained: a boundary they have passed stays where it was (a
+        finished warm-up is not restarted, a learning-rate decay that has begun keeps its start and
+        now ends at the new last step), so a late plan never turns the schedule back.
+        """
         if steps <= 0:
             raise ValueError(f"steps must be positive, got {steps}")
+        decay_start = self.steps - self.decay_steps if self.decay_steps else None
         self.steps = int(steps)
         for name in STEP_FRACTIONS:  # in derivation order: decay_steps follows warmup_steps
-            if name in self.auto_steps:
-                setattr(self, name, self._derived_step_count(name))
+            if name not in self.auto_steps:
+                continue
+            if name == "warmup_steps" and self.warmup_steps and done >= self.warmup_steps:
+                continue  # the warm-up is over
+            if name == "decay_steps" and decay_start is not None and done >= decay_start:
+                self.decay_steps = max(1, self.steps - decay_start)  # the decay has begun
+                continue
+            setattr(self, name, self._derived_step_count(name))
 
     def _derived_step_count(self, name: str) -> int:
         """The default of a step count: ``STEP_FRACTIONS[name]`` of the steps (for ``decay_steps``,

@@ -539,20 +539,23 @@ class Trainer:
     def _plan_steps(self, budget: "TimeBudget", measured_steps: int) -> None:
         """A time-budget run has measured its speed: fix the total steps so the schedule fits the budget."""
         cfg = self.cfg
-        steps = self.step + max(1, int(budget.remaining() * budget.usable / budget.seconds_per_step()))
+        per_step = budget.seconds_per_step()
+        budget.planned()
+        steps = self.step + max(1, int(budget.remaining() * budget.usable / per_step))
         if self.world > 1:  # every rank must agree on the schedule
             planned = torch.tensor([steps], device=self.device)
             dist.broadcast(planned, 0)
             steps = int(planned.item())
-        cfg.plan_steps(steps)
+        cfg.plan_steps(steps, done=self.step)
         self.monitor.set_total_steps(cfg.steps)
         if hasattr(self.net, "warmup_steps"):  # the task copied the placeholder at construction
             self.net.warmup_steps = cfg.warmup_steps
         if self.is_main:
             log.info(
-                "time budget %.4g min: %.3g s/step over %d steps -> %d steps in all",
+                "time budget %.4g min: %.3g s/step at step %d (%d made in this session) -> %d steps in all",
                 cfg.minutes,
-                budget.seconds_per_step(),
+                per_step,
+                self.step,
                 measured_steps,
                 cfg.steps,
             )
@@ -741,13 +744,16 @@ class TimeBudget:
 
     The first steps measure the speed (after ``skip`` warm-up steps, until ``probe_steps`` steps
     or ``probe_seconds`` have passed); the loop then plans the run's total steps so that the
-    learning-rate schedule and the warm-up fit ``usable`` of the remaining time, plans again
-    with the longer measurement at the ``replan_at`` fractions of the budget (data loading can
-    fall behind once the prefetched batches are used up; the schedule is still flat then), and
-    stops, saves and validates when the time is spent.
+    learning-rate schedule and the warm-up fit ``usable`` of the remaining time, plans again at
+    the ``replan_at`` fractions of the budget (data loading can fall behind once the prefetched
+    batches are used up, and the machine may get busier or idler), each time with the speed since
+    the previous plan (or since the probe began, when fewer than ``probe_steps`` steps were made
+    since), and stops, saves and validates when the time is spent. The late plans only move the
+    end of the decay a little, so a run that slows down still reaches the end of its schedule.
     """
 
-    skip, probe_steps, probe_seconds, usable, replan_at = 2, 12, 20.0, 0.95, (0.1, 0.25, 0.45)
+    skip, probe_steps, probe_seconds, usable = 2, 12, 20.0, 0.95
+    replan_at = (0.1, 0.25, 0.45, 0.65, 0.8, 0.9)
 
     def __init__(self, minutes: float | None, already: float = 0.0, *, skip: int | None = None) -> None:
         self.seconds = None if minutes is None else 60.0 * minutes
@@ -757,6 +763,7 @@ class TimeBudget:
             self.skip = skip
         self._probe_start: float | None = None
         self._probe_steps = 0
+        self._mark: tuple[float, int] | None = None  # (clock, probe steps) at the last plan
         self._replans = [self.already + f * self.seconds for f in self.replan_at] if self.seconds else []
 
     def plan_due(self, steps_done: int, planned: bool) -> bool:
@@ -790,7 +797,15 @@ class TimeBudget:
         return self._probe_steps >= self.probe_steps or (waited >= self.probe_seconds and self._probe_steps >= 2)
 
     def seconds_per_step(self) -> float:
-        return (time.perf_counter() - self._probe_start) / max(1, self._probe_steps)
+        """The speed since the last :meth:`planned` (at least ``probe_steps`` steps), else since the probe began."""
+        now = time.perf_counter()
+        if self._mark is not None and self._probe_steps - self._mark[1] >= self.probe_steps:
+            return (now - self._mark[0]) / (self._probe_steps - self._mark[1])
+        return (now - self._probe_start) / max(1, self._probe_steps)
+
+    def planned(self) -> None:
+        """The loop has planned with :meth:`seconds_per_step`: the next plan measures from here."""
+        self._mark = (time.perf_counter(), self._probe_steps)
 
 
 @contextlib.contextmanager

@@ -91,8 +91,8 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     monkeypatch.setattr(TimeBudget, "probe_steps", 2)
     real_step = train_module.Trainer.train_step
 
-    def timed_step(self, batch):  # 1 s per step, then from step 9 on 10 s: the time runs out before the plan
-        clock.now += 1.0 if self.step < 8 else 10.0
+    def timed_step(self, batch):  # 1 s per step, then from step 28 on 10 s: the time runs out before the plan
+        clock.now += 1.0 if self.step < 27 else 10.0
         return real_step(self, batch)
 
     monkeypatch.setattr(train_module.Trainer, "train_step", timed_step)
@@ -100,18 +100,51 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     kw = dict(data=str(paired_dir), size=32, load_size=36, batch_size=2, val_every=1000, **TINY_UNET, **FAST)
     first = train("pix2pix", out=str(run), minutes=0.5, **kw)  # 30 s on the fake clock
     config = json.loads((run / "config.json").read_text())
-    # measured from step 2 (num_workers=0): 1 s/step, planned at step 4 and again at 10% and 25% of the
-    # time (8 + 22 * 0.95 -> 28 steps); at 45% (step 9, 18 s: 16 s over 7 steps) 9 + 12 * 0.95 / (16 / 7) -> 13
-    assert config["minutes"] == 0.5 and config["steps"] == 9 + int(12 * TimeBudget.usable / (16 / 7)) == 13
-    assert config["decay_steps"] == 6, "the derived decay was not re-derived from the planned steps"
+    # measured from step 2 (num_workers=0): 1 s/step, planned at step 4 (4 + 26 * 0.95 -> 28 steps) and
+    # again at 10, 25, 45, 65, 80 and 90% of the time; the last plan, at step 27 (27 s): 27 + 3 * 0.95 -> 29
+    assert config["minutes"] == 0.5 and config["steps"] == 29
+    # the decay began at step 14 (half of the 28 steps planned then) and now ends at the new last step
+    assert config["decay_steps"] == 29 - 14, "a late plan moved the start of a decay that had begun"
     state = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert state["step"] == first.step == 11 and state["train_seconds"] == 38.0  # 8 * 1 s + 3 * 10 s >= 30 s
+    assert state["step"] == first.step == 28 and state["train_seconds"] == 37.0  # 27 * 1 s + 10 s >= 30 s
     assert (run / "best" / "config.json").is_file(), "no validation when the time ran out"
     assert "val_psnr" in first.metrics
     again = train(out=str(run), resume=True, minutes=0.5)  # the budget is spent: nothing more to do
-    assert again.step == 11
+    assert again.step == 28
     longer = train(out=str(run), resume=True, minutes=30)  # a larger budget: on to the planned steps
-    assert longer.step == 13
+    assert longer.step == 29
+
+
+def test_time_budget_plans_again_with_the_recent_speed(clock):
+    budget = TimeBudget(minutes=10.0, skip=0)
+    budget.speed_known(0)
+    for done in range(1, 13):  # 1 s per step while probing
+        clock.now += 1.0
+        budget.speed_known(done)
+    assert budget.seconds_per_step() == pytest.approx(1.0)
+    budget.planned()
+    for done in range(13, 13 + 11):  # the machine gets busier: 3 s per step, fewer than probe_steps steps
+        clock.now += 3.0
+        budget.speed_known(done)
+    assert budget.seconds_per_step() == pytest.approx((12 + 33) / 23)  # too few: since the probe began
+    clock.now += 3.0
+    budget.speed_known(24)
+    assert budget.seconds_per_step() == pytest.approx(3.0)  # 12 steps since the last plan: their speed
+
+
+def test_late_plans_keep_passed_boundaries():
+    cfg = TrainConfig(task="srgan", data="x", out="y", minutes=5)
+    cfg.plan_steps(1000)
+    assert (cfg.warmup_steps, cfg.decay_steps) == (500, 250)  # decay (x0.1) from step 750
+    cfg.plan_steps(1200, done=400)  # nothing passed yet: everything follows the new total
+    assert (cfg.warmup_steps, cfg.decay_steps) == (600, 300)
+    cfg.plan_steps(1400, done=700)  # the warm-up is over: it stays at 600; decay from 1000
+    assert (cfg.warmup_steps, cfg.decay_steps) == (600, 400)
+    cfg.plan_steps(1300, done=1100)  # the decay began at 1000: it keeps its start
+    assert (cfg.warmup_steps, cfg.decay_steps) == (600, 300) and cfg.steps - cfg.decay_steps == 1000
+    user = TrainConfig(task="pix2pix", data="x", out="y", minutes=5, decay_steps=7)
+    user.plan_steps(100, done=99)
+    assert user.decay_steps == 7  # given by the user: kept
 
 
 def test_selection_scores():
