@@ -138,6 +138,14 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="recipe training: shuffle each photo crop's R, G, B channels before the input is made, so a "
         "restore net learns the damage, not the training photos' palette (default: off)",
     )
+    g.add_argument(
+        "--vary-photos",
+        type=float,
+        metavar="STRENGTH",
+        help="recipe training: give each photo crop a random tone curve (gamma up to exp(+-0.3 x STRENGTH)) "
+        "and hue turn (up to +-180 x STRENGTH degrees) before the input is made, so a restore net does not "
+        "take the training photos' palette for the undamaged look; 0 = off (default: 0; restore recipe 1)",
+    )
     g.add_argument("--jitter", type=float, help="colour jitter strength on the input only, e.g. 0.2 (default: 0)")
     g.add_argument(
         "--task",

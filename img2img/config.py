@@ -128,7 +128,8 @@ class TrainConfig:
     affine_translate: float = 0.0
     affine_scale: float = 0.0
     jitter: float = 0.0
-    recolor: bool | None = None  # recipe folders: shuffle the photo's channels before the damage (restore profile: on)
+    recolor: bool | None = None  # recipe folders: shuffle the photo's channels before the damage
+    vary_photos: float | None = None  # recipe folders: tone curve and hue turn before the damage (restore profile: 1)
     on_bad: str = "error"
     # logging
     log_every: int = 10
@@ -208,6 +209,8 @@ class TrainConfig:
             raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be 0 (off) or a decay in (0, 1) such as 0.999, got {self.ema}")
+        if self.vary_photos is not None and not self.vary_photos >= 0:
+            raise ValueError(f"vary_photos must be >= 0 (0 = off), got {self.vary_photos}")
         for name in ("steps", "batch_size", "size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

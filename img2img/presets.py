@@ -91,6 +91,7 @@ RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "color_replay": 4,
             "best_metric": "last",
             "channels_last": True,
+            "vary_photos": 1.0,
         },
         "gpu": {
             "generator": "unet_256",
@@ -102,6 +103,7 @@ RECIPE_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "pixel_loss": "psnr",
             "color_replay": 4,
             "best_metric": "last",
+            "vary_photos": 1.0,
         },
     },
     "colorize": _FROM_NOTHING,

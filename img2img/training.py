@@ -157,6 +157,7 @@ def build_dataset(cfg: TrainConfig, split: str, *, train: bool | None = None, ve
             channels_a=channels[0],
             channels_b=channels[1],
             recolor=bool(cfg.recolor),
+            vary=cfg.vary_photos or 0.0,
             **common,
         )
     cls = PairedFolder if kind == "paired" else UnpairedFolder

@@ -202,6 +202,12 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     assert cfg.best_metric == "last"  # restore: no GAN term, the learning rate decays to 0
     assert TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", best_metric="ssim").best_metric == "ssim"
     assert TrainConfig(task="pix2pix", data="x", out="y", recipe="colorize").best_metric == "psnr"
+    # restore training photos get a tone curve and hue turn before the damage; the user's strength wins
+    assert cfg.vary_photos == cpu["vary_photos"] == 1.0
+    assert TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", vary_photos=0.0).vary_photos == 0.0
+    assert TrainConfig(task="pix2pix", data="x", out="y", recipe="colorize").vary_photos is None
+    with pytest.raises(ValueError, match="vary_photos"):
+        TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", vary_photos=-0.5)
     own = TrainConfig(
         task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"color_window": 0}
     )

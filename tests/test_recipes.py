@@ -135,3 +135,60 @@ def test_recolor_shuffles_channels_before_the_damage_in_training_only(tmp_path):
     val_plain = RecipeFolder(tmp_path, Recipe("colorize"), size=32, split="val", train=False)
     val_shuffled = RecipeFolder(tmp_path, Recipe("colorize"), size=32, split="val", train=False, recolor=True)
     assert np.array_equal(val_plain[0]["B"].numpy(), val_shuffled[0]["B"].numpy())  # never at validation
+
+
+def test_vary_photo_turns_hue_and_tone_keeps_grays_and_edges():
+    from img2img.data.recipe_folder import VARY_GAMMA, VARY_HUE_DEGREES, vary_photo
+
+    ramp = np.repeat(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], 8, axis=0).repeat(3, axis=2)
+    for seed in range(20):  # grays stay gray; the tone curve is monotonic: no edge moves or flips
+        out = vary_photo(ramp, np.random.default_rng(seed)).astype(int)
+        assert np.abs(out - out[..., :1]).max() <= 1
+        assert np.all(np.diff(out[0, :, 0]) >= 0) and out[0, 0, 0] == 0 and out[0, -1, 0] == 255
+    photo = pattern(2, 32)
+    assert np.array_equal(vary_photo(photo, np.random.default_rng(1), 0.0), photo)
+    np.testing.assert_array_equal(
+        vary_photo(photo, np.random.default_rng(5)), vary_photo(photo, np.random.default_rng(5))
+    )
+
+    def measured(out: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+        """(gamma of the mid gray, hue turn in degrees of a red: the angle of its part across the gray axis)."""
+        luma = lambda v: float(np.asarray(v, float) @ [0.299, 0.587, 0.114])  # noqa: E731
+        gamma = np.log(luma(out[0]) / 255) / np.log(luma(x[0]) / 255)
+        chroma = lambda v: np.asarray(v, float) - np.mean(v)  # noqa: E731
+        c_in, c_out = chroma(x[1]), chroma(out[1])
+        cos = c_in @ c_out / (np.linalg.norm(c_in) * np.linalg.norm(c_out))
+        return float(gamma), float(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+
+    x = np.array([[[128, 128, 128], [150, 60, 60]]], np.uint8)
+    gammas, turns = [], []
+    for seed in range(200):
+        gamma, turn = measured(vary_photo(x, np.random.default_rng(seed))[0].astype(float), x[0].astype(float))
+        gammas.append(gamma)
+        turns.append(turn)
+    assert np.exp(-VARY_GAMMA) - 0.02 <= min(gammas) < 0.85 and 1.2 < max(gammas) <= np.exp(VARY_GAMMA) + 0.02
+    assert max(turns) <= VARY_HUE_DEGREES + 2 and max(turns) > 0.8 * VARY_HUE_DEGREES
+    half = [
+        measured(vary_photo(x, np.random.default_rng(s), 0.5)[0].astype(float), x[0].astype(float)) for s in range(200)
+    ]
+    assert max(t for _, t in half) <= VARY_HUE_DEGREES / 2 + 2  # strength scales the ranges
+
+
+def test_vary_photos_before_the_damage_in_training_only(tmp_path):
+    write_image(tmp_path / "train" / "p.png", pattern(0, 64))
+    write_image(tmp_path / "val" / "p.png", pattern(0, 64))
+    plain = RecipeFolder(tmp_path, Recipe("colorize"), size=32)
+    varied = RecipeFolder(tmp_path, Recipe("colorize"), size=32, vary=1.0)
+    assert plain.vary == 0.0 and varied.vary == 1.0
+    differs = 0
+    for epoch in range(6):
+        item, base = varied[(epoch, 0)], plain[(epoch, 0)]
+        target = np.ascontiguousarray(item["B"].numpy().transpose(1, 2, 0))
+        assert np.array_equal(item["A"].numpy()[0], cv2.cvtColor(target, cv2.COLOR_RGB2GRAY))  # A from the varied B
+        differs += not np.array_equal(item["B"].numpy(), base["B"].numpy())
+    assert differs == 6
+    val_plain = RecipeFolder(tmp_path, Recipe("colorize"), size=32, split="val", train=False)
+    val_varied = RecipeFolder(tmp_path, Recipe("colorize"), size=32, split="val", train=False, vary=1.0)
+    assert np.array_equal(val_plain[0]["B"].numpy(), val_varied[0]["B"].numpy())  # never at validation
+    with pytest.raises(ValueError, match="vary"):
+        RecipeFolder(tmp_path, Recipe("colorize"), size=32, vary=-1.0)

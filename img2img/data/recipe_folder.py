@@ -46,6 +46,41 @@ def recolor(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return photo if order == (0, 1, 2) else np.ascontiguousarray(photo[:, :, order])
 
 
+# ``vary_photo`` at strength 1: hue turned by any angle (up to +-180 degrees), luma raised to a power up to
+# exp(+-0.3).
+VARY_HUE_DEGREES, VARY_GAMMA = 180.0, 0.3
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def vary_photo(photo: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """The photo as another plausible photo: a random tone curve and hue turn.
+
+    The luma (BT.601) is raised to the power ``exp(u * VARY_GAMMA * strength)`` and the chroma
+    (the photo minus its luma) turned about the gray axis by ``v * VARY_HUE_DEGREES * strength``
+    degrees (``u``, ``v`` uniform in -1..1, drawn from ``rng``). Grays stay gray and edges stay
+    where they are, so damage made afterwards looks as it does on the photo itself; what changes
+    is the photo's palette and brightness. A restoration net trained on a few dozen photos
+    otherwise takes their colours and tones for the undamaged look and pulls new photos towards
+    them. (Scaling the chroma too was measured to hurt: a faded photo then looks like a pale one.)
+
+    Args:
+        photo: uint8 RGB ``H x W x 3``.
+        rng: the item's generator (two draws, whatever the strength).
+        strength: scales both ranges (0 returns the photo itself).
+    """
+    gamma = float(np.exp(rng.uniform(-1.0, 1.0) * VARY_GAMMA * strength))
+    angle = float(np.deg2rad(rng.uniform(-1.0, 1.0) * VARY_HUE_DEGREES * strength))
+    if strength == 0:
+        return photo
+    x = photo.astype(np.float32) / 255.0
+    luma = x @ _LUMA
+    axis = np.full(3, 1.0 / np.sqrt(3.0), np.float32)  # Rodrigues' rotation about the gray axis
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]], np.float32)
+    turn = np.eye(3, dtype=np.float32) + np.sin(angle) * cross + (1.0 - np.cos(angle)) * (cross @ cross)
+    out = np.clip(luma, 0.0, 1.0)[..., None] ** gamma + (x - luma[..., None]) @ turn.T
+    return np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 class RecipeFolder(ResizeCropFolder):
     """One folder of photos -> ``{"A": recipe input, "B": photo crop}`` items.
 
@@ -56,6 +91,8 @@ class RecipeFolder(ResizeCropFolder):
             With ``colorize``, photos without colour are left out (listed in ``skipped``).
         recolor: training crops get their channels shuffled (:func:`recolor`) before the recipe
             makes the input (restore: the damage is then learnt apart from the photos' palette).
+        vary: training crops get a random tone curve and hue turn of this strength
+            (:func:`vary_photo`) before the recipe makes the input; 0 = off.
         Other arguments as :class:`~img2img.data.paired.PairedFolder`.
 
     Raises:
@@ -77,11 +114,15 @@ class RecipeFolder(ResizeCropFolder):
         seed: int = 0,
         train: bool = True,
         recolor: bool = False,
+        vary: float = 0.0,
     ) -> None:
         if recipe.name == "sr":
             raise ValueError("super-resolution pairs come from SRFolder (crops at the photo's own resolution)")
         self.recipe = recipe
         self.recolor = recolor
+        if not vary >= 0:
+            raise ValueError(f"vary must be >= 0, got {vary}")
+        self.vary = float(vary)
         super().__init__(
             root,
             split=split,
@@ -166,6 +207,8 @@ class RecipeFolder(ResizeCropFolder):
         crop = self._crop(photo, self._box(*photo.shape[:2], self._short, rng))
         if self.recolor and self.train:
             crop = recolor(crop, rng)
+        if self.vary and self.train:
+            crop = vary_photo(crop, rng, self.vary)
         a, b = self.recipe(crop, rng)
         a, b = to_channels(a, self.channels_a), to_channels(b, self.channels_b)
         return {"A": to_tensor_uint8(a), "B": to_tensor_uint8(b), "path": path.relative_to(self.split_root).as_posix()}
