@@ -221,6 +221,15 @@ def test_gaussian_blur_and_a_detail_only_residual():
     assert spread.sum().item() == pytest.approx(1.0, abs=1e-5)
     assert spread[0, 0, 15, 15].item() == pytest.approx(blur.taps[6].item() ** 2, rel=1e-5)
     assert spread[0, 0, 15, 17].item() == pytest.approx((blur.taps[6] * blur.taps[8]).item(), rel=1e-5)
+    # bf16 (autocast or tensors) is blurred in float32: the long bf16 depthwise taps took minutes a step on a CPU
+    noisy = torch.rand(2, 3, 24, 28)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = blur(noisy)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, blur(noisy), rtol=0, atol=0)
+    halved = blur(noisy.bfloat16())
+    assert halved.dtype == torch.bfloat16
+    torch.testing.assert_close(halved, blur(noisy.bfloat16().float()).bfloat16(), rtol=0, atol=0)
     # a residual U-Net whose correction is a constant: added as it is, or taken away entirely when high-passed
     x = torch.rand(2, 3, 32, 32) * 1.2 - 0.6
     for sigma, shift in ((0.0, 0.3), (4.0, 0.0)):

@@ -249,6 +249,13 @@ class GaussianBlur(nn.Module):
         self.radius = radius
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32 or torch.is_autocast_enabled(x.device.type):
+            # in float32: bf16 depthwise convolutions with long taps take minutes a step on CPUs
+            with torch.autocast(x.device.type, enabled=False):
+                return self._blur(x.float()).to(x.dtype)
+        return self._blur(x)
+
+    def _blur(self, x: torch.Tensor) -> torch.Tensor:
         c, r = x.shape[1], self.radius
         taps = self.taps.to(x.dtype)
         x = F.pad(x, (r, r, r, r), mode="replicate")
