@@ -490,6 +490,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             tile=args.tile,
             overlap=args.overlap,
+            self_ensemble=args.self_ensemble,
             overwrite=args.overwrite,
             recursive=args.recursive,
             max_pixels=args.max_pixels,
@@ -501,7 +502,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
         from img2img_runtime import Model
 
         runner = Model(
-            args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, max_pixels=args.max_pixels
+            args.model,
+            tile=args.tile,
+            overlap=args.overlap,
+            batch_size=args.batch_size,
+            max_pixels=args.max_pixels,
+            self_ensemble=args.self_ensemble,
         )
     else:
         from .infer import Translator
@@ -514,6 +520,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             tile=args.tile,
             overlap=args.overlap,
             max_pixels=args.max_pixels,
+            self_ensemble=args.self_ensemble,
         )
     try:
         report = runner.translate_folder(
@@ -679,6 +686,9 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json", help="also write the report (rows, per-image values, skipped files) to this JSON file (default: none)"
     )
+    from img2img_runtime.cli import add_self_ensemble_argument
+
+    add_self_ensemble_argument(p)
     p.set_defaults(func=cmd_eval, _check=check_eval)
 
 
@@ -711,6 +721,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
         direction=args.direction,
         progress=True,
+        self_ensemble=args.self_ensemble,
     )
     print(report.table())
     if args.json:

@@ -9,7 +9,10 @@
 2. Trains pix2pix with the restore recipe's defaults (``--task restore``: fresh damage on every
    photo every epoch; a U-Net that predicts a correction to its input, so it starts as the
    identity) within a time budget (``--minutes``, default 4.5).
-3. Restores the held-back photos at full size and writes ``index.html`` with
+3. Restores the held-back photos at full size, averaging the model's outputs for the 8 flips and
+   transposes of each photo (``self_ensemble=8``; with the plain model the motorcycle scored
+   within 0.05 dB of its damaged input in four demo runs, 23.25-23.33 vs 23.30 dB; with the
+   views 23.75-23.78, and the pagoda 22.57-22.81 vs 22.22), and writes ``index.html`` with
    ``input | output | target`` rows, the PSNRs and the loss curves (``losses.png``).
 """
 
@@ -26,6 +29,7 @@ EXTRA_SAMPLES = Path(__file__).resolve().parent / "assets" / "samples_extra"  # 
 DEMO_MINUTES = 4.5
 # measured on the 2-core CPU: data, the last validation and save, restoring and the page, after training
 DEMO_OVERHEAD_SECONDS = 20
+DEMO_SELF_ENSEMBLE = 8  # views averaged when restoring the held-back photos (see the module docstring)
 
 
 def run_demo(
@@ -80,7 +84,7 @@ def run_demo(
         **budget,
     )
     print(f"demo: trained {result.step} steps in {time.perf_counter() - started:.0f} s")
-    translator = Translator.from_pretrained(run, device=device)
+    translator = Translator.from_pretrained(run, device=device, self_ensemble=DEMO_SELF_ENSEMBLE)
     rows = []
     for a_path in list_images(data / "val" / "A"):
         damaged, clean = read_image(a_path), read_image(data / "val" / "B" / a_path.name)
@@ -104,7 +108,8 @@ def run_demo(
         images=["losses.png"],
         notes=[
             f"Trained {result.step} steps on {len(list_images(photos / 'train'))} photos (fresh damage on 128 x 128 crops "
-            "every epoch); the rows below are held-back photos, restored at full size.",
+            "every epoch); the rows below are held-back photos, restored at full size, each the average of the "
+            f"model's outputs for {DEMO_SELF_ENSEMBLE} flipped and transposed copies (self_ensemble={DEMO_SELF_ENSEMBLE}).",
             f"Model: {run / 'best'}; sample grids during training: {run / 'samples'}.",
         ],
     )

@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 
 from img2img_runtime.io import ImageReadError, is_image_file, list_images, read_image
-from img2img_runtime.processing import to_channels
+from img2img_runtime.processing import check_self_ensemble, to_channels
 from img2img_runtime.progress import Progress
 
 from . import metrics
@@ -196,7 +196,7 @@ class _Runner:
     warm_up: bool
 
 
-def _load_model(model: Any, device: str, direction: str | None) -> _Runner:
+def _load_model(model: Any, device: str, direction: str | None, self_ensemble: int = 1) -> _Runner:
     """A path (run folder, model folder, .pt, .onnx) or a callable -> a uniform runner."""
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
@@ -208,14 +208,16 @@ def _load_model(model: Any, device: str, direction: str | None) -> _Runner:
             providers = None
             if str(device).startswith("cuda"):
                 providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-            model = Model(path, providers=providers)
+            model = Model(path, providers=providers, self_ensemble=self_ensemble)
         else:
             from .infer import Translator
 
             if not path.exists():
                 raise FileNotFoundError(f"model {path} does not exist")
-            model = Translator.from_pretrained(path, device=device, direction=direction)
+            model = Translator.from_pretrained(path, device=device, direction=direction, self_ensemble=self_ensemble)
         name = str(path)
+    elif self_ensemble != 1:
+        raise ValueError("self_ensemble applies to model paths; a callable runs as it is")
     elif callable(model):
         name = getattr(model, "__name__", None) or type(model).__name__
     else:
@@ -402,6 +404,7 @@ def evaluate_model(
     device: str = "auto",
     direction: str | None = None,
     progress: bool = False,
+    self_ensemble: int = 1,
 ) -> EvalReport:
     """Score ``model`` on ``data`` beside the baselines (see the module docstring).
 
@@ -425,6 +428,8 @@ def evaluate_model(
         device: for run/model folders: ``"auto"``, ``"cpu"``, ``"cuda"``, ...; ``.onnx`` files
             run on the CPU unless a ``cuda`` device is named.
         direction: ``"AtoB"``/``"BtoA"`` for two-way (CycleGAN) run/model folders.
+        self_ensemble: model paths: average the outputs of 1 (off), 2, 4 or 8 flipped and
+            transposed views of each input (see :class:`img2img.Translator`).
 
     Returns:
         An :class:`EvalReport`.
@@ -454,7 +459,7 @@ def evaluate_model(
     else:
         photos = _list_photos(data)
 
-    runner = _load_model(model, device, direction)
+    runner = _load_model(model, device, direction, check_self_ensemble(self_ensemble))
     if task is not None and runner.scale is not None:
         want = int(scale) if task == "sr" else 1
         if runner.scale != want:

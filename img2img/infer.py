@@ -19,7 +19,7 @@ from torch import nn
 
 from img2img_runtime.folder import FolderReport, ProgressFn, translate_folder
 from img2img_runtime.io import as_uint8_image
-from img2img_runtime.processing import ModelSpec, run_images, suggested_tile, tiling_policy
+from img2img_runtime.processing import ModelSpec, check_self_ensemble, run_images, suggested_tile, tiling_policy
 
 from .checkpoint import load_checkpoint, load_pretrained
 from .devices import pick_device
@@ -45,6 +45,9 @@ class Translator:
             None (never tile). ``overlap``: tile overlap (default: suggested / tile // 8).
         max_pixels: refuse input files with more pixels than this, from their header (None: 100
             megapixels or ``$IMG2IMG_MAX_PIXELS``; 0: no limit); see :func:`img2img_runtime.io.read_image`.
+        self_ensemble: 1 (default), or 2, 4, 8: also run mirrored (2), upside-down (4) and
+            transposed (8) copies and average the outputs; that many times slower, usually a
+            little more accurate (see :func:`img2img_runtime.processing.self_ensembled`).
 
     Inputs and outputs (``__call__``):
         * numpy ``H x W x C`` or ``H x W`` (C = 1..4, RGB(A)) -> numpy uint8 ``H' x W' x C'``
@@ -79,6 +82,7 @@ class Translator:
         tile: int | str | None = "auto",
         overlap: int | None = None,
         max_pixels: int | None = None,
+        self_ensemble: int = 1,
     ) -> None:
         if "latent" in config:
             raise ValueError(
@@ -87,6 +91,7 @@ class Translator:
             )
         self.config = config
         self.max_pixels = max_pixels
+        self.self_ensemble = check_self_ensemble(self_ensemble)
         self.color_resolution = color_resolution
         self.tile, self.overlap = tile, overlap
         self.device = pick_device(device) if isinstance(device, str) else device
@@ -185,6 +190,7 @@ class Translator:
             overlap=overlap,
             tile_threshold=threshold,
             on_tile=on_tile,
+            self_ensemble=self.self_ensemble,
         )
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:

@@ -24,6 +24,17 @@ def test_demo_writes_page_results_and_curves(tmp_path, capsys):
     assert len(results) == 6 and all((tmp_path / "demo" / "results" / r).stat().st_size > 0 for r in results)
     assert (tmp_path / "demo" / "run" / "best" / "config.json").is_file()
     assert "PSNR" in out
+    # the outputs are the average of the 8 flipped and transposed views, as the page says
+    from img2img.infer import Translator
+    from img2img_runtime.io import read_image
+
+    assert "self_ensemble=8" in html
+    results_dir = tmp_path / "demo" / "results"
+    damaged = read_image(results_dir / "china_input.png")
+    viewed = Translator.from_pretrained(tmp_path / "demo" / "run", device="cpu", self_ensemble=8)(damaged)
+    assert (read_image(results_dir / "china_output.png") == viewed).all()
+    plain = Translator.from_pretrained(tmp_path / "demo" / "run", device="cpu")(damaged)
+    assert (plain != viewed).any()  # the test would see a demo without the views
     trained_on = {p.name for p in (tmp_path / "demo" / "photos" / "train").iterdir()}
     assert len(trained_on) == 10 + 23 and not trained_on & {"china.png", "motorcycle.png", "china.jpg"}
 

@@ -44,6 +44,20 @@ def parse_max_pixels(value: str) -> int:
     return pixels
 
 
+def add_self_ensemble_argument(parser: argparse.ArgumentParser) -> None:
+    """``--self-ensemble N``: average the outputs of flipped and transposed copies (translate, eval)."""
+    parser.add_argument(
+        "--self-ensemble",
+        type=int,
+        choices=[1, 2, 4, 8],
+        default=1,
+        metavar="N",
+        help="also run N-1 flipped/transposed copies of each image and average the outputs: 2 adds the mirror "
+        "image, 4 the upside-down ones, 8 the transposed ones; N times slower, usually a little more accurate "
+        "(default 1: off)",
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``img2img-onnx`` and ``img2img translate``."""
     parser.add_argument("--input", required=True, help="an image or a folder (searched recursively)")
@@ -56,6 +70,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overlap", type=int, help="tile overlap in pixels (default: the model's suggestion)")
     parser.add_argument("--batch-size", type=int, default=4, help="images or tiles per run (default 4)")
+    add_self_ensemble_argument(parser)
     parser.add_argument(
         "--max-pixels",
         type=parse_max_pixels,
@@ -138,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             threads=args.threads,
             max_pixels=args.max_pixels,
+            self_ensemble=args.self_ensemble,
         )
         report = model.translate_folder(
             args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress

@@ -21,7 +21,7 @@ from . import sampler as _sampler
 from .folder import FolderReport, ProgressFn, translate_folder
 from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
 from .metadata import MetadataError, parse_metadata
-from .processing import ModelSpec, run_images, suggested_tile, tiling_policy
+from .processing import ModelSpec, check_self_ensemble, run_images, suggested_tile, tiling_policy
 from .sampler import latent_spec
 
 
@@ -43,6 +43,9 @@ class Model:
         color_resolution: colorization models: predict colour at most at this size.
         max_pixels: refuse input files with more pixels than this, from their header (None: 100
             megapixels or ``$IMG2IMG_MAX_PIXELS``; 0: no limit); see :func:`~img2img_runtime.io.read_image`.
+        self_ensemble: 1 (default), or 2, 4, 8: also run mirrored (2), upside-down (4) and
+            transposed (8) copies and average the outputs; that many times slower, usually a
+            little more accurate (see :func:`~img2img_runtime.processing.self_ensembled`).
 
     Inputs (``__call__``) follow :func:`~img2img_runtime.io.as_uint8_image`, the reading rules
     of files: uint8/uint16/float-in-[0, 1] arrays ``H x W (x C)``, RGBA over white, PIL images
@@ -60,6 +63,7 @@ class Model:
         threads: int | None = None,
         color_resolution: int | None = None,
         max_pixels: int | None = None,
+        self_ensemble: int = 1,
     ) -> None:
         import onnxruntime as ort
 
@@ -76,6 +80,7 @@ class Model:
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
         self.max_pixels = max_pixels
+        self.self_ensemble = check_self_ensemble(self_ensemble)
         self.latent = latent_spec(self.config)  # a GAN lab model: noise (and a label) in, see sample()
         if self.latent is not None:
             self._check_sampler()
@@ -193,6 +198,7 @@ class Model:
             overlap=self.overlap,
             tile_threshold=self.tile_threshold,
             on_tile=on_tile,
+            self_ensemble=self.self_ensemble,
         )
 
     def __call__(self, images: Any) -> Any:

@@ -13,6 +13,8 @@ function that maps a float32 ``N x C x H x W`` batch to the generator's output, 
   L: a 12-megapixel photo costs little more than a small one.
 * Padding to the net's size multiple (reflect, or edge where an image is too small to reflect),
   batching images of one size, and cropping the padding back off.
+* Self-ensembling (``self_ensemble=2, 4 or 8``): the net also runs on flipped (and transposed)
+  copies of each batch, and the outputs, turned back, are averaged before rounding.
 """
 
 from __future__ import annotations
@@ -155,6 +157,56 @@ def finish(output: np.ndarray, context: Any, spec: ModelSpec) -> np.ndarray:
     return np.rint(lab_to_rgb(lab) * 255.0).astype(np.uint8)
 
 
+SELF_ENSEMBLE_VIEWS = (1, 2, 4, 8)
+
+
+def check_self_ensemble(views: int) -> int:
+    """``views`` must be 1 (off), 2, 4 or 8; returns it as an int."""
+    if isinstance(views, bool) or views not in SELF_ENSEMBLE_VIEWS:
+        raise ValueError(
+            f"self_ensemble takes 1 (off), 2 (+ the mirror image), 4 (+ upside down) or 8 (+ transposed), not {views!r}"
+        )
+    return int(views)
+
+
+def _view(batch: np.ndarray, k: int) -> np.ndarray:
+    """View ``k`` (0-7) of an ``N x C x H x W`` batch: bit 1 mirrors left-right, bit 2 upside
+    down, bit 4 swaps H and W (after the flips)."""
+    if k & 1:
+        batch = batch[:, :, :, ::-1]
+    if k & 2:
+        batch = batch[:, :, ::-1, :]
+    return batch.swapaxes(2, 3) if k & 4 else batch
+
+
+def _unview(batch: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`_view`: swap back first, then undo the flips."""
+    if k & 4:
+        batch = batch.swapaxes(2, 3)
+    if k & 2:
+        batch = batch[:, :, ::-1, :]
+    return batch[:, :, :, ::-1] if k & 1 else batch
+
+
+def self_ensembled(run_batch: BatchFn, views: int) -> BatchFn:
+    """``run_batch`` averaged over ``views`` of the 8 flips and transposes of its input (a
+    "self-ensemble", as in EDSR+): each view is run, turned back and summed in float32. Every
+    net here is equivariant in shape (a view of a valid input is a valid input, a x``scale``
+    output turns back like its input); 1 returns ``run_batch`` itself."""
+    views = check_self_ensemble(views)
+    if views == 1:
+        return run_batch
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        total: np.ndarray | None = None
+        for k in range(views):
+            out = _unview(np.asarray(run_batch(np.ascontiguousarray(_view(batch, k)))), k)
+            total = out.astype(np.float32) if total is None else total + out
+        return total / np.float32(views)
+
+    return run
+
+
 def run_padded(run_batch: BatchFn, batch: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """Run ``N x C x H x W`` inputs of any size: pad to the net's multiple, run, crop back."""
     height, width = batch.shape[2:]
@@ -282,6 +334,7 @@ def run_images(
     overlap: int | None = None,
     tile_threshold: int | None = None,
     on_tile: TileProgress | None = None,
+    self_ensemble: int = 1,
 ) -> list[np.ndarray]:
     """Translate uint8 ``H x W x C`` images of any sizes; returns uint8 ``sH x sW x C'`` images.
 
@@ -289,7 +342,11 @@ def run_images(
     kept. With ``tile``, a net input larger than ``tile_threshold`` (default ``tile``) on either
     side is processed in overlapping tiles (``overlap`` defaults to ``tile // 8``) so memory
     stays bounded; ``on_tile(done, total)`` reports the tiles of each tiled image as they finish.
+    ``self_ensemble`` (1, 2, 4 or 8; see :func:`self_ensembled`) runs every batch or tile batch
+    that many times, flipped and transposed, and averages: slower by that factor, usually a
+    little more accurate.
     """
+    run_batch = self_ensembled(run_batch, self_ensemble)
     prepared = [prepare(image, spec) for image in images]
     results: list[np.ndarray | None] = [None] * len(prepared)
     by_size: dict[tuple[int, int], list[int]] = {}

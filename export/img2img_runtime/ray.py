@@ -100,6 +100,7 @@ class _Translate:
         quality: int,
         tile: int | str | None = "auto",
         overlap: int | None = None,
+        self_ensemble: int = 1,
     ) -> None:
         import ray
 
@@ -109,7 +110,9 @@ class _Translate:
         self.folder = tempfile.mkdtemp(prefix="img2img-ray-")
         path = os.path.join(self.folder, "model.onnx")
         Path(path).write_bytes(model_bytes)
-        self.model = Model(path, threads=threads, batch_size=batch_size, tile=tile, overlap=overlap)
+        self.model = Model(
+            path, threads=threads, batch_size=batch_size, tile=tile, overlap=overlap, self_ensemble=self_ensemble
+        )
         self.max_pixels, self.quality = max_pixels, quality
 
     def _read(self, src: str) -> np.ndarray:
@@ -195,6 +198,7 @@ def translate_dataset(
     batch_size: int = 4,
     tile: int | str | None = "auto",
     overlap: int | None = None,
+    self_ensemble: int = 1,
     overwrite: bool = False,
     recursive: bool = True,
     quality: int = 95,
@@ -210,7 +214,8 @@ def translate_dataset(
         actors: actor pool size (default: the cluster's CPUs // ``cpus_per_actor``).
         cpus_per_actor: CPUs reserved per actor, also its onnxruntime thread count.
         batch_size: files per actor call (and per onnxruntime batch of same-size images).
-        tile, overlap: the tiling of large images, as :class:`~img2img_runtime.Model`.
+        tile, overlap, self_ensemble: the tiling of large images and the averaged flipped views,
+            as :class:`~img2img_runtime.Model`.
         overwrite, recursive, quality, max_pixels: as the local job.
         progress: Ray Data's progress bars.
         num_cpus: CPUs of a local Ray instance started here (default: all).
@@ -226,7 +231,9 @@ def translate_dataset(
         raise ImportError("the ray engine needs Ray Data: pip install 'img2img[ray]'") from error
     from .model import Model
 
-    Model(model, tile=tile, overlap=overlap)  # the metadata, graph and tiling checks, before any actor starts
+    Model(
+        model, tile=tile, overlap=overlap, self_ensemble=self_ensemble
+    )  # the metadata, graph and tiling checks, before any actor starts
     report = FolderReport()
     remote_out = _is_uri(output_dir)
     if _is_uri(input_path):
@@ -262,7 +269,7 @@ def translate_dataset(
                 todo.append((src, dst))
         if todo:
             actor_options = {"batch_size": batch_size, "max_pixels": max_pixels, "quality": quality,
-                             "tile": tile, "overlap": overlap}  # fmt: skip
+                             "tile": tile, "overlap": overlap, "self_ensemble": self_ensemble}  # fmt: skip
             _run_on_ray(model, todo, report, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
                         actor_options=actor_options, progress=progress, num_cpus=num_cpus,
                         remote_out=remote_out)  # fmt: skip
