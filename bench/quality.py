@@ -130,6 +130,13 @@ def main() -> int:
     parser.add_argument(
         "--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'"
     )
+    parser.add_argument(
+        "--self-ensemble",
+        type=int,
+        choices=[1, 2, 4, 8],
+        default=1,
+        help="score every model with this many flipped/transposed views averaged (default 1: the plain model)",
+    )
     args = parser.parse_args()
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = set(recipes) - set(RECIPES)
@@ -176,7 +183,9 @@ def main() -> int:
         started = time.perf_counter()
         subprocess.run(command, check=True)
         trained = time.perf_counter() - started
-        report = evaluate_model(run, args.out / "data" / "val", task=eval_task, scale=4)
+        report = evaluate_model(
+            run, args.out / "data" / "val", task=eval_task, scale=4, self_ensemble=args.self_ensemble
+        )
         report.to_json(args.out / f"eval_{recipe}.json")
         print(report.table(), flush=True)
         results[recipe] = load_result(args.out, recipe)

@@ -108,6 +108,13 @@ def test_translate_command_with_the_ray_engine(model: Path, tmp_path: Path, caps
     assert main(["translate", "--model", str(run_dir), "--input", str(inputs), "--output", str(tmp_path / "o2"),
                  "--engine", "ray"]) == 2  # fmt: skip
     assert "img2img export" in capsys.readouterr().err
+    # --self-ensemble reaches the actors: the local engine's bytes with the same views
+    viewed = ["--input", str(inputs), "--self-ensemble", "4", "--no-progress"]
+    assert main(["translate", "--model", str(model), "--output", str(tmp_path / "local4"), *viewed]) == 1
+    assert (
+        main(["translate", "--model", str(model), "--output", str(tmp_path / "ray4"), *viewed, "--engine", "ray"]) == 1
+    )
+    assert files(tmp_path / "ray4") == files(tmp_path / "local4") != files(tmp_path / "out")
 
 
 def test_missing_input_and_a_busy_folder_are_refused_before_anything_runs(model: Path, tmp_path: Path) -> None:
