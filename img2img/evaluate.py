@@ -151,6 +151,8 @@ class EvalReport:
         s = self.settings
         what = s.get("task") or "paired"
         options = ", ".join(f"{k} {s[k]}" for k in ("preset", "scale") if s.get(k) is not None)
+        if (s.get("self_ensemble") or 1) > 1:
+            options += f"{', ' if options else ''}{s['self_ensemble']} views averaged"
         title = f"{what}{f' ({options})' if options else ''}: {s.get('model', 'model')} on {s.get('data', '')}"
         text.insert(0, title)
         text.append(f"{self.images} image(s) evaluated, {len(self.skipped)} skipped")
@@ -475,6 +477,7 @@ def evaluate_model(
         "seed": seed,
         "max_images": max_images,
         "max_size": max_size,
+        "self_ensemble": self_ensemble,
     }
     if task == "restore":
         settings["preset"] = preset

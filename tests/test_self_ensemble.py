@@ -132,6 +132,8 @@ def test_eval_and_both_command_lines_take_self_ensemble(sr, tmp_path):
     plain = evaluate_model(sr / "model", photos, task="sr", scale=2, device="cpu")
     assert by_path.rows["model"]["psnr"] == pytest.approx(by_call.rows["model"]["psnr"], abs=1e-9)
     assert by_path.rows["model"]["psnr"] != pytest.approx(plain.rows["model"]["psnr"], abs=1e-6)
+    assert by_path.settings["self_ensemble"] == 4 and plain.settings["self_ensemble"] == 1
+    assert "4 views averaged" in by_path.table() and "views" not in plain.table()
     with pytest.raises(ValueError, match="self_ensemble applies to model paths"):
         evaluate_model(translator, photos, task="sr", scale=2, self_ensemble=2)
 
