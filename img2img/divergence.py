@@ -16,7 +16,9 @@ The explosion rules (:class:`LossWatch`) are robust to the noise of GAN losses:
   lowest such median seen so far (the first one is the initial model's loss). A run has exploded
   when the recent median is more than ``factor`` times that reference (a pure GAN, e.g. the GAN
   lab, :data:`PURE_GAN_FACTOR` times more: its generator loss grows as the discriminator learns). Losses that only
-  fluctuate, or rise a little as the discriminator improves, stay far below the factor.
+  fluctuate, or rise a little as the discriminator improves, stay far below the factor. A term
+  that was not summed before (a content loss that starts after a pixel-loss warm-up) changes the
+  objective: the reference starts again from the new sum.
 * **weights**: bounded outputs (tanh) cap the loss, so a run whose weights ran away can show a
   loss only twice its start. The global norm of all weights is checked every
   :data:`WEIGHT_CHECK_EVERY` steps against its value at the start of the run: more than
@@ -45,8 +47,9 @@ class TrainingDiverged(RuntimeError):
     """Raised when a run still diverges after :data:`MAX_ROLLBACKS` rollbacks."""
 
 
-# generator terms measured through a discriminator: its GAN term, and an AC-GAN's class term
-ADVERSARIAL_SUFFIXES = ("gan", "class")
+# generator terms measured through a discriminator: its GAN term, an AC-GAN's class term, and the
+# feature matching on its features (SRGAN's "fm"): they rise as the discriminator learns
+ADVERSARIAL_SUFFIXES = ("gan", "class", "fm")
 # a pure GAN's terms (no reconstruction) rise several-fold as its discriminator learns: a looser factor
 PURE_GAN_FACTOR = 5.0
 
@@ -55,11 +58,16 @@ def _adversarial(key: str) -> bool:
     return key.endswith(ADVERSARIAL_SUFFIXES)
 
 
+def _watched_terms(losses: dict[str, float]) -> list[str]:
+    """The keys :func:`reconstruction_loss` sums."""
+    generator = [k for k in losses if k.startswith("G_")]
+    plain = [k for k in generator if not _adversarial(k)]
+    return plain if plain else generator
+
+
 def reconstruction_loss(losses: dict[str, float]) -> float:
     """The generator's non-adversarial terms summed (all generator terms if there are none)."""
-    generator = {k: v for k, v in losses.items() if k.startswith("G_")}
-    plain = [v for k, v in generator.items() if not _adversarial(k)]
-    return float(sum(plain if plain else generator.values()))
+    return float(sum(losses[k] for k in _watched_terms(losses)))
 
 
 class LossWatch:
@@ -76,6 +84,7 @@ class LossWatch:
         self.weight_growth = weight_growth
         self.recent: deque[float] = deque(maxlen=window)
         self.best: float | None = None
+        self.terms: set[str] = set()  # every loss key summed so far: a new one restarts the reference
         self.weight_norm: float | None = None  # at the start of the run
 
     def observe_weights(self, norm: float) -> str | None:
@@ -94,6 +103,12 @@ class LossWatch:
         factor = self.factor * (PURE_GAN_FACTOR if pure_gan else 1.0)
         if not math.isfinite(value):
             return None  # non-finite steps are the optimizer's guard's business
+        terms = set(_watched_terms(losses))
+        if not terms <= self.terms:  # a new term: the objective changed (e.g. a warm-up ended)
+            if self.terms:
+                self.recent.clear()
+                self.best = None
+            self.terms |= terms
         self.recent.append(value)
         median = float(sorted(self.recent)[(len(self.recent) - 1) // 2])  # the lower median
         if self.best is None or median < self.best:
@@ -110,11 +125,17 @@ class LossWatch:
         self.recent.clear()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"recent": list(self.recent), "best": self.best, "weight_norm": self.weight_norm}
+        return {
+            "recent": list(self.recent),
+            "best": self.best,
+            "terms": sorted(self.terms),
+            "weight_norm": self.weight_norm,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.recent = deque(state.get("recent", []), maxlen=self.window)
         self.best = state.get("best")
+        self.terms = set(state.get("terms", []))
         self.weight_norm = state.get("weight_norm")
 
 

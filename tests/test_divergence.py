@@ -26,6 +26,29 @@ def test_reconstruction_loss_leaves_out_adversarial_terms():
     assert reconstruction_loss({"G_L1": 3.0, "G_gan": 50.0, "D_real": 9.0}) == 3.0
     assert reconstruction_loss({"G_cycle_A": 1.0, "G_idt_B": 0.5, "G_AB_gan": 7.0}) == 1.5
     assert reconstruction_loss({"G_gan": 2.0, "D_fake": 1.0}) == 2.0  # a pure GAN: its generator terms
+    # SRGAN's feature matching is measured through the discriminator's features: it rises as D learns
+    assert reconstruction_loss({"G_pixel": 0.04, "G_fm": 0.11, "G_gan": 0.001}) == 0.04
+
+
+def test_a_new_loss_term_restarts_the_reference_instead_of_looking_like_an_explosion():
+    """After a pixel-loss warm-up a content term joins the sum (0.05 -> 0.55, 11x the warm-up's
+    best): a new objective, not a divergence; a later explosion of the new sum is still caught."""
+    watch = LossWatch(window=10, factor=4.0)
+    assert all(watch.observe({"G_pixel": 0.05}) is None for _ in range(30))
+    assert watch.best == pytest.approx(0.05) and watch.terms == {"G_pixel"}
+    assert all(watch.observe({"G_pixel": 0.05, "G_content": 0.5, "G_gan": 3.0}) is None for _ in range(30))
+    assert watch.best == pytest.approx(0.55) and watch.terms == {"G_pixel", "G_content"}
+    # a term that is missing from some steps (logged every few steps) does not restart it
+    assert watch.observe({"G_pixel": 0.05}) is None and watch.best == pytest.approx(0.55) and len(watch.recent) == 10
+    state = watch.state_dict()
+    again = LossWatch(window=10, factor=4.0)
+    again.load_state_dict(state)
+    assert again.terms == watch.terms and again.best == watch.best
+    reasons = [again.observe({"G_pixel": 1.0, "G_content": 5.0}) for _ in range(10)]
+    assert reasons[-1] is not None and "median" in reasons[-1]
+    old = LossWatch(window=10)
+    old.load_state_dict({"recent": [0.1], "best": 0.1})  # a checkpoint from before: no terms recorded
+    assert old.observe({"G_L1": 0.1}) is None and old.best == pytest.approx(0.1) and old.terms == {"G_L1"}
 
 
 def test_loss_watch_ignores_noise_and_catches_a_sustained_explosion():
