@@ -290,7 +290,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--adv-weight",
         type=float,
         help="weight of the generator GAN term; 0 = no GAN, PSNR-oriented "
-        "(default: pix2pix 1, srgan 1e-3; restore recipe 0, colorize/sketch 0.01)",
+        "(default: pix2pix 1, srgan 1e-3; restore recipe 0, colorize/sketch 0.01, sr recipe on a CPU 0.01)",
     )
     lo.add_argument(
         "--warmup-steps",

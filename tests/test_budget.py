@@ -208,6 +208,10 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     assert TrainConfig(task="pix2pix", data="x", out="y", recipe="colorize").vary_photos is None
     with pytest.raises(ValueError, match="vary_photos"):
         TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", vary_photos=-0.5)
+    # sr on a CPU: a stronger GAN term than the paper's; the GPU profile keeps 1e-3; a PSNR-oriented 0 is kept
+    assert TrainConfig(task="srgan", data="x", out="y", recipe="sr", device="cpu").adv_weight == 1e-2
+    assert TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu").adv_weight == 1e-3
+    assert TrainConfig(task="srgan", data="x", out="y", recipe="sr", device="cpu", adv_weight=0.0).adv_weight == 0.0
     own = TrainConfig(
         task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"color_window": 0}
     )
