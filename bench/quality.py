@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from img2img_runtime.cli import add_self_ensemble_argument
 from img2img_runtime.io import list_images
 
 # recipe -> (train arguments, eval task)
@@ -130,13 +131,7 @@ def main() -> int:
     parser.add_argument(
         "--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'"
     )
-    parser.add_argument(
-        "--self-ensemble",
-        type=int,
-        choices=[1, 2, 4, 8],
-        default=1,
-        help="score every model with this many flipped/transposed views averaged (default 1: the plain model)",
-    )
+    add_self_ensemble_argument(parser)  # the views every model is scored with (default 1: the plain model)
     args = parser.parse_args()
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = set(recipes) - set(RECIPES)

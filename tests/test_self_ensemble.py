@@ -9,13 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import export_tiny_sr
 
-from img2img.checkpoint import save_pretrained
 from img2img.evaluate import evaluate_model
-from img2img.export import export_onnx
 from img2img.infer import Translator
-from img2img.nets import create_model
 from img2img_runtime import Model
 from img2img_runtime.io import write_image
 from img2img_runtime.processing import ModelSpec, check_self_ensemble, run_images, self_ensembled
@@ -86,21 +83,8 @@ def test_run_images_self_ensembles_whole_images_and_tiles():
 
 @pytest.fixture(scope="module")
 def sr(tmp_path_factory) -> Path:
-    """A random compact_sr_x2: not flip-equivariant, so views change its output."""
-    root = tmp_path_factory.mktemp("self_ensemble")
-    torch.manual_seed(0)
-    net = create_model("compact_sr_x2", base_channels=8, num_convs=2).eval()
-    io = {
-        "input": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "output": {"channels": 3, "color_space": "rgb", "range": [-1.0, 1.0]},
-        "scale": net.scale,
-        "size_multiple": net.size_multiple,
-        "min_size": getattr(net, "min_size", 1),
-        "color": {"space": "rgb"},
-    }
-    save_pretrained({"AtoB": net}, root / "model", task="srgan", io_spec=io)
-    export_onnx(root / "model", root / "sr.onnx")
-    return root
+    """A random compact_sr_x2 (``root/model`` and ``root/sr.onnx``): not flip-equivariant, so views change its output."""
+    return export_tiny_sr(tmp_path_factory.mktemp("self_ensemble")).parent
 
 
 def test_translator_and_onnx_model_average_the_mirrored_run(sr):
