@@ -5,6 +5,7 @@ Usage::
 
     python bench/web_speed.py                      # U-Net 256 at 256x256, compact SR x4 at 128 -> 512
     python bench/web_speed.py --repeats 10 --chromium /usr/bin/chromium --json web.json
+    python bench/web_speed.py --self-ensemble 8    # both sides average 8 flipped/transposed views
 
 Models: ``unet_256`` (64 base channels, 8 levels; the pix2pix generator) and ``compact_sr_x4``
 (64 channels, 5 convs), untrained (speed does not depend on the weights), exported with
@@ -53,10 +54,10 @@ def export_case(name: str, overrides: dict, scale: int, folder: Path) -> Path:
     return export_onnx(folder / name, folder / f"{name}.onnx").path
 
 
-def python_ms(model: Path, size: int, repeats: int) -> list[float]:
+def python_ms(model: Path, size: int, repeats: int, views: int = 1) -> list[float]:
     from img2img_runtime import Model
 
-    runtime = Model(model, tile=None)
+    runtime = Model(model, tile=None, self_ensemble=views)
     image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     runtime(image)  # warm-up
     times = []
@@ -67,12 +68,12 @@ def python_ms(model: Path, size: int, repeats: int) -> list[float]:
     return times
 
 
-def browser_ms(model: Path, size: int, repeats: int, chromium: str) -> tuple[list[float], str]:
+def browser_ms(model: Path, size: int, repeats: int, chromium: str, views: int = 1) -> tuple[list[float], str]:
     from playwright.sync_api import sync_playwright
 
     from img2img_runtime import web
 
-    server = web.serve(model, port=0, background=True)
+    server = web.serve(model, port=0, background=True, self_ensemble=views)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     parser.add_argument("--json", help="also write the results here")
+    from img2img_runtime.cli import add_self_ensemble_argument
+
+    add_self_ensemble_argument(parser)
     args = parser.parse_args(argv)
     if not args.chromium:
         parser.error("no Chromium found: apt install chromium, or give --chromium PATH")
@@ -104,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for label, (name, overrides, size, scale) in CASES.items():
             model = export_case(name, overrides, scale, Path(tmp))
-            web_times, threads = browser_ms(model, size, args.repeats, args.chromium)
-            py_times = python_ms(model, size, args.repeats)
+            web_times, threads = browser_ms(model, size, args.repeats, args.chromium, args.self_ensemble)
+            py_times = python_ms(model, size, args.repeats, args.self_ensemble)
             web_ms, py_ms = statistics.median(web_times), statistics.median(py_times)
             rows.append(
                 {
@@ -126,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         ("web / Python", "ratio", ".2f"),
         ("page threads", "threads", "s"),
     ]
-    print(f"# median of {args.repeats} runs after one warm-up; onnxruntime-web WebAssembly vs onnxruntime CPU")
+    views = f"; {args.self_ensemble} views averaged" if args.self_ensemble > 1 else ""
+    print(f"# median of {args.repeats} runs after one warm-up; onnxruntime-web WebAssembly vs onnxruntime CPU{views}")
     print(format_table(rows, columns))
     if args.json:
         Path(args.json).write_text(json.dumps({"environment": env, "rows": rows}, indent=2))

@@ -817,6 +817,9 @@ def _add_web_parser(sub: argparse._SubParsersAction) -> None:
         help="write a self-contained static site to this folder instead of serving (default: serve)",
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser window (default: open one)")
+    from img2img_runtime.cli import add_self_ensemble_argument
+
+    add_self_ensemble_argument(p)
     p.set_defaults(func=cmd_web)
 
 
@@ -826,14 +829,14 @@ def cmd_web(args: argparse.Namespace) -> int:
     from img2img_runtime import web
 
     if args.static:
-        site = web.write_site(args.model, args.static)
+        site = web.write_site(args.model, args.static, self_ensemble=args.self_ensemble)
         print(
             f"wrote {site}: put the folder on any web host (for several threads it must send "
             + ", ".join(f"{k}: {v}" for k, v in web.ISOLATION_HEADERS.items())
             + ")"
         )
         return 0
-    server = web.serve(args.model, port=args.port, host=args.host, background=True)
+    server = web.serve(args.model, port=args.port, host=args.host, background=True, self_ensemble=args.self_ensemble)
     url = web.url_of(server)
     print(f"serving {args.model} at {url} (Ctrl-C stops)", flush=True)
     if not args.no_browser:

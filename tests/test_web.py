@@ -86,8 +86,8 @@ def served():
     starts one and returns its URL (read from the command's first line)."""
     processes = []
 
-    def start(model: Path) -> str:
-        command = [sys.executable, "-m", "img2img", "web", "--model", str(model), "--port", "0", "--no-browser"]
+    def start(model: Path, *extra: str) -> str:
+        command = [sys.executable, "-m", "img2img", "web", "--model", str(model), "--port", "0", "--no-browser", *extra]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         processes.append(process)
         line = process.stdout.readline()
@@ -215,6 +215,63 @@ def test_photo_drop_shows_before_after_and_downloads(browser, served, tmp_path: 
     assert errors == []
 
 
+@needs_browser
+def test_self_ensemble_on_the_page_matches_the_python_runtime(browser, served, tmp_path: Path) -> None:
+    model = export_tiny_sr(tmp_path)
+    rng = np.random.default_rng(1)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (36, 52, 3), dtype=np.uint8), (5, 5), 0)
+    photo_path = tmp_path / "photo.png"
+    cv2.imwrite(str(photo_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    url = served(model, "--self-ensemble", "4")
+    page, errors = open_page(browser, url)
+    assert page.input_value("#views") == "4"  # the command's --self-ensemble is the page's start
+    # the views and their inverses, exactly: a function that is not flip-invariant, JS against numpy
+    batch = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    for views in (2, 4, 8):
+        got = page.evaluate(
+            """async ([flat, views]) => {
+                const m = await import("./processing.js");
+                const run = async (data, dims) => {
+                    const [n, c, h, w] = dims, out = new Float32Array(data.length);
+                    for (let i = 0; i < data.length; i++) { const p = i % (h * w); out[i] = data[i] * (Math.floor(p / w) * 7 + (p % w) + 1) + p; }
+                    return { data: out, dims };
+                };
+                const r = await m.selfEnsembled(run, views)(Float32Array.from(flat), [2, 3, 5, 7]);
+                return { data: Array.from(r.data), dims: r.dims };
+            }""",
+            [batch.ravel().tolist(), views],
+        )
+
+        def position_dependent(b: np.ndarray) -> np.ndarray:
+            h, w = b.shape[2:]
+            index = np.arange(h * w, dtype=np.float32).reshape(h, w)
+            return b * ((index // w) * 7 + index % w + 1) + index
+
+        from img2img_runtime.processing import self_ensembled
+
+        expected = self_ensembled(position_dependent, views)(batch)
+        assert got["dims"] == [2, 3, 5, 7]
+        np.testing.assert_allclose(np.array(got["data"]).reshape(batch.shape), expected, rtol=1e-5, atol=1e-4)
+        assert not np.allclose(expected, position_dependent(batch))  # the views do change the answer
+    # a dropped photo with 4 views, then 8 from the menu (the photo runs again), then ?views=1
+    drop_file(page, "#drop", photo_path)
+    page.wait_for_selector("#download[data-ready='true']", timeout=60_000)
+    assert "4 views" in page.text_content("#status")
+    four = canvas_pixels(page, "#after")
+    np.testing.assert_allclose(four, Model(model, self_ensemble=4)(photo), atol=1)
+    page.select_option("#views", "8")
+    page.wait_for_function("document.body.dataset.runs >= '2'", timeout=60_000)
+    page.wait_for_function("document.querySelector('#status').dataset.state === 'done'")
+    eight = canvas_pixels(page, "#after")
+    np.testing.assert_allclose(eight, Model(model, self_ensemble=8)(photo), atol=1)
+    one = Model(model)(photo)
+    assert np.abs(eight.astype(int) - one.astype(int)).max() > 1  # not the one-view picture
+    page.close()
+    page, more_errors = open_page(browser, url + "?views=1")
+    assert page.input_value("#views") == "1"
+    assert errors == [] and more_errors == []
+
+
 def test_server_serves_only_the_page_and_the_model(served, tmp_path: Path) -> None:
     model = export_tiny_sr(tmp_path)
     (tmp_path / "secret.txt").write_text("not for the browser")
@@ -245,6 +302,11 @@ def test_static_site_holds_the_page_and_the_model(tmp_path: Path) -> None:
         + [f"ort/{n}" for n in web.ORT_FILES]
     )
     assert json.loads((site / "model.json").read_text())["config"]["scale"] == 2
+    assert json.loads((site / "model.json").read_text())["self_ensemble"] == 1
+    web.write_site(model, tmp_path / "site8", self_ensemble=8)
+    assert json.loads((tmp_path / "site8" / "model.json").read_text())["self_ensemble"] == 8
+    with pytest.raises(ValueError, match="not 3"):
+        web.write_site(model, tmp_path / "site3", self_ensemble=3)
 
 
 def test_models_the_page_cannot_run_are_refused_clearly(tmp_path: Path) -> None:
@@ -275,3 +337,8 @@ def test_web_command_writes_a_static_site(tmp_path: Path, capsys) -> None:
     assert main(["web", "--model", str(model), "--static", str(tmp_path / "site")]) == 0
     assert (tmp_path / "site" / "index.html").is_file() and "Cross-Origin" in capsys.readouterr().out
     assert main(["web", "--model", str(tmp_path / "missing.onnx"), "--static", str(tmp_path / "x")]) == 2
+    assert main(["web", "--model", str(model), "--static", str(tmp_path / "s2"), "--self-ensemble", "2"]) == 0
+    assert json.loads((tmp_path / "s2" / "model.json").read_text())["self_ensemble"] == 2
+    with pytest.raises(SystemExit) as error:
+        main(["web", "--model", str(model), "--static", str(tmp_path / "s3"), "--self-ensemble", "3"])
+    assert error.value.code == 2

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .metadata import read_metadata
+from .processing import check_self_ensemble
 
 PAGE_FILES = ("index.html", "app.js", "processing.js", "style.css")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "NOTICE.txt")
@@ -58,14 +59,19 @@ def page_dir() -> Path:
     return folder
 
 
-def model_info(model: str | os.PathLike) -> dict[str, Any]:
-    """``{"name", "bytes", "config"}`` of a model the page can run, for its ``model.json``.
+def model_info(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str, Any]:
+    """``{"name", "bytes", "config", "self_ensemble"}`` of a model the page can run, for its
+    ``model.json``. ``self_ensemble`` (1, 2, 4 or 8) is the page's starting number of views (see
+    :func:`img2img_runtime.processing.self_ensembled`); the page's "Views" menu and a ``?views=N``
+    in its address change it.
 
     Raises:
         FileNotFoundError: no such file.
         WebModelError: not an img2img export, a GAN lab model (noise in), or channels the page
             cannot feed (it feeds 1 or 3).
+        ValueError: ``self_ensemble`` is not 1, 2, 4 or 8.
     """
+    self_ensemble = check_self_ensemble(self_ensemble)
     path = Path(model)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
@@ -82,13 +88,13 @@ def model_info(model: str | os.PathLike) -> dict[str, Any]:
     channels = int(config["input"]["channels"])
     if channels not in (1, 3):
         raise WebModelError(f"{path} takes {channels}-channel images; the page feeds 1 (gray) or 3 (RGB) channels")
-    return {"name": path.stem, "bytes": path.stat().st_size, "config": config}
+    return {"name": path.stem, "bytes": path.stat().st_size, "config": config, "self_ensemble": self_ensemble}
 
 
-def routes(model: str | os.PathLike) -> dict[str, Path | bytes]:
+def routes(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str, Path | bytes]:
     """URL path -> file (or bytes) of everything the page may load: the page, onnxruntime-web,
     ``/model.onnx`` and ``/model.json``. Nothing else is served."""
-    info = model_info(model)
+    info = model_info(model, self_ensemble=self_ensemble)
     folder = page_dir()
     table: dict[str, Path | bytes] = {f"/{name}": folder / name for name in PAGE_FILES}
     table.update({f"/ort/{name}": folder / "ort" / name for name in ORT_FILES})
@@ -98,12 +104,13 @@ def routes(model: str | os.PathLike) -> dict[str, Path | bytes]:
     return table
 
 
-def write_site(model: str | os.PathLike, out: str | os.PathLike) -> Path:
+def write_site(model: str | os.PathLike, out: str | os.PathLike, *, self_ensemble: int = 1) -> Path:
     """Write the page with the model as a static site in ``out`` (created; files there are replaced).
 
     Any static host serves it; for several threads the host must send the headers of
-    :data:`ISOLATION_HEADERS` (without them the page runs on one thread)."""
-    table = routes(model)
+    :data:`ISOLATION_HEADERS` (without them the page runs on one thread). ``self_ensemble``: the
+    page's starting number of views (see :func:`model_info`)."""
+    table = routes(model, self_ensemble=self_ensemble)
     out = Path(out)
     for url, source in table.items():
         if url == "/":
@@ -150,13 +157,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def serve(
-    model: str | os.PathLike, *, port: int = 8765, host: str = "127.0.0.1", background: bool = False
+    model: str | os.PathLike,
+    *,
+    port: int = 8765,
+    host: str = "127.0.0.1",
+    background: bool = False,
+    self_ensemble: int = 1,
 ) -> http.server.ThreadingHTTPServer:
     """Serve the page and ``model`` at ``http://host:port/`` (``port=0``: any free port; the
     server's ``server_address`` says which). ``background=True`` returns at once with the server
     running in a daemon thread (``server.shutdown()`` stops it); otherwise this blocks until
-    Ctrl-C."""
-    handler = type("Handler", (_Handler,), {"table": routes(model)})
+    Ctrl-C. ``self_ensemble``: the page's starting number of views (see :func:`model_info`)."""
+    handler = type("Handler", (_Handler,), {"table": routes(model, self_ensemble=self_ensemble)})
     server = http.server.ThreadingHTTPServer((host, port), handler)
     if background:
         threading.Thread(target=server.serve_forever, daemon=True).start()

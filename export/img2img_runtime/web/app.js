@@ -2,11 +2,11 @@
 // and runs the model in the browser with onnxruntime-web (WebAssembly). Sketch models get a drawing
 // pad translated as you draw; photo models a drop zone, a before/after slider and a download.
 import * as ort from "./ort/ort.wasm.min.mjs";
-import { fromRGBA, imageChannels, specFromConfig, toRGBA, translate } from "./processing.js";
+import { checkSelfEnsemble, fromRGBA, imageChannels, specFromConfig, toRGBA, translate } from "./processing.js";
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
-const state = { session: null, spec: null, config: null, queue: Promise.resolve(), runs: 0, mode: null, tileLog: [] };
+const state = { session: null, spec: null, config: null, queue: Promise.resolve(), runs: 0, mode: null, tileLog: [], views: 1, photo: null };
 window.img2img = state; // for tests and the curious: the spec, the config, how many runs finished
 
 function setStatus(text, kind) {
@@ -42,14 +42,22 @@ function drawImage(canvas, image) {
 
 async function timedTranslate(image, what) {
   const started = performance.now();
-  const out = await translate(run, image, state.spec, (done, total) => {
-    state.tileLog.push(`tile ${done} of ${total}`);
-    setStatus(`${what}: tile ${done} of ${total}`, "running");
-  });
+  const views = state.views;
+  const out = await translate(
+    run,
+    image,
+    state.spec,
+    (done, total) => {
+      state.tileLog.push(`tile ${done} of ${total}`);
+      setStatus(`${what}: tile ${done} of ${total}`, "running");
+    },
+    views,
+  );
   const ms = performance.now() - started;
   state.runs += 1;
   state.lastMs = ms;
-  setStatus(`${what}: ${ms.toFixed(0)} ms (${image.width} x ${image.height})`, "done");
+  const ensemble = views > 1 ? `, ${views} views` : "";
+  setStatus(`${what}: ${ms.toFixed(0)} ms (${image.width} x ${image.height}${ensemble})`, "done");
   document.body.dataset.runs = String(state.runs);
   return out;
 }
@@ -180,7 +188,14 @@ async function openPhoto(file) {
   ctx.fillStyle = "white"; // alpha over white, as img2img_runtime reads files
   ctx.fillRect(0, 0, source.width, source.height);
   ctx.drawImage(bitmap, 0, 0);
-  const out = await enqueue(() => timedTranslate(imageFromCanvas(source), file.name));
+  state.photo = { source, name: file.name };
+  await showPhoto();
+}
+
+// the open photo through the model (again when the number of views changes)
+async function showPhoto() {
+  const { source, name } = state.photo;
+  const out = await enqueue(() => timedTranslate(imageFromCanvas(source), name));
   const after = $("after");
   drawImage(after, out);
   const before = $("before");
@@ -195,7 +210,7 @@ async function openPhoto(file) {
   if (link.href) URL.revokeObjectURL(link.href);
   const blob = await new Promise((resolve) => after.toBlob(resolve, "image/png"));
   link.href = URL.createObjectURL(blob);
-  link.download = file.name.replace(/\.[^.]+$/, "") + "_img2img.png";
+  link.download = name.replace(/\.[^.]+$/, "") + "_img2img.png";
   link.dataset.ready = "true";
 }
 
@@ -215,11 +230,24 @@ state.time = async (width, height, repeats = 5, warmup = 1) => {
   const times = [];
   for (let i = 0; i < warmup + repeats; i++) {
     const started = performance.now();
-    await enqueue(() => translate(run, image, state.spec));
+    await enqueue(() => translate(run, image, state.spec, null, state.views));
     if (i >= warmup) times.push(performance.now() - started);
   }
   return times;
 };
+
+// ------------------------------------------------------------------ self-ensemble
+// 1 view, or the average over 2, 4 or 8 flips and transposes (img2img translate --self-ensemble):
+// chosen on the page, from ?views=N, or from `img2img web --self-ensemble N`
+function setViews(views) {
+  state.views = checkSelfEnsemble(views);
+  $("views").value = String(state.views);
+}
+$("views").addEventListener("change", () => {
+  setViews($("views").value);
+  if (state.mode === "draw") scheduleTranslate(0);
+  else if (state.photo) showPhoto().catch(showError);
+});
 
 // ------------------------------------------------------------------ start
 function showMode(mode) {
@@ -253,6 +281,7 @@ async function start() {
     `${info.name}: ${what}${what !== c.task ? ` (${c.task})` : ""}, ${(info.bytes / 1e6).toFixed(1)} MB, ` +
     `${c.input.channels} -> ${c.output.channels} channels${c.scale > 1 ? `, x${c.scale}` : ""}` +
     `${training.size ? `, trained on ${training.size} px` : ""}; ${ort.env.wasm.numThreads} thread(s)`;
+  setViews(new URLSearchParams(location.search).get("views") || info.self_ensemble || 1);
   const size = padSize();
   pad.width = pad.height = size;
   clearPad();

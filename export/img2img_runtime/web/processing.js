@@ -263,8 +263,68 @@ export function suggestedTile(spec) {
   return [tile, Math.max(16, Math.floor(tile / 8))];
 }
 
-// One image through the model with the runtime's "auto" tiling policy.
-export async function translate(run, image, spec, onTile = null) {
+// ---------------------------------------------------------------- self-ensemble
+// as img2img_runtime.processing.self_ensembled: view k (0-7) of an N x C x H x W batch mirrors
+// left-right (bit 1), turns upside down (bit 2), then swaps H and W (bit 4); the outputs are turned
+// back and averaged in float32.
+export const SELF_ENSEMBLE_VIEWS = [1, 2, 4, 8];
+
+export function checkSelfEnsemble(views) {
+  const n = Number(views);
+  if (!SELF_ENSEMBLE_VIEWS.includes(n))
+    throw new Error(`self-ensemble takes 1 (off), 2 (+ the mirror image), 4 (+ upside down) or 8 (+ transposed), not ${views}`);
+  return n;
+}
+
+// View k of a batch (inverse = false: dims are the original's) or the original back from view k's
+// data (inverse = true: dims are the view's). (y, x) of the flipped picture is (fy, fx) of the
+// original, and sits at (x, y) of the view when it is transposed.
+function viewBatch(data, dims, k, inverse) {
+  const [n, c] = dims;
+  const swap = Boolean(k & 4);
+  const [H, W] = inverse && swap ? [dims[3], dims[2]] : [dims[2], dims[3]]; // the original's size
+  const out = new Float32Array(data.length);
+  const plane = H * W;
+  for (let p = 0; p < n * c; p++) {
+    const base = p * plane;
+    for (let y = 0; y < H; y++) {
+      const fy = k & 2 ? H - 1 - y : y;
+      for (let x = 0; x < W; x++) {
+        const original = base + fy * W + (k & 1 ? W - 1 - x : x);
+        const viewed = base + (swap ? x * H + y : y * W + x);
+        if (inverse) out[original] = data[viewed];
+        else out[viewed] = data[original];
+      }
+    }
+  }
+  return { data: out, dims: !inverse && swap ? [n, c, W, H] : [n, c, H, W] };
+}
+
+// run: async (Float32Array, dims) -> {data, dims}; the same, averaged over `views` views
+export function selfEnsembled(run, views) {
+  views = checkSelfEnsemble(views);
+  if (views === 1) return run;
+  return async (data, dims) => {
+    let total = null;
+    let outDims = null;
+    for (let k = 0; k < views; k++) {
+      const view = viewBatch(data, dims, k, false);
+      const result = await run(view.data, view.dims);
+      const back = viewBatch(Float32Array.from(result.data), result.dims, k, true);
+      if (total === null) {
+        total = back.data;
+        outDims = back.dims;
+      } else for (let i = 0; i < total.length; i++) total[i] = Math.fround(total[i] + back.data[i]);
+    }
+    for (let i = 0; i < total.length; i++) total[i] = Math.fround(total[i] / views);
+    return { data: total, dims: outDims };
+  };
+}
+
+// One image through the model with the runtime's "auto" tiling policy; `views` > 1 self-ensembles
+// every batch (as run_images(self_ensemble=views)).
+export async function translate(run, image, spec, onTile = null, views = 1) {
+  run = selfEnsembled(run, views);
   const { input, context } = prepare(image, spec);
   const [tile, overlap] = suggestedTile(spec);
   let out;
