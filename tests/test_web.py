@@ -269,6 +269,10 @@ def test_self_ensemble_on_the_page_matches_the_python_runtime(browser, served, t
     page.close()
     page, more_errors = open_page(browser, url + "?views=1")
     assert page.input_value("#views") == "1"
+    page.close()
+    page, wrong_errors = open_page(browser, url + "?views=3")  # a mistyped number: one view, and a message
+    assert page.input_value("#views") == "1" and "not 3" in page.text_content("#status")
+    more_errors += wrong_errors
     assert errors == [] and more_errors == []
 
 

@@ -281,12 +281,18 @@ async function start() {
     `${info.name}: ${what}${what !== c.task ? ` (${c.task})` : ""}, ${(info.bytes / 1e6).toFixed(1)} MB, ` +
     `${c.input.channels} -> ${c.output.channels} channels${c.scale > 1 ? `, x${c.scale}` : ""}` +
     `${training.size ? `, trained on ${training.size} px` : ""}; ${ort.env.wasm.numThreads} thread(s)`;
-  setViews(new URLSearchParams(location.search).get("views") || info.self_ensemble || 1);
+  let note = "";
+  try {
+    setViews(new URLSearchParams(location.search).get("views") || info.self_ensemble || 1);
+  } catch (error) {
+    setViews(1); // a mistyped ?views= leaves the page usable, and says so
+    note = ` (1 view: ${error.message})`;
+  }
   const size = padSize();
   pad.width = pad.height = size;
   clearPad();
   showMode(what === "sketch" ? "draw" : "photo");
-  setStatus("ready", "ready");
+  setStatus(`ready${note}`, "ready");
 }
 
 start().catch(showError);
