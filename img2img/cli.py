@@ -290,12 +290,18 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--adv-weight",
         type=float,
         help="weight of the generator GAN term; 0 = no GAN, PSNR-oriented "
-        "(default: pix2pix 1, srgan 1e-3; restore recipe 0, colorize/sketch 0.01, sr recipe on a CPU 0.01)",
+        "(default: pix2pix 1, srgan 1e-3; restore recipe 0, colorize/sketch 0.01, sr recipe on a CPU 0.02)",
     )
     lo.add_argument(
         "--warmup-steps",
         type=int,
-        help="srgan pixel-loss-only steps before the GAN starts; 0 = none (default: steps/2)",
+        help="srgan pixel-loss-only steps before the GAN starts; 0 = none (default: steps x --warmup-fraction)",
+    )
+    lo.add_argument(
+        "--warmup-fraction",
+        type=float,
+        help="srgan: the warm-up's share of the steps when --warmup-steps is not given, re-planned with "
+        "--minutes (default: 0.5, the paper's two stages; sr recipe on a CPU 0.3)",
     )
     lo.add_argument(
         "--vgg-weights",

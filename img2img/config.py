@@ -101,7 +101,8 @@ class TrainConfig:
     lambda_gp: float = 10.0
     pool_size: int = 50
     adv_weight: float | None = None  # weight of the generator's GAN term: pix2pix 1, srgan 1e-3; 0 = no GAN
-    warmup_steps: int | None = None  # srgan: steps // 2 (0 = no warm-up); other tasks: 0
+    warmup_steps: int | None = None  # srgan: steps * warmup_fraction (0 = no warm-up); other tasks: 0
+    warmup_fraction: float | None = None  # srgan: the warm-up's share of the steps when warmup_steps is unset (0.5)
     feature_matching_weight: float = 1.0  # srgan "l1+fm" content loss: weight of the discriminator feature matching
     vgg_weights: str | None = None  # srgan; else $IMG2IMG_VGG19_WEIGHTS (never the torch cache)
     content_loss: str | None = None  # srgan: "vgg" (with VGG19 weights) or "l1+fm"; resolved and recorded
@@ -227,6 +228,8 @@ class TrainConfig:
         for name in ("warmup_steps", "decay_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.warmup_fraction is not None and not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction is a share of the steps, 0 <= f < 1, got {self.warmup_fraction}")
         # the discriminator's norm, by the task (PatchGAN: batch; CycleGAN instance, as the paper); a
         # WGAN-GP critic defaults to instance norm and refuses batch norm
         norm = TASKS[self.task].discriminator_norm(self)
@@ -262,10 +265,14 @@ class TrainConfig:
             setattr(self, name, self._derived_step_count(name))
 
     def _derived_step_count(self, name: str) -> int:
-        """The default of a step count: ``STEP_FRACTIONS[name]`` of the steps (for ``decay_steps``,
-        of the steps after the warm-up: SRGAN's x0.1 covers the second half of its adversarial stage)."""
+        """The default of a step count: ``STEP_FRACTIONS[name]`` of the steps (``warmup_fraction``
+        for the warm-up when set; for ``decay_steps``, of the steps after the warm-up: SRGAN's x0.1
+        covers the second half of its adversarial stage)."""
         base = max(0, self.steps - self.warmup_steps) if name == "decay_steps" else self.steps
-        return int(base * STEP_FRACTIONS[name])
+        fraction = STEP_FRACTIONS[name]
+        if name == "warmup_steps" and self.warmup_fraction is not None:
+            fraction = self.warmup_fraction
+        return int(base * fraction)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

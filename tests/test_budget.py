@@ -209,8 +209,24 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     with pytest.raises(ValueError, match="vary_photos"):
         TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", vary_photos=-0.5)
     # sr on a CPU: a stronger GAN term than the paper's; the GPU profile keeps 1e-3; a PSNR-oriented 0 is kept
-    assert TrainConfig(task="srgan", data="x", out="y", recipe="sr", device="cpu").adv_weight == 1e-2
-    assert TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu").adv_weight == 1e-3
+    sr_cpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", device="cpu", steps=1000)
+    assert sr_cpu.adv_weight == 2e-2 and sr_cpu.warmup_fraction == 0.3 and sr_cpu.warmup_steps == 300
+    assert sr_cpu.decay_steps == 350  # half the steps after the warm-up
+    sr_cpu.plan_steps(2000, done=100)  # a time budget's plan moves the warm-up with the steps
+    assert sr_cpu.warmup_steps == 600 and sr_cpu.decay_steps == 700
+    sr_cpu.plan_steps(1500, done=700)  # ... until it is over
+    assert sr_cpu.warmup_steps == 600 and sr_cpu.decay_steps == 450
+    sr_gpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu", steps=1000)
+    assert sr_gpu.adv_weight == 1e-3 and sr_gpu.warmup_fraction is None and sr_gpu.warmup_steps == 500  # the paper's
+    assert (
+        TrainConfig(
+            task="srgan", data="x", out="y", recipe="sr", device="cpu", steps=1000, warmup_steps=50
+        ).warmup_steps
+        == 50
+    )
+    assert TrainConfig(task="srgan", data="x", out="y", steps=1000, warmup_fraction=0.0).warmup_steps == 0
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        TrainConfig(task="srgan", data="x", out="y", steps=1000, warmup_fraction=1.5)
     assert TrainConfig(task="srgan", data="x", out="y", recipe="sr", device="cpu", adv_weight=0.0).adv_weight == 0.0
     own = TrainConfig(
         task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"color_window": 0}

@@ -103,6 +103,14 @@ def test_cli_names_work_as_python_keywords(config_of):
     )
     colorize = config_of("pix2pix", recipe="colorize")
     assert colorize.recipe == "colorize" and colorize.color_space == "lab"
+    # --warmup-fraction: the command line's flag reaches the config, and the warm-up follows it
+    from img2img.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "srgan", "--task", "sr", "--data", "d", "--out", "r", "--warmup-fraction", "0.2"]
+    )
+    assert args.warmup_fraction == 0.2
+    assert config_of(task="sr", warmup_fraction=0.2, steps=100).warmup_steps == 20
 
 
 def test_task_still_names_the_model_family(config_of):
