@@ -4,6 +4,7 @@
 
 1. Splits the photos of every PHOTOS folder by image (seeded): ``--val-fraction`` of them go to
    ``OUT/data/val`` and are never trained on, the rest to ``OUT/data/train`` (symbolic links).
+   Files that do not decode are left out of both and listed.
 2. Trains every recipe with its defaults and ``--minutes`` (``img2img train ... --minutes N``),
    each run in its own process, one after the other.
 3. Scores each run on the val photos with ``img2img eval`` (inputs made by the recipe with a fixed
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 from img2img_runtime.cli import add_self_ensemble_argument
-from img2img_runtime.io import list_images
+from img2img_runtime.io import ImageReadError, list_images, read_image
 
 # recipe -> (train arguments, eval task)
 RECIPES: dict[str, tuple[list[str], str]] = {
@@ -41,9 +42,26 @@ RECIPES: dict[str, tuple[list[str], str]] = {
 }
 
 
-def split_photos(folders: list[Path], out: Path, val_fraction: float, seed: int) -> tuple[int, int]:
-    """Link the photos into ``out/train`` and ``out/val`` (named ``FOLDER_NAME``), split by image."""
-    photos = sorted((p for folder in folders for p in list_images(folder)), key=lambda p: (p.parent.name, p.name))
+def split_photos(
+    folders: list[Path], out: Path, val_fraction: float, seed: int
+) -> tuple[int, int, list[tuple[Path, str]]]:
+    """Link the photos into ``out/train`` and ``out/val`` (named ``FOLDER_NAME``), split by image.
+
+    Every photo is decoded first: files that do not decode (empty, truncated, not an image) are
+    left out of both splits and returned with the reason, so one bad file neither stops the
+    benchmark nor takes a place among the held-out photos. Returns (train count, val count, left out).
+    """
+    listed = sorted((p for folder in folders for p in list_images(folder)), key=lambda p: (p.parent.name, p.name))
+    photos, left_out = [], []
+    for photo in listed:
+        try:
+            read_image(photo)
+        except ImageReadError as error:
+            left_out.append((photo, str(error)))
+        else:
+            photos.append(photo)
+    if not photos:
+        raise SystemExit(f"no readable photos in {', '.join(map(str, folders))}")
     random.Random(seed).shuffle(photos)
     n_val = max(1, round(len(photos) * val_fraction))
     if out.exists():
@@ -52,7 +70,7 @@ def split_photos(folders: list[Path], out: Path, val_fraction: float, seed: int)
         (out / split).mkdir(parents=True)
         for photo in items:
             (out / split / f"{photo.parent.name}_{photo.name}").symlink_to(photo.resolve())
-    return len(photos) - n_val, n_val
+    return len(photos) - n_val, n_val, left_out
 
 
 def target_met(recipe: str, rows: dict[str, dict[str, float]]) -> tuple[str, bool]:
@@ -129,7 +147,10 @@ def main() -> int:
         help="train nothing: print the table of the runs and eval reports already in --out",
     )
     parser.add_argument(
-        "--extra", default="", help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'"
+        "--extra",
+        default="",
+        help="extra train arguments for every recipe (quoted), e.g. '--profile gpu'; a single flag needs the = form: "
+        "--extra=--skip-bad",
     )
     add_self_ensemble_argument(parser)  # the views every model is scored with (default 1: the plain model)
     args = parser.parse_args()
@@ -145,7 +166,9 @@ def main() -> int:
         print(format_table(results, args.minutes))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    n_train, n_val = split_photos(args.photos, args.out / "data", args.val_fraction, args.seed)
+    n_train, n_val, left_out = split_photos(args.photos, args.out / "data", args.val_fraction, args.seed)
+    for photo, reason in left_out:
+        print(f"left out {photo}: {reason}", flush=True)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average at start "
         f"{os.getloadavg()[0]:.2f}; {n_train} train / {n_val} val photos; {args.minutes:g} min per recipe",
