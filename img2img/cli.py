@@ -237,7 +237,15 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="PX",
         help="U-Net with --global-color: judge the colour of a photo larger than PX pixels (the training crop "
-        "size) from 4 x 4 overlapping windows of it, each half its side, and average (default: 0, the whole photo)",
+        "size) from 4 x 4 overlapping windows of it, each 3/4 of its side, and average (default: 0, the whole photo)",
+    )
+    n.add_argument(
+        "--vignette-scale",
+        type=float,
+        metavar="S",
+        help="U-Net with --global-vignette: at inference undo the predicted vignette at this share (0-1) of its "
+        "strength; the head learns it from crops and over-corrects whole photos whose subject is brighter than "
+        "their edges (default: 0.75 for the restore recipe, else 1)",
     )
     n.add_argument(
         "--zero-start",

@@ -297,6 +297,9 @@ class TrainConfig:
             data = {**data, "color_replay": 0}  # the vignette and the detail-only U-Net: keep the net it trained
             if (data.get("generator_kwargs") or {}).get("global_color"):
                 data["generator_kwargs"] = {"global_vignette": False, "detail_sigma": 0.0, **data["generator_kwargs"]}
+        kwargs = data.get("generator_kwargs") or {}
+        if kwargs.get("global_vignette") and "vignette_scale" not in kwargs:  # saved before the scale: as predicted
+            data = {**data, "generator_kwargs": {**kwargs, "vignette_scale": 1.0}}
         return cls(**data)
 
     def task_kwargs(self) -> dict[str, Any]:

@@ -58,6 +58,7 @@ GENERATOR_FLAGS: dict[str, str] = {
         "detail_sigma",
         "zero_start",
         "color_window",
+        "vignette_scale",
     )
 }
 # flag / keyword -> discriminator (PatchGAN) constructor keyword (in TrainConfig.discriminator_kwargs)

@@ -248,6 +248,16 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     )
     assert headless.color_replay == 0 and headless.lambda_color == 0.0, "a colour-head loss without a colour head"
     assert "color_window" not in headless.generator_kwargs  # no head, no windows (the U-Net would refuse them)
+    assert "vignette_scale" not in headless.generator_kwargs
+    plain_head = TrainConfig(
+        task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"global_vignette": False}
+    )
+    assert "vignette_scale" not in plain_head.generator_kwargs  # no vignette, nothing to scale
+    assert cfg.generator_kwargs["vignette_scale"] == cpu["generator_kwargs"]["vignette_scale"] == 0.75
+    chosen = TrainConfig(
+        task="pix2pix", data="x", out="y", recipe="restore", device="cpu", generator_kwargs={"vignette_scale": 1.0}
+    )
+    assert chosen.generator_kwargs["vignette_scale"] == 1.0  # the user's scale wins
     # a colour-head loss in the generator's objective moves nothing once the head trains on its own
     mixed = TrainConfig(task="pix2pix", data="x", out="y", recipe="restore", device="cpu", lambda_color=50.0)
     assert mixed.color_replay == cpu["color_replay"] and mixed.lambda_color == 0.0
@@ -342,17 +352,25 @@ def test_recipe_run_uses_residual_defaults_end_to_end(tmp_path):
     model = json.loads((run / "best" / "config.json").read_text())
     net = model["directions"]["AtoB"]["net"]
     assert net["residual"] is True and net["global_color"] is True
-    assert img2img.Translator.from_pretrained(run).net().color is not None  # the colour head is loaded
+    head = img2img.Translator.from_pretrained(run).net().color
+    assert head is not None and net["vignette_scale"] == 0.75  # the colour head is loaded, with the recipe's scale
+    assert float(head.vignette_scale) == 0.75 and not head.training
     # a restore run saved before the replayed colour head, its vignette and the detail-only U-Net resumes
     # with the net and the optimizers it trained (its config lacks those options: the profile must not add them)
     old = json.loads((run / "config.json").read_text())
     old.pop("color_replay")
     old["lambda_color"] = 50.0
-    for key in ("global_vignette", "detail_sigma"):
+    for key in ("global_vignette", "detail_sigma", "vignette_scale"):
         old["generator_kwargs"].pop(key)
     restored = TrainConfig.from_dict(old)
     assert restored.color_replay == 0 and restored.lambda_color == 50.0
     assert restored.generator_kwargs["global_vignette"] is False and restored.generator_kwargs["detail_sigma"] == 0.0
+    assert "vignette_scale" not in restored.generator_kwargs  # no vignette: the profile's scale is left out
+    # a run saved with the vignette but before its scale existed keeps undoing it as predicted
+    scaled = json.loads((run / "config.json").read_text())
+    assert scaled["generator_kwargs"]["vignette_scale"] == 0.75
+    scaled["generator_kwargs"].pop("vignette_scale")
+    assert TrainConfig.from_dict(scaled).generator_kwargs["vignette_scale"] == 1.0
     new = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     assert new.color_replay == config["color_replay"] and new.generator_kwargs == config["generator_kwargs"]
 

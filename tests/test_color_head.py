@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from img2img.nets import create_model
+from img2img.nets import UNetGenerator, create_model
 from img2img.nets.color_head import GlobalColorHead
 from img2img.nets.layers import init_weights, uses_image_statistics
 
@@ -105,6 +105,7 @@ def test_exports_to_onnx_with_any_size(tmp_path, size, vignette, window):
     with torch.no_grad():
         net.color.mlp[-1].weight.normal_(0, 0.3)
         net.up[-1].conv.weight.normal_(0, 0.05)
+        net.color.vignette_scale.fill_(0.5)  # the restore recipe's scale: the export keeps it
     path = tmp_path / "net.onnx"
     from img2img.export import _export_graph
 
@@ -254,3 +255,57 @@ def test_zero_start_colorizer_starts_at_no_colour():
     loss = (net(x) - 0.5).abs().mean()
     loss.backward()  # the last conv learns first; the rest follows once it is not zero
     assert net.up[-1].conv.weight.grad.abs().sum() > 0
+
+
+def _constant_vignette_head(strength: float) -> GlobalColorHead:
+    """A head that predicts no colour change and a centred vignette of ``strength``, exponent 2."""
+    head = GlobalColorHead(vignette=True)
+    with torch.no_grad():
+        head.mlp[-1].weight.zero_()
+        head.mlp[-1].bias.zero_()
+        head.mlp[-1].bias[-4] = strength
+    return head
+
+
+def test_vignette_scale_shrinks_the_predicted_strength_outside_training():
+    head = _constant_vignette_head(0.4)
+    params = head.predict(torch.zeros(1, head.num_features)).detach()
+    gain = head.falloff(params, 9, 9)  # training mode: the strength as predicted
+    assert gain[0, 0, 0, 0] == pytest.approx(0.6) and gain[0, 0, 4, 4] == pytest.approx(1.0, abs=1e-5)
+    head.vignette_scale.fill_(0.25)
+    assert torch.equal(head.falloff(params, 9, 9), gain), "the scale is for inference: training ignores it"
+    head.eval()
+    assert head.falloff(params, 9, 9)[0, 0, 0, 0] == pytest.approx(1 - 0.4 * 0.25)
+    head.vignette_scale.fill_(0.0)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(head(x), x)  # no vignette, no colour change: the identity
+
+
+def test_the_scale_is_saved_with_the_weights_and_old_weights_take_the_constructors():
+    head = _constant_vignette_head(0.4)
+    head.vignette_scale.fill_(0.75)
+    state = head.state_dict()
+    assert float(state["vignette_scale"]) == 0.75
+    loaded = GlobalColorHead(vignette=True, vignette_scale=0.5)
+    loaded.load_state_dict(state)
+    assert float(loaded.vignette_scale) == 0.75  # the weights' scale (e.g. set by hand) wins
+    state.pop("vignette_scale")  # weights saved before the scale existed
+    for scale in (1.0, 0.25):  # their config: none (1, the vignette as predicted) or a chosen one
+        other = GlobalColorHead(vignette=True, vignette_scale=scale)
+        other.load_state_dict(state)  # strict: the missing key is filled, not reported
+        assert float(other.vignette_scale) == scale
+    torch.testing.assert_close(other.mlp[-1].bias, head.mlp[-1].bias)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="vignette_scale"):
+            GlobalColorHead(vignette=True, vignette_scale=bad)
+    with pytest.raises(ValueError, match="vignette=True"):
+        GlobalColorHead(vignette_scale=0.5)
+
+
+def test_unet_passes_the_scale_to_its_head_and_refuses_it_without_a_vignette():
+    net = UNetGenerator(
+        num_downs=2, base_channels=4, residual=True, global_color=True, global_vignette=True, vignette_scale=0.5
+    )
+    assert float(net.color.vignette_scale) == 0.5
+    with pytest.raises(ValueError, match="global_vignette"):
+        UNetGenerator(num_downs=2, base_channels=4, residual=True, global_color=True, vignette_scale=0.5)

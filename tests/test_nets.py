@@ -208,6 +208,7 @@ ADDED_SINCE: dict[str, dict[str, Any]] = {
         "detail_sigma": 0.0,
         "zero_start": False,
         "color_window": 0,
+        "vignette_scale": 1.0,
     }
 }
 

@@ -117,6 +117,9 @@ class UNetGenerator(nn.Module):
         color_window: the colour head judges an input larger than this many pixels (the training
             crop size) from windows of it that look like training crops, and averages
             (``GlobalColorHead(window=...)``); needs ``global_color``. 0: from the whole input.
+        vignette_scale: at inference the predicted vignette is undone at this share (0 to 1) of
+            its strength (``GlobalColorHead(vignette_scale=...)``); needs ``global_vignette``
+            when not 1.
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H, W)``, values in [-1, 1];
@@ -152,6 +155,7 @@ class UNetGenerator(nn.Module):
         detail_sigma: float = 0.0,
         zero_start: bool = False,
         color_window: int = 0,
+        vignette_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if residual and in_channels != out_channels:
@@ -204,10 +208,16 @@ class UNetGenerator(nn.Module):
         self.detail = GaussianBlur(detail_sigma) if detail_sigma > 0 else None
         if global_vignette and not global_color:
             raise ValueError("global_vignette is part of the colour head: it needs global_color=True")
+        if vignette_scale != 1.0 and not global_vignette:
+            raise ValueError(
+                f"vignette_scale ({vignette_scale}) scales the colour head's vignette: it needs global_vignette=True"
+            )
         if color_window and not global_color:
             raise ValueError("color_window is part of the colour head: it needs global_color=True")
         self.color = (
-            GlobalColorHead(in_channels, vignette=global_vignette, window=color_window) if global_color else None
+            GlobalColorHead(in_channels, vignette=global_vignette, window=color_window, vignette_scale=vignette_scale)
+            if global_color
+            else None
         )
         self.context: nn.Sequential | None = None
         if global_context:
