@@ -26,12 +26,12 @@ predicted strength outside training; the restore recipe sets it to 0.75. Measure
 trained on, at scales 0 / 0.25 / 0.5 / 0.75 / 1: +2.23 / +2.79 / +3.46 / +4.12 / +4.16 dB, +4.04 /
 +4.07 / +3.82 / +3.23 / +2.49, +3.95 / +4.12 / +4.05 / +3.73 / +3.16, +1.78 / +2.35 / +3.04 /
 +3.78 / +3.99 and +2.85 / +3.02 / +3.21 / +3.37 / +3.28: which scale is best depends on the
-photos and the run; 0.75 has the best mean (+3.65) and
-the best worst case (+3.23). To choose it for a model of your own, score photos it
-never trained on at several scales (``Translator(...).net().color.vignette_scale.fill_(s)``, then
-:func:`img2img.evaluate_model`): photos it trained on favour 1 (the head knows their
-compositions; on the second split's training photos, the head's correction alone scored 22.79
-dB at 1, 22.48 at 0.5 and 21.90 at 0, whole, rotated or flipped).
+photos and the run; 0.75 has the best mean (+3.65) and the best worst case (+3.23). To choose it
+for a model of your own, score photos it never trained on at several scales
+(``Translator(...).net().color.vignette_scale.fill_(s)``, then :func:`img2img.evaluate_model`):
+photos it trained on favour 1 (the head knows their compositions; on the second split's training
+photos, the head's correction alone scored 22.79 dB at 1, 22.48 at 0.5 and 21.90 at 0, whole,
+rotated or flipped).
 
 The head learns from training crops (128 px on a CPU), and a whole photo's histograms are not
 what it saw: a crop holds part of one scene, a photo all of it. With ``window`` (the training crop
