@@ -329,6 +329,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--decay-steps", type=int, help="LR decay over the last N steps (default: half of the steps after the warm-up)"
     )
     o.add_argument(
+        "--decay-fraction",
+        type=float,
+        help="the LR decay's share of the steps after the warm-up when --decay-steps is not given, re-planned "
+        "with --minutes (default: 0.5)",
+    )
+    o.add_argument(
         "--lr-schedule",
         choices=["linear", "step"],
         help="after steps - decay-steps: linear decay to 0 or x0.1 (default: pix2pix/cyclegan linear, srgan step)",

@@ -62,8 +62,9 @@ class TrainConfig:
     (the HR crop for SRGAN), ``load_size`` the size the shorter side is resized to before the
     random crop (default ``size * 286 / 256``). Schedule: Adam(``lr``, ``beta1``, ``beta2``),
     constant for ``steps - decay_steps`` steps, then (``lr_schedule``) linear to 0 (pix2pix,
-    CycleGAN: 2e-4, beta1 0.5) or x0.1 (SRGAN: 1e-4, beta1 0.9); ``decay_steps`` defaults to half
-    of the steps after the warm-up (``warmup_steps``: SRGAN's pixel-loss stage, half the steps).
+    CycleGAN: 2e-4, beta1 0.5) or x0.1 (SRGAN: 1e-4, beta1 0.9); ``decay_steps`` defaults to
+    ``decay_fraction`` (half) of the steps after the warm-up (``warmup_steps``: SRGAN's pixel-loss
+    stage, ``warmup_fraction``: half the steps).
     """
 
     task: str = "pix2pix"
@@ -112,6 +113,7 @@ class TrainConfig:
     beta1: float | None = None
     beta2: float | None = None  # Adam beta2 (default: 0.999; gan with wgangp 0.9)
     decay_steps: int | None = None
+    decay_fraction: float | None = None  # share of the steps after the warm-up when decay_steps is unset (0.5)
     lr_schedule: str | None = None  # "linear" (pix2pix, cyclegan) or "step" (srgan), see optimization.lr_factor
     grad_clip: float | None = None
     ema: float = 0.0  # decay of the generators' weight average that is validated and saved (0 = off), img2img.averaging
@@ -172,6 +174,12 @@ class TrainConfig:
             if getattr(self, key) is None:
                 setattr(self, key, value)
         task.finish_config(self)  # the task's derived values and checks
+        if self.warmup_fraction is not None and not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction is a share of the steps, 0 <= f < 1, got {self.warmup_fraction}")
+        if self.decay_fraction is not None and not 0.0 <= self.decay_fraction <= 1.0:
+            raise ValueError(
+                f"decay_fraction is a share of the steps after the warm-up, 0 <= f <= 1, got {self.decay_fraction}"
+            )
         for name in STEP_FRACTIONS:  # unset step counts derive from steps (see plan_steps)
             if getattr(self, name) is None:
                 self.auto_steps = sorted({*self.auto_steps, name})
@@ -228,8 +236,6 @@ class TrainConfig:
         for name in ("warmup_steps", "decay_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.warmup_fraction is not None and not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction is a share of the steps, 0 <= f < 1, got {self.warmup_fraction}")
         # the discriminator's norm, by the task (PatchGAN: batch; CycleGAN instance, as the paper); a
         # WGAN-GP critic defaults to instance norm and refuses batch norm
         norm = TASKS[self.task].discriminator_norm(self)
@@ -266,13 +272,11 @@ class TrainConfig:
 
     def _derived_step_count(self, name: str) -> int:
         """The default of a step count: ``STEP_FRACTIONS[name]`` of the steps (``warmup_fraction``
-        for the warm-up when set; for ``decay_steps``, of the steps after the warm-up: SRGAN's x0.1
-        covers the second half of its adversarial stage)."""
+        for the warm-up when set; for ``decay_steps``, ``decay_fraction`` when set, of the steps after
+        the warm-up: SRGAN's x0.1 covers the second half of its adversarial stage)."""
         base = max(0, self.steps - self.warmup_steps) if name == "decay_steps" else self.steps
-        fraction = STEP_FRACTIONS[name]
-        if name == "warmup_steps" and self.warmup_fraction is not None:
-            fraction = self.warmup_fraction
-        return int(base * fraction)
+        chosen = {"warmup_steps": self.warmup_fraction, "decay_steps": self.decay_fraction}[name]
+        return int(base * (STEP_FRACTIONS[name] if chosen is None else chosen))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

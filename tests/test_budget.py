@@ -147,6 +147,29 @@ def test_late_plans_keep_passed_boundaries():
     assert user.decay_steps == 7  # given by the user: kept
 
 
+def test_decay_fraction_sets_the_decays_share_of_the_steps_after_the_warm_up():
+    from img2img.optimization import lr_factor
+
+    assert TrainConfig(task="pix2pix", data="x", out="y", steps=1000).decay_steps == 500  # the default half
+    assert TrainConfig(task="pix2pix", data="x", out="y", steps=1000, decay_fraction=0.2).decay_steps == 200
+    sr = TrainConfig(task="srgan", data="x", out="y", minutes=5, warmup_fraction=0.3, decay_fraction=0.25)
+    sr.plan_steps(1000)
+    assert (sr.warmup_steps, sr.decay_steps) == (300, 175)  # a quarter of the 700 GAN-stage steps
+    sr.plan_steps(2000, done=100)  # re-planned with the steps like the warm-up
+    assert (sr.warmup_steps, sr.decay_steps) == (600, 350)
+    sr.plan_steps(1800, done=1700)  # the decay began at 1650: it keeps its start
+    assert sr.steps - sr.decay_steps == 1650
+    constant = TrainConfig(task="srgan", data="x", out="y", steps=1000, decay_fraction=0.0)
+    assert constant.decay_steps == 0 and lr_factor(999, 1000, constant.decay_steps, "step") == 1.0
+    whole = TrainConfig(task="srgan", data="x", out="y", steps=1000, warmup_steps=0, decay_fraction=1.0)
+    assert whole.decay_steps == 1000 and lr_factor(0, 1000, whole.decay_steps, "step") == pytest.approx(0.1)
+    given = TrainConfig(task="pix2pix", data="x", out="y", steps=1000, decay_steps=7, decay_fraction=0.2)
+    assert given.decay_steps == 7  # --decay-steps wins
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="decay_fraction"):
+            TrainConfig(task="pix2pix", data="x", out="y", steps=1000, decay_fraction=bad)
+
+
 def test_selection_scores():
     metrics = {"step": 7, "val_psnr": 25.0, "val_ssim": 0.8, "val_sharpness": 0.5}
     assert selection_score(metrics, "psnr") == 25.0

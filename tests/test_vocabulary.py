@@ -111,6 +111,9 @@ def test_cli_names_work_as_python_keywords(config_of):
     )
     assert args.warmup_fraction == 0.2
     assert config_of(task="sr", warmup_fraction=0.2, steps=100).warmup_steps == 20
+    args = build_parser().parse_args(["train", "pix2pix", "--data", "d", "--out", "r", "--decay-fraction", "0.25"])
+    assert args.decay_fraction == 0.25
+    assert config_of(decay_fraction=0.25, steps=100).decay_steps == 25
 
 
 def test_task_still_names_the_model_family(config_of):
