@@ -6,6 +6,7 @@ Usage::
     python bench/train_speed.py --tasks srgan --precision bf16 --steps 20 --warmup 3
     python bench/train_speed.py --threads 2 --json train_speed.json
     python bench/train_speed.py --device cuda --precision fp32,bf16,fp16
+    python bench/train_speed.py --tasks sr_cpu,sr_cpu_9x9 --precision fp32 --threads 2
 
 Configurations (each task's paper settings, as ``TrainConfig`` defaults give them):
 
@@ -14,6 +15,11 @@ Configurations (each task's paper settings, as ``TrainConfig`` defaults give the
 * cyclegan: two ``resnet_9blocks`` + two PatchGANs, lsgan, cycle + identity losses, batch 1, 256x256;
 * srgan: ``srresnet_x4`` + PatchGAN on HR images, adversarial phase (``warmup_steps=0``), no VGG
   weights (content = L1 + discriminator feature matching), batch 16, 24x24 -> 96x96.
+
+Also, on request (``--tasks``), the sr recipe's CPU profile (``--task sr --profile cpu``: SRResNet with
+6 blocks of 32 channels, a global residual and a 3x3 last conv, PatchGAN of 32 channels, batch 8,
+24x24 -> 96x96), in its GAN stage (``sr_cpu``) and its pixel-loss warm-up (``sr_cpu_warmup``), and
+the same with the paper's 9x9 last conv (``sr_cpu_9x9``, ``sr_cpu_9x9_warmup``).
 
 One step is ``Task.training_step`` (discriminator and generator updates, Adam) plus
 ``Optimization.end_iteration``, on a fixed batch of random tensors in [-1, 1] already on the device
@@ -54,11 +60,26 @@ from bench.common import (  # noqa: E402
 )
 
 TASKS = ("pix2pix", "cyclegan", "srgan")
+# name -> (task, TrainConfig keywords, first step): the recipes' CPU profiles, on request
+_SR_CPU = {"recipe": "sr", "profile": "cpu"}
+_HEAD_9 = {"generator_kwargs": {"head_kernel": 9}}
+PROFILES = {
+    "sr_cpu": ("srgan", {**_SR_CPU, "warmup_steps": 0}),
+    "sr_cpu_warmup": ("srgan", {**_SR_CPU, "warmup_steps": 10**9}),
+    "sr_cpu_9x9": ("srgan", {**_SR_CPU, **_HEAD_9, "warmup_steps": 0}),
+    "sr_cpu_9x9_warmup": ("srgan", {**_SR_CPU, **_HEAD_9, "warmup_steps": 10**9}),
+}
+CHOICES = TASKS + tuple(PROFILES)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DESCRIPTIONS = {
     "pix2pix": "unet_256 (64 ch) + PatchGAN 70x70 (6 ch in), vanilla + L1, batch 1, 256x256",
     "cyclegan": "2 x resnet_9blocks + 2 x PatchGAN 70x70, lsgan + cycle + identity, batch 1, 256x256",
     "srgan": "srresnet_x4 + PatchGAN 70x70 on HR, adversarial, L1 + feature matching, batch 16, 24x24 -> 96x96",
+    "sr_cpu": "sr recipe, cpu profile: SRResNet 6 x 32 ch, residual, 3x3 head + PatchGAN 32 ch, GAN stage, "
+    "batch 8, 24x24 -> 96x96",
+    "sr_cpu_warmup": "the same, pixel-loss warm-up (generator only)",
+    "sr_cpu_9x9": "sr recipe, cpu profile with the paper's 9x9 head (--head-kernel 9), GAN stage",
+    "sr_cpu_9x9_warmup": "the same, pixel-loss warm-up (generator only)",
 }
 
 
@@ -71,7 +92,9 @@ def measure(task_name: str, precision: str, steps: int, warmup: int, threads: in
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device_name)
-    cfg = TrainConfig(task=task_name, warmup_steps=0, vgg_weights=None)
+    config_name = task_name
+    task_name, overrides = PROFILES.get(config_name, (config_name, {"warmup_steps": 0}))
+    cfg = TrainConfig(task=task_name, vgg_weights=None, device=device_name, **overrides)
     torch.manual_seed(0)
     rss_before = peak_rss_mb()
     with tempfile.TemporaryDirectory() as empty_hub:  # no VGG19 weights, even where a cached copy exists
@@ -103,7 +126,7 @@ def measure(task_name: str, precision: str, steps: int, warmup: int, threads: in
     flops = count_flops(step)  # after timing: the counter's dispatch overhead stays out of the times
     s_per_step = median(times)
     return {
-        "task": task_name,
+        "task": config_name,
         "precision": precision,
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -147,7 +170,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of " + ",".join(TASKS))
+    parser.add_argument(
+        "--tasks",
+        default=",".join(TASKS),
+        help=f"comma-separated, of {', '.join(CHOICES)} (default: {','.join(TASKS)})",
+    )
     parser.add_argument("--precision", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16 (CUDA only)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -156,8 +183,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     args.precision = [p.strip() for p in args.precision.split(",") if p.strip()]
     for name in args.tasks:
-        if name not in TASKS:
-            parser.error(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+        if name not in CHOICES:
+            parser.error(f"unknown task {name!r}; choose from {', '.join(CHOICES)}")
     for p in args.precision:
         if p not in DTYPES:
             parser.error(f"unknown precision {p!r}; choose from {', '.join(DTYPES)}")

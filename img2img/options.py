@@ -48,6 +48,7 @@ GENERATOR_FLAGS: dict[str, str] = {
         "base_channels",
         "num_downs",
         "num_blocks",
+        "head_kernel",
         "norm",
         "dropout",
         "upsample",

@@ -235,6 +235,10 @@ def test_recipe_profiles_fill_only_what_the_user_left_unset():
     sr_cpu = TrainConfig(task="srgan", data="x", out="y", recipe="sr", device="cpu", steps=1000)
     assert sr_cpu.adv_weight == 2e-2 and sr_cpu.warmup_fraction == 0.3 and sr_cpu.warmup_steps == 300
     assert sr_cpu.decay_steps == 350  # half the steps after the warm-up
+    assert sr_cpu.generator_kwargs["head_kernel"] == 3  # a CPU profile's SRResNet ends with a 3x3 conv, not 9x9
+    assert (
+        "head_kernel" not in TrainConfig(task="srgan", data="x", out="y", recipe="sr", profile="gpu").generator_kwargs
+    )
     sr_cpu.plan_steps(2000, done=100)  # a time budget's plan moves the warm-up with the steps
     assert sr_cpu.warmup_steps == 600 and sr_cpu.decay_steps == 700
     sr_cpu.plan_steps(1500, done=700)  # ... until it is over

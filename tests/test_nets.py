@@ -209,7 +209,8 @@ ADDED_SINCE: dict[str, dict[str, Any]] = {
         "zero_start": False,
         "color_window": 0,
         "vignette_scale": 1.0,
-    }
+    },
+    "srresnet": {"head_kernel": 9},
 }
 
 
@@ -308,6 +309,8 @@ def test_unet_instance_norm_keeps_conv_bias() -> None:
         (SRResNet, {"scale": 3}, "scale must be one of"),
         (SRResNet, {"num_blocks": -1}, "num_blocks >= 0"),
         (SRResNet, {"out_channels": 1, "residual": True}, "in_channels == out_channels"),
+        (SRResNet, {"head_kernel": 4}, "positive odd number"),
+        (SRResNet, {"head_kernel": 0}, "positive odd number"),
         (CompactSR, {"scale": 0}, "positive integer"),
         (CompactSR, {"num_convs": 0}, "num_convs >= 1"),
         (PatchGAN, {"num_layers": 0}, "num_layers >= 1"),
@@ -335,6 +338,26 @@ def test_compact_sr_costs_a_fraction_of_srresnet(scale: int) -> None:
 
     ratio = flops(create_model(f"compact_sr_x{scale}")) / flops(create_model(f"srresnet_x{scale}"))
     assert 0.05 <= ratio <= 0.15, ratio
+
+
+def test_srresnet_head_kernel_sets_the_last_conv_and_cuts_its_cost() -> None:
+    """The head runs at the output resolution: 3x3 instead of the paper's 9x9 costs 9 times fewer
+    multiply-adds there; the net keeps its shape, its residual start and its saved config."""
+    x = randn_image(1, 3, 8, 8)
+
+    def flops(net: nn.Module) -> int:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net.eval()(x)
+        return counter.get_total_flops()
+
+    paper = SRResNet(base_channels=8, num_blocks=1, scale=4, residual=True)
+    small = SRResNet(base_channels=8, num_blocks=1, scale=4, residual=True, head_kernel=3)
+    assert paper.head.conv.kernel_size == (9, 9) and small.head.conv.kernel_size == (3, 3)
+    head_flops = 2 * 8 * 3 * 32 * 32  # per tap: 8 in, 3 out channels at 32 x 32
+    assert flops(paper) - flops(small) == head_flops * (81 - 9)
+    expected = nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False).clamp(-1, 1)
+    torch.testing.assert_close(small.eval()(x), expected)  # zero head: bicubic
+    assert build_model(small.config).head.conv.kernel_size == (3, 3)
 
 
 def test_compact_sr_starts_near_the_upsampled_input() -> None:
