@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,10 @@ def train_speed():
     return module
 
 
-def test_sr_cpu_configurations_differ_only_in_the_head_and_the_stage(train_speed):
+def test_sr_cpu_configurations_differ_only_in_the_head_and_the_stage(train_speed, monkeypatch):
+    # measure() runs in a process of its own in the script: here, undo what it sets for the process
+    monkeypatch.setattr(torch.hub, "_hub_dir", torch.hub._hub_dir)
+    monkeypatch.delenv("IMG2IMG_VGG19_WEIGHTS", raising=False)
     rows = {
         name: train_speed.measure(name, "fp32", steps=1, warmup=0, threads=None, device_name="cpu")
         for name in ("sr_cpu", "sr_cpu_warmup", "sr_cpu_9x9_warmup")
