@@ -60,7 +60,7 @@ from bench.common import (  # noqa: E402
 )
 
 TASKS = ("pix2pix", "cyclegan", "srgan")
-# name -> (task, TrainConfig keywords, first step): the recipes' CPU profiles, on request
+# name -> (task, TrainConfig keywords): the recipes' CPU profiles, on request
 _SR_CPU = {"recipe": "sr", "profile": "cpu"}
 _HEAD_9 = {"generator_kwargs": {"head_kernel": 9}}
 PROFILES = {

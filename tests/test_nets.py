@@ -528,6 +528,9 @@ def test_create_model_overrides() -> None:
     assert create_model("unet_128", base_channels=4, num_downs=5).size_multiple == 32  # presets can be overridden
     with pytest.raises(TypeError):
         create_model("srresnet_x4", num_downs=3)
+    # also a ValueError, which the command line reports as a bad option, naming the argument and the net's
+    with pytest.raises(ValueError, match=r"unet_256 \(UNetGenerator\) takes no argument 'head_kernel'.*num_downs"):
+        create_model("unet_256", head_kernel=3)
 
 
 def test_register_arch_checks_the_declaration(scratch_registry: None) -> None:

@@ -165,13 +165,29 @@ def _lookup(name: str) -> tuple[Callable[..., nn.Module], type[nn.Module]]:
     return _PRESETS[name]
 
 
+class UnknownArgumentError(TypeError, ValueError):
+    """A keyword the net's constructor does not take: a ``TypeError`` as Python raises for any
+    call, and a ``ValueError`` so that the command line reports it as a bad option."""
+
+
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build the preset ``name``, with constructor keyword ``overrides`` on top of its defaults.
 
     Raises:
         ValueError: unknown name (the message lists the available ones).
+        UnknownArgumentError: an override the class does not take (a ``TypeError`` and a
+            ``ValueError``; the message names it and lists the arguments the class takes).
     """
-    fn, _ = _lookup(name)
+    fn, cls = _lookup(name)
+    if isinstance(fn, functools.partial) and fn.func is _build_preset:  # a class's preset: check its keywords
+        params = inspect.signature(cls.__init__).parameters
+        renamed = getattr(cls, "renamed_arguments", {})
+        unknown = sorted(set(overrides) - set(params) - set(renamed))
+        if unknown:
+            takes = ", ".join(p for p in params if p != "self")
+            raise UnknownArgumentError(
+                f"{name} ({cls.__name__}) takes no argument {unknown[0]!r}; its arguments: {takes}"
+            )
     return fn(**overrides)
 
 

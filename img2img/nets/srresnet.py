@@ -33,7 +33,7 @@ class SRResNet(nn.Module):
             ``in_channels == out_channels``: the net starts near bicubic upscaling instead of gray.
         head_kernel: kernel size of the last conv, which runs at the output resolution: 9 as in
             the paper, or a smaller odd size (3, as ESRGAN's last convs). At x4 on a CPU the 9x9
-            head costs about half of a training step; 3 costs a tenth as much.
+            head takes about half of a pixel-loss training step (``bench/train_speed.py``).
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, scale*H, scale*W)``, values in [-1, 1];
