@@ -67,6 +67,11 @@ def rename_deprecated(cls: type, kwargs: Mapping[str, Any], *, warn: bool = True
     return out
 
 
+class UnknownArgumentError(TypeError, ValueError):
+    """A keyword the net's constructor does not take: a ``TypeError`` as Python raises for any
+    call, and a ``ValueError`` so that the command line reports it as a bad option."""
+
+
 def _record_config(cls: type) -> None:
     """Wrap ``cls.__init__`` so that every instance gets ``config = {"arch": ..., **arguments}``:
     the bound constructor arguments, defaults applied, in signature order."""
@@ -79,7 +84,11 @@ def _record_config(cls: type) -> None:
     @functools.wraps(init)
     def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
         kwargs = rename_deprecated(cls, kwargs)
-        bound = signature.bind(self, *args, **kwargs)  # TypeError on unknown or missing arguments
+        unknown = sorted(set(kwargs) - set(signature.parameters))
+        if unknown:
+            takes = ", ".join(list(signature.parameters)[1:])
+            raise UnknownArgumentError(f"{cls.__name__} takes no argument {unknown[0]!r}; its arguments: {takes}")
+        bound = signature.bind(self, *args, **kwargs)  # TypeError on missing arguments
         bound.apply_defaults()
         init(self, *args, **kwargs)
         arguments = dict(bound.arguments)
@@ -165,29 +174,14 @@ def _lookup(name: str) -> tuple[Callable[..., nn.Module], type[nn.Module]]:
     return _PRESETS[name]
 
 
-class UnknownArgumentError(TypeError, ValueError):
-    """A keyword the net's constructor does not take: a ``TypeError`` as Python raises for any
-    call, and a ``ValueError`` so that the command line reports it as a bad option."""
-
-
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build the preset ``name``, with constructor keyword ``overrides`` on top of its defaults.
 
     Raises:
         ValueError: unknown name (the message lists the available ones).
-        UnknownArgumentError: an override the class does not take (a ``TypeError`` and a
-            ``ValueError``; the message names it and lists the arguments the class takes).
+        UnknownArgumentError: an override the class does not take (see :func:`register_arch`).
     """
-    fn, cls = _lookup(name)
-    if isinstance(fn, functools.partial) and fn.func is _build_preset:  # a class's preset: check its keywords
-        params = inspect.signature(cls.__init__).parameters
-        renamed = getattr(cls, "renamed_arguments", {})
-        unknown = sorted(set(overrides) - set(params) - set(renamed))
-        if unknown:
-            takes = ", ".join(p for p in params if p != "self")
-            raise UnknownArgumentError(
-                f"{name} ({cls.__name__}) takes no argument {unknown[0]!r}; its arguments: {takes}"
-            )
+    fn, _ = _lookup(name)
     return fn(**overrides)
 
 
