@@ -5,6 +5,7 @@ CPUs is started and stopped by this module; without Ray installed the tests are 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -83,14 +84,21 @@ def test_ray_resumes_without_rewriting_finished_files(model: Path, tmp_path: Pat
     assert files(out) == finished  # and the job ends as if it had never stopped (temporary file gone)
 
 
+def ray_temp_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("img2img-ray-*"))
+
+
 def test_ray_reads_and_writes_pyarrow_filesystems(model: Path, tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path / "in")
+    before = ray_temp_folders()
     Model(model).translate_folder(inputs, tmp_path / "local", progress=False)
     report = translate_dataset(model, f"file://{inputs}", f"file://{tmp_path / 'uri'}", actors=2, progress=False)
     assert files(tmp_path / "uri") == files(tmp_path / "local")
     assert [Path(str(p)).name for p, _ in report.failed] == ["broken.png"]
     again = translate_dataset(model, f"file://{inputs}", f"file://{tmp_path / 'uri'}", progress=False)
     assert again.written == [] and len(again.skipped_existing) == 11
+    # the actors' copies of the model and of downloaded inputs and encoded outputs do not outlive them
+    assert ray_temp_folders() - before == set()
 
 
 def test_translate_command_with_the_ray_engine(model: Path, tmp_path: Path, capsys) -> None:

@@ -107,12 +107,14 @@ class _Translate:
         from .model import Model
 
         model_bytes = ray.get(model_ref[0])  # a list: Ray does not resolve a bare reference here
-        self.folder = tempfile.mkdtemp(prefix="img2img-ray-")
-        path = os.path.join(self.folder, "model.onnx")
-        Path(path).write_bytes(model_bytes)
-        self.model = Model(
-            path, threads=threads, batch_size=batch_size, tile=tile, overlap=overlap, self_ensemble=self_ensemble
-        )
+        # Ray ends actors without running finalizers, so nothing may outlive the call that made it:
+        # the session keeps the model in memory, and the file goes with its folder right away.
+        with tempfile.TemporaryDirectory(prefix="img2img-ray-") as folder:
+            path = os.path.join(folder, "model.onnx")
+            Path(path).write_bytes(model_bytes)
+            self.model = Model(
+                path, threads=threads, batch_size=batch_size, tile=tile, overlap=overlap, self_ensemble=self_ensemble
+            )
         self.max_pixels, self.quality = max_pixels, quality
 
     def _read(self, src: str) -> np.ndarray:
@@ -120,27 +122,30 @@ class _Translate:
         if not _is_uri(src):
             return read_image(src, channels=channels, max_pixels=self.max_pixels)
         filesystem, path = _filesystem(src)
-        local = os.path.join(self.folder, "input" + Path(path).suffix)
-        with filesystem.open_input_stream(path) as stream:
-            Path(local).write_bytes(stream.read())
-        try:
-            return read_image(local, channels=channels, max_pixels=self.max_pixels)
-        except ImageReadError as error:  # name the real input, not the download
-            raise ImageReadError(str(error).replace(local, src)) from None
+        with tempfile.TemporaryDirectory(prefix="img2img-ray-") as folder:
+            local = os.path.join(folder, "input" + Path(path).suffix)
+            with filesystem.open_input_stream(path) as stream:
+                Path(local).write_bytes(stream.read())
+            try:
+                return read_image(local, channels=channels, max_pixels=self.max_pixels)
+            except ImageReadError as error:  # name the real input, not the download
+                raise ImageReadError(str(error).replace(local, src)) from None
 
     def _write(self, dst: str, image: np.ndarray) -> None:
         if not _is_uri(dst):
             write_image(dst, image, quality=self.quality)  # atomic: a temp file renamed into place
             return
         filesystem, path = _filesystem(dst)
-        local = os.path.join(self.folder, "output" + Path(path).suffix)
-        write_image(local, image, quality=self.quality)
+        with tempfile.TemporaryDirectory(prefix="img2img-ray-") as folder:
+            local = os.path.join(folder, "output" + Path(path).suffix)
+            write_image(local, image, quality=self.quality)
+            encoded = Path(local).read_bytes()
         parent, name = path.rsplit("/", 1) if "/" in path else ("", path)
         temp = f"{parent}/.{name}.{uuid.uuid4().hex[:12]}.tmp" if parent else f".{name}.{uuid.uuid4().hex[:12]}.tmp"
         if parent:
             filesystem.create_dir(parent, recursive=True)
         with filesystem.open_output_stream(temp) as stream:
-            stream.write(Path(local).read_bytes())
+            stream.write(encoded)
         filesystem.move(temp, path)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
