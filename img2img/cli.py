@@ -92,7 +92,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--minutes",
         type=float,
         help="time budget: plan the steps from the measured speed, then stop, "
-        "validate and save when the time is spent (resumable) (default: none)",
+        "validate and save when the time is spent (resumable; a resume plans again for the time left); "
+        "with --steps the steps are kept and the budget only stops early (default: none)",
     )
     g.add_argument(
         "--profile",

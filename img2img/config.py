@@ -143,6 +143,8 @@ class TrainConfig:
     best_metric: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # resumes that changed options, by step
     auto_steps: list[str] = field(default_factory=list)  # fields derived from steps, re-derived by plan_steps
+    # True when ``minutes`` plans the steps (no --steps given); with --steps the budget only stops the run
+    steps_from_budget: bool | None = None
     progress: bool = True
     # the GAN lab (task "gan")
     arch: str | None = None  # "mlp" (the classic lab) or "dcgan" -> the generator preset (tasks.gan.ARCH_SETTINGS)
@@ -167,6 +169,11 @@ class TrainConfig:
         task.configure(self)  # settings that follow from other options, before the defaults
         if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
             self.steps = PLANNED_STEPS if self.minutes is not None else 10_000
+            self.steps_from_budget = self.minutes is not None
+        elif self.steps_from_budget is None:  # the user's --steps: kept (a budget only stops the run early)
+            self.steps_from_budget = False
+        if self.steps_from_budget and self.minutes is None:
+            raise ValueError("steps_from_budget needs minutes (a time budget)")
         from .presets import apply_recipe_profile
 
         apply_recipe_profile(self)
@@ -301,6 +308,8 @@ class TrainConfig:
             data = {**data, "color_replay": 0}  # the vignette and the detail-only U-Net: keep the net it trained
             if (data.get("generator_kwargs") or {}).get("global_color"):
                 data["generator_kwargs"] = {"global_vignette": False, "detail_sigma": 0.0, **data["generator_kwargs"]}
+        if "steps_from_budget" not in data:  # saved before: a budget run planned its steps, --steps or not
+            data = {**data, "steps_from_budget": data.get("minutes") is not None}
         kwargs = data.get("generator_kwargs") or {}
         if kwargs.get("global_vignette") and "vignette_scale" not in kwargs:  # saved before the scale: as predicted
             data = {**data, "generator_kwargs": {**kwargs, "vignette_scale": 1.0}}

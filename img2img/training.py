@@ -222,6 +222,8 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
             raise ValueError(f"cannot change {key!r} when resuming ({saved[key]!r} in {out}, {value!r} given)")
     if task and task != saved["task"]:
         raise ValueError(f"{out} is a {saved['task']} run, not {task}")
+    if kwargs.get("steps") is not None:  # the user's steps from now on: a budget only stops the run early
+        saved["steps_from_budget"] = False
     saved["decay_steps"] = state["config"]["decay_steps"]
     return TrainConfig.from_dict(saved), state
 
@@ -453,10 +455,17 @@ class Trainer:
         started, started_step = time.perf_counter(), self.step
         with _interrupt_at_step_boundary() as interrupted, _logs_above(progress):
             spent = self._agree(budget.spent())  # a resumed run may have spent its budget already
+            plans = budget.seconds is not None and bool(cfg.steps_from_budget)  # else --steps rules, the budget stops
+            if plans and self.step and self.train_seconds > 0 and not spent:
+                # a resumed budget run (a larger --minutes, or the rest of its own) plans from the time left at
+                # the run's average speed so far, then again at the budget's marks with the speed measured here
+                self._plan_steps(budget, 0, per_step=self.train_seconds / self.step)
+                if progress is not None:
+                    progress.total = cfg.steps
             while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not spent:
                 losses = self.train_step(next(batches))
                 self.train_seconds = budget.elapsed()
-                if budget.seconds is not None and budget.plan_due(self.step - started_step, cfg.steps_planned):
+                if plans and budget.plan_due(self.step - started_step, cfg.steps_planned):
                     self._plan_steps(budget, self.step - started_step)
                     if progress is not None:
                         progress.total = cfg.steps
@@ -537,11 +546,13 @@ class Trainer:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item() > 0)
 
-    def _plan_steps(self, budget: "TimeBudget", measured_steps: int) -> None:
-        """A time-budget run has measured its speed: fix the total steps so the schedule fits the budget."""
+    def _plan_steps(self, budget: "TimeBudget", measured_steps: int, per_step: float | None = None) -> None:
+        """A time-budget run has measured its speed (or knows it, ``per_step``, from its earlier
+        sessions): fix the total steps so the schedule fits the budget."""
         cfg = self.cfg
-        per_step = budget.seconds_per_step()
-        budget.planned()
+        if per_step is None:
+            per_step = budget.seconds_per_step()
+            budget.planned()
         steps = self.step + max(1, int(budget.remaining() * budget.usable / per_step))
         if self.world > 1:  # every rank must agree on the schedule
             planned = torch.tensor([steps], device=self.device)

@@ -111,8 +111,39 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     assert "val_psnr" in first.metrics
     again = train(out=str(run), resume=True, minutes=0.5)  # the budget is spent: nothing more to do
     assert again.step == 28
-    longer = train(out=str(run), resume=True, minutes=30)  # a larger budget: on to the planned steps
-    assert longer.step == 29
+    longer = train(out=str(run), resume=True, minutes=30)  # a larger budget: planned again from the time left
+    config = json.loads((run / "config.json").read_text())
+    # planned at once from the run's average speed (37 s for 28 steps: 28 + 1763 * 0.95 / 1.32 -> 1296 steps),
+    # then at 37 s + 10, 25, ... % of 1800 s with the 10 s/step measured since: 196 at step 46, ..., 203
+    assert longer.step == config["steps"] == 203 and config["steps_from_budget"]
+    assert config["decay_steps"] == config["steps"] - 14, "the decay that had begun moved its start"
+    finished = train(out=str(run), resume=True, minutes=60)  # its plan was done: a larger budget goes on
+    assert finished.step > longer.step + 100
+
+
+def test_steps_given_with_minutes_are_kept_and_the_budget_only_stops_the_run(tmp_path, paired_dir, monkeypatch, clock):
+    monkeypatch.setattr(TimeBudget, "probe_steps", 2)
+    real_step = train_module.Trainer.train_step
+
+    def timed_step(self, batch):  # 1 s per step: 30 s of budget hold 30 steps
+        clock.now += 1.0
+        return real_step(self, batch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_step", timed_step)
+    kw = dict(data=str(paired_dir), size=32, load_size=36, batch_size=2, val_every=1000, **TINY_UNET, **FAST)
+    capped = train("pix2pix", out=str(tmp_path / "capped"), steps=40, minutes=0.5, **kw)
+    config = json.loads((tmp_path / "capped" / "config.json").read_text())
+    assert capped.step == 30 and config["steps"] == 40 and not config["steps_from_budget"]  # no re-plan
+    short = train("pix2pix", out=str(tmp_path / "short"), steps=12, minutes=0.5, **kw)
+    assert short.step == 12 == json.loads((tmp_path / "short" / "config.json").read_text())["steps"]
+    # resuming a budget run with --steps: the user's steps from then on
+    planned = train("pix2pix", out=str(tmp_path / "planned"), minutes=0.25, **kw)
+    assert json.loads((tmp_path / "planned" / "config.json").read_text())["steps_from_budget"]
+    more = train(out=str(tmp_path / "planned"), resume=True, steps=planned.step + 5, minutes=1)
+    config = json.loads((tmp_path / "planned" / "config.json").read_text())
+    assert more.step == planned.step + 5 == config["steps"] and not config["steps_from_budget"]
+    old = TrainConfig.from_dict({k: v for k, v in config.items() if k != "steps_from_budget"})
+    assert old.steps_from_budget  # a run saved before the field: its budget planned the steps
 
 
 def test_time_budget_plans_again_with_the_recent_speed(clock):

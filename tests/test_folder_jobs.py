@@ -635,3 +635,83 @@ def test_live_temp_files_of_another_process_are_kept(tmp_path):
     seen = []
     atomic_write(tmp_path / "x.bin", lambda temp: (seen.append(Path(temp).name), Path(temp).write_bytes(b"x")))
     assert seen[0].startswith(f".x.bin.{os.getpid()}.") and seen[0].endswith(".tmp")
+
+
+def test_an_interrupted_overwrite_job_is_finished_by_the_plain_command(tmp_path):
+    """Ctrl-C in an ``--overwrite`` job, then the printed command (without ``--overwrite``): every
+    output is the new one, none of the earlier run's is kept as if finished, the finished ones are
+    not rewritten, and the journal is gone at the end."""
+    from img2img_runtime.folder import OverwriteJournal
+
+    src = make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    assert translate_folder(identity, src, out, batch_size=1, progress=False).ok  # the earlier run
+
+    def inverted(images):
+        return [255 - image for image in images]
+
+    calls = []
+
+    def interrupted_after_two(images):
+        calls.append(len(images))
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return inverted(images)
+
+    with pytest.raises(KeyboardInterrupt):
+        translate_folder(interrupted_after_two, src, out, overwrite=True, batch_size=1, progress=False)
+    journal = OverwriteJournal(out)
+    assert len(journal.pending()) == len(INPUTS) - 2  # two rewritten, recorded after their files
+    rewritten = {
+        p: p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix and journal.key(p) not in journal.pending()
+    }
+    rewritten.pop(journal.path, None)
+    assert len(rewritten) == 2
+
+    report = translate_folder(inverted, src, out, batch_size=1, progress=False)  # the printed command
+    assert report.ok and len(report.written) == len(INPUTS) - 2 and len(report.skipped_existing) == 2
+    assert not journal.path.exists()
+    for rel in INPUTS:
+        expected = 255 - read_image(src / rel)
+        if not rel.endswith(".jpg"):  # lossless formats: exactly the new output
+            assert np.array_equal(read_image(out / rel), expected), rel
+    assert all(p.stat().st_mtime_ns == stamp for p, stamp in rewritten.items())  # not written twice
+    again = translate_folder(inverted, src, out, progress=False)
+    assert again.written == [] and len(again.skipped_existing) == len(INPUTS)
+
+
+def test_an_overwrite_job_keeps_failed_outputs_in_its_journal(tmp_path):
+    from img2img_runtime.folder import OverwriteJournal
+
+    src = make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    assert translate_folder(identity, src, out, progress=False).ok
+    (src / "a.png").write_bytes(b"not a png any more")
+    report = translate_folder(identity, src, out, overwrite=True, progress=False)
+    assert [p.name for p, _ in report.failed] == ["a.png"]
+    assert OverwriteJournal(out).pending() == {"a.png"}  # its old output is not this job's
+    write_image(src / "a.png", pattern(7, 48)[:30, :41])
+    report = translate_folder(identity, src, out, progress=False)
+    assert [p.name for p in report.written] == ["a.png"] and not OverwriteJournal(out).path.exists()
+    assert np.array_equal(read_image(out / "a.png"), pattern(7, 48)[:30, :41])
+
+
+def test_bad_batch_sizes_and_overlaps_are_refused_before_anything_runs(model, tmp_path, capsys):
+    src = make_inputs(tmp_path / "in")
+    for size in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            translate_folder(identity, src, tmp_path / "out", batch_size=size, progress=False)
+        with pytest.raises(ValueError, match="batch_size"):
+            Model(model / "model.onnx", batch_size=size)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="overlap"):
+        Model(model / "model.onnx", tile=16, overlap=16)
+    with pytest.raises(ValueError, match="overlap"):
+        Model(model / "model.onnx", tile="auto", overlap=-4)
+    argv = ["--model", str(model / "model.onnx"), "--input", str(src), "--output", str(tmp_path / "o")]
+    for flag, value in (("--batch-size", "0"), ("--batch-size", "-1"), ("--overlap", "-4")):
+        with pytest.raises(SystemExit) as exit_info:
+            onnx_main([*argv, flag, value])
+        assert exit_info.value.code == 2 and flag in capsys.readouterr().err
+    assert onnx_main([*argv, "--tile", "16", "--overlap", "16"]) == 2
+    assert "overlap" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -334,3 +334,49 @@ def test_runtime_folder_progress_moves_per_tile(sr_model, tmp_path):
     assert len([d for d in seen if 1 < d < 2]) >= 8  # the huge image (second) moves the bar per tile: 16 tiles
     expected = Model(sr_model, tile=16, overlap=4)(pattern(2, 48))
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "b_huge.png"), expected)
+
+
+def test_a_file_onnxruntime_cannot_load_is_a_clear_error(sr_model, input_dir, tmp_path, capsys):
+    """A truncated download or another kind of file: a ValueError naming the file (CLI: exit 2,
+    one line), not onnxruntime's traceback and exit 1 (which means "some inputs failed")."""
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(sr_model.read_bytes()[:3000])
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model")
+    for bad in (truncated, text):
+        with pytest.raises(ValueError, match=f"{bad.name}: not an ONNX model onnxruntime can load"):
+            Model(bad)
+        code = onnx_main(["--model", str(bad), "--input", str(input_dir), "--output", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and "not an ONNX model" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_provider_name_is_one_provider(sr_model):
+    """``providers="CPUExecutionProvider"`` is that provider, not a list of its letters (onnxruntime
+    warned about each and fell back to the CPU: a CUDA request was lost silently)."""
+    model = Model(sr_model, providers="CPUExecutionProvider")
+    assert model.session.get_providers() == ["CPUExecutionProvider"]
+    with pytest.warns(UserWarning, match="'NoSuchExecutionProvider' is not in available"):  # named whole
+        Model(sr_model, providers="NoSuchExecutionProvider")
+
+
+def test_tile_metadata_without_overlap_gets_the_default_overlap(sr_model, tmp_path):
+    """``tile.overlap`` is optional for the metadata validator, so the loader defaults it too."""
+    import onnx
+
+    from img2img_runtime.metadata import validate_metadata
+
+    graph = onnx.load(str(sr_model))
+    entry = next(e for e in graph.metadata_props if e.key == "img2img.config")
+    config = json.loads(entry.value)
+    tile = config["tile"]
+    del tile["overlap"]
+    validate_metadata(config)  # valid without it
+    entry.value = json.dumps(config)
+    kept = [e for e in graph.metadata_props if e.key != "img2img.tile_overlap"]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.save(graph, str(tmp_path / "no_overlap.onnx"))
+    model = Model(tmp_path / "no_overlap.onnx")
+    assert model.tile == tile["size"] and model.overlap == max(16, tile["size"] // 8)

@@ -311,6 +311,11 @@ def test_static_site_holds_the_page_and_the_model(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "site8" / "model.json").read_text())["self_ensemble"] == 8
     with pytest.raises(ValueError, match="not 3"):
         web.write_site(model, tmp_path / "site3", self_ensemble=3)
+    # rebuilt from the model it holds (img2img web --model site/model.onnx --static site)
+    before = (site / "model.onnx").read_bytes()
+    web.write_site(site / "model.onnx", site, self_ensemble=4)
+    assert (site / "model.onnx").read_bytes() == before == model.read_bytes()
+    assert json.loads((site / "model.json").read_text())["self_ensemble"] == 4
 
 
 def test_models_the_page_cannot_run_are_refused_clearly(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .argparsing import HelpfulParser
 
@@ -44,6 +44,21 @@ def parse_max_pixels(value: str) -> int:
     return pixels
 
 
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (the flag's own error message otherwise)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value!r}")
+        return number
+
+    return parse
+
+
 def add_self_ensemble_argument(parser: argparse.ArgumentParser) -> None:
     """``--self-ensemble N``: average the outputs of flipped and transposed copies (translate, eval)."""
     parser.add_argument(
@@ -68,8 +83,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="'auto' (default: tile images larger than twice the model's suggested tile), a tile size in pixels, or 'none'",
     )
-    parser.add_argument("--overlap", type=int, help="tile overlap in pixels (default: the model's suggestion)")
-    parser.add_argument("--batch-size", type=int, default=4, help="images or tiles per run (default 4)")
+    parser.add_argument(
+        "--overlap",
+        type=whole_number(0),
+        help="tile overlap in pixels, below the tile size (default: the model's suggestion)",
+    )
+    parser.add_argument("--batch-size", type=whole_number(1), default=4, help="images or tiles per run (default 4)")
     add_self_ensemble_argument(parser)
     parser.add_argument(
         "--max-pixels",

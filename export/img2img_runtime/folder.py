@@ -24,9 +24,11 @@ writer's pid; a job removes only those of processes that no longer run.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import ImageReadError, is_image_file, list_images, read_image, write_image
+from .processing import check_batch_size
 
 TranslateFn = Callable[..., list[np.ndarray]]  # (images[, on_tile=TileProgress]) -> translated images
 ProgressFn = Callable[[float, int], None]  # (images done, fractional while a large image's tiles run; images in all)
@@ -252,6 +255,75 @@ def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)
 
 
+class OverwriteJournal:
+    """``OUTPUT/.img2img.overwrite``: the outputs an ``--overwrite`` job has still to rewrite.
+
+    An interrupted ``--overwrite`` job leaves outputs of an earlier run that it did not reach yet;
+    a plain rerun (the command an interrupted job prints) would skip them as finished. So an
+    ``--overwrite`` job first lists every output it will write here, and records each one once it
+    is written (after the file, so a kill in between only rewrites it again). A job without
+    ``overwrite`` rewrites the listed outputs that are not recorded, like missing ones; a job that
+    ends (even with failures) keeps only those still to rewrite, and removes the file when none is
+    left. Lines are JSON: ``["todo", "relative/path"]`` and ``["done", "relative/path"]``.
+    Held under the folder's lock (:func:`output_lock`), written by one job at a time.
+    """
+
+    NAME = ".img2img.overwrite"
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / self.NAME
+        self._lock = threading.Lock()
+
+    def key(self, output: str | os.PathLike) -> str:
+        return Path(output).relative_to(self.folder).as_posix()
+
+    def pending(self) -> set[str]:
+        """The relative paths listed and not recorded as rewritten (empty without a journal)."""
+        todo: set[str] = set()
+        done: set[str] = set()
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return todo
+        for line in lines:
+            try:
+                kind, name = json.loads(line)
+            except (ValueError, TypeError):  # a line cut by a kill: the entry stays as it was
+                continue
+            (todo if kind == "todo" else done).add(str(name))
+        return todo - done
+
+    def must_rewrite(self, output: str | os.PathLike, pending: set[str]) -> bool:
+        return self.key(output) in pending
+
+    def start(self, names: Iterable[str]) -> None:
+        """List ``names`` (relative paths) as to rewrite, replacing the journal (atomically); none: remove it."""
+        names = sorted(set(names))
+        if not names:
+            self.remove()
+            return
+        temp = self.path.with_name(f"{self.NAME}.{os.getpid()}.tmp")
+        temp.write_text("".join(json.dumps(["todo", n]) + "\n" for n in names), encoding="utf-8")
+        os.replace(temp, self.path)
+
+    def written(self, output: str | os.PathLike) -> None:
+        """Records ``output`` as rewritten (thread-safe; called by the writers)."""
+        line = json.dumps(["done", self.key(output)]) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as file:
+            file.write(line)
+
+    def finish(self) -> None:
+        """At a job's end: keep only what is still to rewrite (failed outputs), or remove the file."""
+        self.start(self.pending())
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -340,6 +412,7 @@ def translate_folder(
             a symlink in the output folder leads outside it (nothing is written).
         OutputFolderBusyError: another job is writing to ``output_dir``.
     """
+    check_batch_size(batch_size)
     report = FolderReport()
     if Path(input_path).is_file() and not is_image_file(input_path):
         report.failed.append((Path(input_path), "not an image file"))
@@ -347,12 +420,8 @@ def translate_folder(
     pairs = plan_outputs(input_path, output_dir, recursive=recursive, skipped=report.skipped, failed=report.failed)
     with output_lock(output_dir):
         remove_stale_temps(dst for _, dst in pairs)  # left by a job killed mid-write
-        todo = []
-        for src, dst in pairs:
-            if dst.exists() and not overwrite:
-                report.skipped_existing.append(dst)
-            else:
-                todo.append((src, dst))
+        journal = OverwriteJournal(output_dir)
+        todo = plan_todo(pairs, report, journal, overwrite=overwrite)
         _run(
             translate,
             todo,
@@ -362,8 +431,28 @@ def translate_folder(
             progress=progress,
             quality=quality,
             max_pixels=max_pixels,
+            on_written=journal.written if journal.path.exists() else None,
         )
+        journal.finish()  # not reached when interrupted: the journal then says what is left
     return report
+
+
+def plan_todo(
+    pairs: Iterable[tuple[Path, Path]], report: FolderReport, journal: OverwriteJournal, *, overwrite: bool
+) -> list[tuple[Path, Path]]:
+    """The pairs to run: all with ``overwrite`` (listed in the journal), else those whose output is
+    missing or left to rewrite by an interrupted ``overwrite`` job; the others go to
+    ``report.skipped_existing``."""
+    pending = set() if overwrite else journal.pending()
+    todo = []
+    for src, dst in pairs:
+        if overwrite or not dst.exists() or journal.must_rewrite(dst, pending):
+            todo.append((src, dst))
+        else:
+            report.skipped_existing.append(dst)
+    if overwrite:
+        journal.start(journal.key(dst) for _, dst in todo)
+    return todo
 
 
 def _run(
@@ -376,6 +465,7 @@ def _run(
     progress: bool | ProgressFn,
     quality: int,
     max_pixels: int | None,
+    on_written: Callable[[Path], None] | None = None,
 ) -> None:
     bar = _progress(len(todo), progress)
     tiles = _takes_on_tile(translate)
@@ -404,7 +494,7 @@ def _run(
                     report.failed.extend((src, f"translation failed: {error}") for src, _ in good)
                     outputs = []
                 for (src, dst), out in zip(good, outputs):
-                    writes.append((src, dst, writers.submit(write_image, dst, out, quality=quality)))
+                    writes.append((src, dst, writers.submit(_write, dst, out, quality, on_written)))
             done += len(chunk)
             bar(done)
         for src, dst, future in writes:
@@ -414,6 +504,12 @@ def _run(
                 report.failed.append((src, f"cannot write output: {error}"))
             else:
                 report.written.append(dst)
+
+
+def _write(dst: Path, image: np.ndarray, quality: int, on_written: Callable[[Path], None] | None) -> None:
+    write_image(dst, image, quality=quality)
+    if on_written is not None:
+        on_written(dst)
 
 
 def _takes_on_tile(translate: TranslateFn) -> bool:

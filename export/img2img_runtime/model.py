@@ -21,7 +21,7 @@ from . import sampler as _sampler
 from .folder import FolderReport, ProgressFn, translate_folder
 from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
 from .metadata import MetadataError, parse_metadata
-from .processing import ModelSpec, check_self_ensemble, run_images, suggested_tile, tiling_policy
+from .processing import ModelSpec, check_batch_size, check_self_ensemble, run_images, suggested_tile, tiling_policy
 from .sampler import latent_spec
 
 
@@ -70,12 +70,23 @@ class Model:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no model file at {self.path}")
+        check_batch_size(batch_size)
+        if isinstance(providers, str):  # one name, not its letters (onnxruntime would fall back to the CPU)
+            providers = [providers]
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
+            )
+        except Exception as error:  # onnxruntime's own types (InvalidProtobuf, Fail, ...): a truncated or wrong file
+            if type(error).__module__.startswith("onnxruntime"):
+                raise ValueError(
+                    f"{self.path}: not an ONNX model onnxruntime can load (a truncated download or another "
+                    f"kind of file?): {str(error).strip()}"
+                ) from None
+            raise
         self.config: dict[str, Any] = parse_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
@@ -89,7 +100,9 @@ class Model:
         self._check_graph()
         meta_tile = self.config.get("tile") or {}
         suggested = (
-            (int(meta_tile["size"]), int(meta_tile["overlap"])) if "size" in meta_tile else suggested_tile(self.spec)
+            (int(meta_tile["size"]), int(meta_tile.get("overlap", max(16, int(meta_tile["size"]) // 8))))
+            if "size" in meta_tile
+            else suggested_tile(self.spec)
         )
         self.tile, self.overlap, self.tile_threshold = tiling_policy(
             tile, overlap, suggested, image_statistics=self.spec.image_statistics

@@ -313,15 +313,28 @@ def tiling_policy(
     result would differ from the whole image's (by tens of grey levels); an int tiles every
     image larger than that int (for such nets too: the caller asked); None never tiles.
     """
+    if overlap is not None and (isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0):
+        raise ValueError(f"tile overlap must be a whole number of pixels >= 0, got {overlap!r}")
     if tile == "auto" and image_statistics:
         return None, None, None
-    if tile == "auto":
-        return suggested[0], suggested[1] if overlap is None else overlap, 2 * suggested[0]
     if tile is None:
         return None, None, None
-    if isinstance(tile, int) and tile > 0:
-        return tile, overlap, tile
-    raise ValueError(f"tile must be 'auto', a positive int or None, got {tile!r}")
+    if tile == "auto":
+        tile, overlap, threshold = suggested[0], suggested[1] if overlap is None else overlap, 2 * suggested[0]
+    elif isinstance(tile, int) and not isinstance(tile, bool) and tile > 0:
+        threshold = tile
+    else:
+        raise ValueError(f"tile must be 'auto', a positive int or None, got {tile!r}")
+    if overlap is not None and overlap >= tile:  # refused before any image runs, not per image
+        raise ValueError(f"tile overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
+    return tile, overlap, threshold
+
+
+def check_batch_size(batch_size: int) -> int:
+    """``batch_size`` if it is a positive int, else a ValueError (0 or less would run nothing)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
 
 
 def run_images(
@@ -346,11 +359,14 @@ def run_images(
     that many times, flipped and transposed, and averages: slower by that factor, usually a
     little more accurate.
     """
+    check_batch_size(batch_size)
     run_batch = self_ensembled(run_batch, self_ensemble)
-    prepared = [prepare(image, spec) for image in images]
-    results: list[np.ndarray | None] = [None] * len(prepared)
+    results: list[np.ndarray | None] = [None] * len(images)
+    prepared: list[tuple[np.ndarray, Any]] = []
     by_size: dict[tuple[int, int], list[int]] = {}
-    for i, (net_input, context) in enumerate(prepared):
+    for i, image in enumerate(images):  # one at a time: a large image is tiled before the next is prepared
+        net_input, context = prepare(image, spec)
+        prepared.append((net_input, context))
         if tile and max(net_input.shape[1:]) > (tile_threshold or tile):
             prepared[i] = (np.empty(0), context)  # keep only what finish() needs: bounded memory
             out = run_tiled(

@@ -27,12 +27,13 @@ import contextlib
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .folder import FolderReport, output_lock, plan_outputs, remove_stale_temps
+from .folder import FolderReport, OverwriteJournal, output_lock, plan_outputs, plan_todo, remove_stale_temps
 from .io import IMAGE_EXTENSIONS, ImageReadError, is_image_file, list_images, read_image, write_image
 
 __all__ = ["translate_dataset"]
@@ -263,21 +264,28 @@ def translate_dataset(
             pairs = [(str(s), str(d)) for s, d in plan_outputs(
                 input_path, output_dir, recursive=recursive, skipped=report.skipped, failed=report.failed)]  # fmt: skip
     with output_lock(output_dir) if not remote_out else contextlib.nullcontext():  # remote: no lock
-        if not remote_out:
+        journal = None
+        if remote_out:  # no journal there: an interrupted overwrite job must be rerun with overwrite
+            todo = []
+            for src, dst in pairs:
+                if _exists(dst) and not overwrite:
+                    report.skipped_existing.append(dst)
+                else:
+                    todo.append((src, dst))
+        else:
             remove_stale_temps(Path(d) for _, d in pairs)
-        todo = []
-        for src, dst in pairs:
-            done = _exists(dst) if remote_out else Path(dst).exists()
-            if done and not overwrite:
-                report.skipped_existing.append(dst if remote_out else Path(dst))
-            else:
-                todo.append((src, dst))
+            journal = OverwriteJournal(output_dir)
+            local = plan_todo([(Path(s), Path(d)) for s, d in pairs], report, journal, overwrite=overwrite)
+            todo = [(str(s), str(d)) for s, d in local]
+        on_written = journal.written if journal is not None and journal.path.exists() else None
         if todo:
             actor_options = {"batch_size": batch_size, "max_pixels": max_pixels, "quality": quality,
                              "tile": tile, "overlap": overlap, "self_ensemble": self_ensemble}  # fmt: skip
             _run_on_ray(model, todo, report, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
                         actor_options=actor_options, progress=progress, num_cpus=num_cpus,
-                        remote_out=remote_out)  # fmt: skip
+                        remote_out=remote_out, on_written=on_written)  # fmt: skip
+        if journal is not None:
+            journal.finish()
     return report
 
 
@@ -293,6 +301,7 @@ def _run_on_ray(
     progress: bool,
     num_cpus: int | None,
     remote_out: bool,
+    on_written: Callable[[str], None] | None = None,
 ) -> None:
     ray = _ray(address, num_cpus)
     context = ray.data.DataContext.get_current()
@@ -313,7 +322,12 @@ def _run_on_ray(
         num_cpus=cpus_per_actor,
     )
     order = {src: i for i, (src, _) in enumerate(todo)}
-    rows = sorted(results.iter_rows(), key=lambda row: order[str(row["src"])])
+    rows = []
+    for row in results.iter_rows():  # as they come: an interrupted job keeps its journal up to date
+        rows.append(row)
+        if on_written is not None and row["status"] == "written":
+            on_written(str(row["dst"]))
+    rows.sort(key=lambda row: order[str(row["src"])])
     for row in rows:
         src, dst = str(row["src"]), str(row["dst"])
         if row["status"] == "written":

@@ -119,7 +119,7 @@ def write_site(model: str | os.PathLike, out: str | os.PathLike, *, self_ensembl
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(source, bytes):
             target.write_bytes(source)
-        else:
+        elif not (target.exists() and os.path.samefile(source, target)):  # rebuilt from its own model.onnx
             shutil.copyfile(source, target)
     return out
 
