@@ -405,7 +405,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lg.add_argument(
         "--best-metric",
         choices=BEST_METRICS,
-        help="what picks RUN/best on the val split; GAN warm-up steps are never picked "
+        help="what picks RUN/best on the val split; GAN warm-up steps are never picked; a metric the task "
+        "does not score is refused (cyclegan: cycle_psnr or last; gan: inception, coverage, accuracy or last) "
         "(default: psnr; the restore recipe last; cyclegan cycle_psnr; srgan with a GAN term sharpness)",
     )
     lg.add_argument(

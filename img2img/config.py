@@ -223,6 +223,11 @@ class TrainConfig:
             self.best_metric = task.default_best_metric(self)
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
+        if self.best_metric not in task.best_metrics:  # RUN/best would never be written
+            raise ValueError(
+                f"the {self.task} task does not score {self.best_metric!r} (its --best-metric values: "
+                f"{', '.join(task.best_metrics)})"
+            )
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be 0 (off) or a decay in (0, 1) such as 0.999, got {self.ema}")
         if self.vary_photos is not None and not self.vary_photos >= 0:

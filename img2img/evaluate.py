@@ -9,7 +9,9 @@ Two ways to get (input, target) pairs:
   uses its ``B/`` images as the photos.)
 * **a paired folder** (``task=None``): ``DIR/val/{A,B}``, else ``DIR/{A,B}``, else
   ``DIR/train/{A,B}``, matched by relative path without extension; the model runs on A and is
-  scored against B.
+  scored against B, or on B against A for a model that maps B to A (a pix2pix or SRGAN run
+  trained with ``--direction BtoA``, recorded in its model folder; a CycleGAN folder with
+  ``direction="BtoA"``; an ``.onnx`` exported with ``--direction BtoA``).
 
 Rows of the report (means over images):
 
@@ -196,6 +198,7 @@ class _Runner:
     in_channels: int | None  # channels the model wants (paired folders are read so); None: unknown
     scale: int | None
     warm_up: bool
+    maps: str = "AtoB"  # the folder sides it translates: "BtoA" = B images in, A images out
 
 
 def _load_model(model: Any, device: str, direction: str | None, self_ensemble: int = 1) -> _Runner:
@@ -236,8 +239,19 @@ def _load_model(model: Any, device: str, direction: str | None, self_ensemble: i
     call = (lambda image, _m=model: _m(image, direction=direction)) if two_way and direction else model
     in_channels = getattr(spec, "image_channels", None)
     scale = getattr(spec, "scale", None)
+    config = getattr(model, "config", None)
+    config = config if isinstance(config, dict) else {}
+    if len(getattr(model, "generators", ())) > 1:  # a CycleGAN folder: the direction asked for, else its default
+        maps = direction or getattr(model, "direction", None) or "AtoB"
+    else:  # a one-way net trained on B -> A (--direction BtoA), or an exported direction of a two-way model
+        maps = (config.get("training") or {}).get("direction") or config.get("direction") or "AtoB"
     return _Runner(
-        call=call, name=name, in_channels=in_channels, scale=scale, warm_up=hasattr(model, "translate_arrays")
+        call=call,
+        name=name,
+        in_channels=in_channels,
+        scale=scale,
+        warm_up=hasattr(model, "translate_arrays"),
+        maps=maps if maps in ("AtoB", "BtoA") else "AtoB",
     )
 
 
@@ -486,6 +500,9 @@ def evaluate_model(
     root = data if data.is_dir() else data.parent
 
     if task is None:
+        if runner.maps == "BtoA":  # B images in, scored against A
+            pairs = [(b, a) for a, b in pairs]
+        settings["direction"] = runner.maps
         items = _paired_items(pairs, runner, skipped)
     else:
         options = {"restore": {"preset": preset}, "sr": {"scale": int(scale), "realistic": bool(realistic)}}.get(

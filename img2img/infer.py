@@ -129,7 +129,8 @@ class Translator:
             "task": cfg.task,
             "default_direction": task.default_direction,
             **task.io_spec(),
-            "training": {"steps": state.get("step"), "size": cfg.size},
+            "training": {"steps": state.get("step"), "size": cfg.size}
+            | ({"direction": cfg.direction} if len(task.generators()) == 1 else {}),
         }
         return cls(task.generators(), config, **kwargs)
 

@@ -432,9 +432,12 @@ class Trainer:
         if self.step and _model_step(self.run_dir / "model") != self.step:  # killed between last.pt and the model/ swap
             self._save_model("model", self.best)
         skipped = list(getattr(self.train_set, "skipped", []))
+        val_skipped = list(getattr(self.val_set, "skipped", [])) if self.val_set is not None else []
         if skipped:
             log.warning("skipped %d bad training files (listed in %s)", len(skipped), self.run_dir / "skipped.txt")
-            (self.run_dir / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
+        if skipped or val_skipped:  # the validation files the val split left out too, marked as such
+            lines = [f"{p}\t{why}\n" for p, why in skipped] + [f"{p}\t(validation) {why}\n" for p, why in val_skipped]
+            (self.run_dir / "skipped.txt").write_text("".join(lines))
 
     # ------------------------------------------------------------------ the loop
     def fit(self, *, stop_after: int | None = None) -> TrainResult:
@@ -650,6 +653,8 @@ class Trainer:
         inference uses as the tile of encoder-decoder nets (``suggested_tile``)."""
         cfg = self.cfg
         training = {"steps": self.step, "task": cfg.task, "data": str(cfg.data), "size": cfg.size, **training}
+        if len(self.net.served_generators()) == 1:  # which folder side it maps: BtoA = B images in, A out
+            training["direction"] = cfg.direction
         if cfg.recipe:  # what the model does (e.g. the browser page opens a drawing pad for sketch models)
             training["recipe"] = cfg.recipe
         save_pretrained(

@@ -446,3 +446,24 @@ def test_pix2pix_unet_defaults_to_instance_norm_and_old_runs_keep_theirs():
     old.update(generator_kwargs={}, adv_weight=1e-3)
     restored = TrainConfig.from_dict(old)
     assert restored.generator_kwargs["norm"] == "batch" and restored.adv_weight == 1.0
+
+
+def test_a_best_metric_the_task_does_not_score_is_refused(tmp_path):
+    """RUN/best would never be written: pix2pix has no round trip, CycleGAN no targets."""
+    for task, metric in (("pix2pix", "cycle_psnr"), ("srgan", "inception"), ("cyclegan", "psnr")):
+        with pytest.raises(ValueError, match=f"does not score '{metric}'"):
+            TrainConfig(task=task, data=str(tmp_path), out="y", best_metric=metric)
+    for task, metric in (("pix2pix", "ssim"), ("srgan", "sharpness"), ("cyclegan", "cycle_psnr"), ("cyclegan", "last")):
+        assert TrainConfig(task=task, data=str(tmp_path), out="y", best_metric=metric).best_metric == metric
+
+
+def test_srgan_refuses_options_it_cannot_honour(tmp_path):
+    """They were accepted, then crashed mid-run (BtoA, gray) or were ignored (load_size)."""
+    for options, words in (
+        ({"direction": "BtoA"}, "direction"),
+        ({"in_channels": 1}, "in-channels"),
+        ({"out_channels": 1}, "out-channels"),
+        ({"load_size": 500}, "load-size"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            TrainConfig(task="srgan", data=str(tmp_path), out="y", **options)

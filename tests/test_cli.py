@@ -222,3 +222,17 @@ def test_missing_data_and_unknown_model(tmp_path, capsys):
         == 2
     )
     assert "unet_999" in capsys.readouterr().err
+
+
+def test_skip_bad_lists_the_validation_files_it_left_out_too(tmp_path):
+    from conftest import make_paired
+
+    root = make_paired(tmp_path / "data" / "train", ["x", "y"]).parent
+    make_paired(root / "val", ["v1", "v2"], seed=50)
+    (root / "train" / "A" / "broken.png").write_bytes(b"not a png")
+    (root / "val" / "B" / "v2.png").write_bytes(b"not a png")
+    argv = ["train", "pix2pix", "--data", str(root), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main([*argv, "--size", "32", "--num-downs", "4", "--skip-bad", *TINY]) == 0
+    listed = (tmp_path / "run" / "skipped.txt").read_text().splitlines()
+    assert any("broken.png" in line and "(validation)" not in line for line in listed), listed
+    assert any("v2.png" in line and "(validation)" in line for line in listed), listed

@@ -227,3 +227,39 @@ def test_cli_eval_bad_arguments(tiny_model, photos, capsys):
     )
     assert cli_main(["eval", "--model", str(tiny_model), "--data", str(photos)]) == 2
     assert "not a paired folder" in capsys.readouterr().err
+
+
+def test_paired_folder_follows_the_direction_the_model_maps(tmp_path, paired_dir):
+    """A pix2pix run trained with --direction BtoA maps B images to A: eval feeds it B and scores
+    against A (it fed A and scored against B, silently), from the run, its model folder and its
+    ONNX export alike; the report records the direction."""
+    from conftest import TINY_UNET
+
+    from img2img.export import export_onnx
+    from img2img.infer import Translator
+    from img2img.training import train
+    from img2img_runtime.io import read_image
+
+    kw = dict(size=64, load_size=64, batch_size=2, steps=3, num_workers=0, progress=False, hflip=False, **TINY_UNET)
+    run = tmp_path / "btoa"
+    train("pix2pix", data=str(paired_dir), out=str(run), direction="BtoA", **kw)
+    translator = Translator.from_pretrained(run / "model")
+    assert translator.config["training"]["direction"] == "BtoA"
+    expected = np.mean(
+        [
+            psnr(
+                torch.from_numpy(translator(read_image(paired_dir / "val" / "B" / f"{name}.png"))).double(),
+                torch.from_numpy(read_image(paired_dir / "val" / "A" / f"{name}.png")).double(),
+                data_range=255.0,
+            ).item()
+            for name in ("v1", "v2")
+        ]
+    )
+    export_onnx(run / "model", tmp_path / "btoa.onnx")
+    for model in (run / "model", run, run / "checkpoints" / "last.pt", tmp_path / "btoa.onnx"):
+        report = evaluate_model(model, paired_dir)
+        assert report.settings["direction"] == "BtoA", model
+        assert report.rows[MODEL_ROW]["psnr"] == pytest.approx(expected, abs=0.05), model
+    forward = tmp_path / "atob"
+    train("pix2pix", data=str(paired_dir), out=str(forward), **kw)
+    assert evaluate_model(forward / "model", paired_dir).settings["direction"] == "AtoB"

@@ -66,6 +66,9 @@ class Task(nn.Module):
         discriminator's options itself."""
         return "batch"
 
+    #: the ``--best-metric`` values this task's validation scores ("last" needs no score)
+    best_metrics: tuple[str, ...] = ("psnr", "ssim", "sharpness", "last")
+
     @classmethod
     def default_best_metric(cls, cfg: Any) -> str:
         """What picks ``RUN/best`` when ``--best-metric`` is not given."""

@@ -35,6 +35,8 @@ class CycleGAN(Task):
     def discriminator_norm(cls, cfg: Any) -> str:
         return "instance"  # the paper's discriminators
 
+    best_metrics = ("cycle_psnr", "last")  # no targets: only the round trip is scored
+
     @classmethod
     def default_best_metric(cls, cfg: Any) -> str:
         return "cycle_psnr"  # no targets: the round trip

@@ -112,6 +112,8 @@ class GAN(Task):
     def discriminator_norm(cls, cfg: Any) -> str | None:
         return None if cfg.arch == "mlp" else "batch"  # the MLP discriminator has no norm; DCGAN's as the paper
 
+    best_metrics = ("inception", "coverage", "accuracy", "last")  # by the run's classifier
+
     @classmethod
     def default_best_metric(cls, cfg: Any) -> str:
         return "inception" if len(cfg.class_names) >= 2 else "last"  # scored by the classifier when labelled

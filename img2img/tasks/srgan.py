@@ -63,6 +63,15 @@ class SRGAN(Task):
 
         if cfg.crop_scale or cfg.affine_degrees or cfg.affine_translate or cfg.affine_scale:
             raise ValueError("super-resolution pairs differ in size: use flips only (no crop_scale or affine)")
+        if cfg.direction != "AtoB":
+            raise ValueError("srgan learns low -> high resolution from one folder of photos: no --direction BtoA")
+        if cfg.in_channels != 3 or cfg.out_channels != 3:
+            raise ValueError("srgan reads and writes RGB photos: --in-channels and --out-channels must be 3")
+        if cfg.load_size is not None:
+            raise ValueError(
+                "srgan crops its high-resolution patches from the photos as stored: --load-size is not an option "
+                "(resize the photos beforehand to train at another scale)"
+            )
         if cfg.content_loss is not None and cfg.content_loss not in CONTENT_LOSSES:
             raise ValueError(f"content_loss must be one of {', '.join(CONTENT_LOSSES)}, got {cfg.content_loss!r}")
         # VGG only when asked for: --vgg-weights, else $IMG2IMG_VGG19_WEIGHTS (recorded as vgg_weights)
