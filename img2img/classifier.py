@@ -86,7 +86,7 @@ def fit_classifier(
                     predicted = net(to_model_range(batch["B"][keep])).argmax(1)
                     correct += int((predicted == batch["label"][keep]).sum())
                     total += int(keep.sum())
-            accuracy = correct / max(total, 1)
+            accuracy = correct / total if total else None  # no labelled val image: unknown, not 0%
     return net, accuracy
 
 

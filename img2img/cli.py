@@ -646,7 +646,7 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
         "--max-size", type=int, help="downscale photos larger than this (longer side) first (default: no limit)"
     )
     p.add_argument("--overwrite", action="store_true", help="rebuild pairs that already exist (default: keep them)")
-    p.set_defaults(func=cmd_prepare)
+    p.set_defaults(func=cmd_prepare, _check=check_prepare)
 
 
 def recipe_options(args: argparse.Namespace, recipe: str) -> dict[str, Any]:
@@ -720,11 +720,20 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval, _check=check_eval)
 
 
+def check_recipe_flags(recipe: str | None, args: argparse.Namespace, what: str = "--task") -> None:
+    """``--preset`` (restore) and ``--scale``/``--realistic`` (sr) given for another recipe: an error, not ignored."""
+    if args.preset and recipe != "restore":
+        raise ValueError(f"--preset is for {what} restore")
+    if (args.scale or args.realistic) and recipe != "sr":
+        raise ValueError(f"--scale and --realistic are for {what} sr")
+
+
 def check_eval(args: argparse.Namespace) -> None:
-    if args.preset and args.task != "restore":
-        raise ValueError("--preset is for --task restore")
-    if (args.scale or args.realistic) and args.task != "sr":
-        raise ValueError("--scale and --realistic are for --task sr")
+    check_recipe_flags(args.task, args)
+
+
+def check_prepare(args: argparse.Namespace) -> None:
+    check_recipe_flags(args.recipe, args, "the recipe")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -951,8 +960,14 @@ def interrupted(args: argparse.Namespace, argv: list[str], interrupt: KeyboardIn
             f"finished outputs are kept in {args.output}; the same command finishes the rest",
             command_line("img2img", argv, drop=["--overwrite"]),
         )
-    if command == "prepare":  # no --overwrite: keep the finished pairs (unless OUT holds an earlier prepare.json)
-        drop = [] if (Path(args.out) / "prepare.json").exists() else ["--overwrite"]
+    if command == "prepare":  # no --overwrite: keep the finished pairs (unless it was rebuilding earlier ones)
+        from .prepare import read_prepare_json
+
+        try:
+            replacing = bool((read_prepare_json(args.out) or {}).get("replacing"))
+        except ValueError:
+            replacing = True
+        drop = [] if replacing else ["--overwrite"]
         return report(
             prog,
             f"finished pairs are kept in {args.out}; the same command finishes the rest",

@@ -326,3 +326,38 @@ class TrainConfig:
         from .tasks import TASKS
 
         return TASKS[self.task].config_kwargs(self)
+
+
+# Fields every task's run reads (the data, the nets, the loop), whichever task's constructor names them.
+SHARED_FIELDS = frozenset(
+    {
+        "size",
+        "scale",
+        "in_channels",
+        "out_channels",
+        "generator",
+        "generator_kwargs",
+        "discriminator_kwargs",
+        "gan_mode",
+        "lambda_gp",
+    }  # fmt: skip
+)
+
+
+def check_task_options(task: str, given: dict[str, Any]) -> None:
+    """A new run's options that only other tasks use (``lambda_l1`` for CycleGAN, ``pool_size`` for
+    pix2pix, ...) are an error naming them: the run would ignore them without a word.
+
+    Only what the caller gave is checked (not saved configs: a resumed run keeps what it has).
+    """
+    from .tasks import TASKS
+
+    if task not in TASKS:
+        return  # TrainConfig names the unknown task
+    own = TASKS[task].config_fields()
+    others = set().union(*(t.config_fields() for t in TASKS.values())) - own - SHARED_FIELDS
+    foreign = sorted(k for k, v in given.items() if k in others and v not in (None, [], {}))
+    if foreign:
+        users = {k: sorted(n for n, t in TASKS.items() if k in t.config_fields()) for k in foreign}
+        listed = "; ".join(f"{k} (--{k.replace('_', '-')}) is an option of {', '.join(users[k])}" for k in foreign)
+        raise ValueError(f"the {task} task does not use {listed}")

@@ -46,6 +46,7 @@ class PrepareReport:
     skipped_existing: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # left out on purpose (colorize: no colour)
+    removed: list[Path] = field(default_factory=list)  # overwrite: pairs of photos no longer there
 
     def summary(self) -> str:
         first = (
@@ -55,6 +56,8 @@ class PrepareReport:
         lines = [first + (f", {len(self.skipped)} skipped" if self.skipped else "")]
         lines += [failed_line(path, reason) for path, reason in self.failed]
         lines += [f"  SKIPPED {path}: {reason}" for path, reason in self.skipped]
+        if self.removed:
+            lines.append(f"  removed {len(self.removed)} pair file(s) of photos no longer there")
         return "\n".join(lines)
 
 
@@ -131,13 +134,18 @@ def prepare(
         )
     settings = {"recipe": recipe, "options": options, "seed": seed, "val_fraction": val_fraction, "max_size": max_size}
     previous = out / "prepare.json"
-    if previous.is_file() and not overwrite:
-        old = json.loads(previous.read_text())
+    old = read_prepare_json(out)
+    if old is not None and not overwrite:
         changed = [k for k, v in settings.items() if old.get(k) != json.loads(json.dumps(v))]
         if changed:
             raise ValueError(
                 f"{out} was prepared with other settings ({', '.join(changed)} differ); "
                 "use a new output folder or overwrite=True (--overwrite)"
+            )
+        if old.get("complete") is False and old.get("replacing"):
+            raise ValueError(
+                f"{out}: an overwrite=True (--overwrite) run was interrupted there, and pairs it had not rebuilt "
+                "yet would pass for finished ones; finish it with overwrite=True (--overwrite)"
             )
     check_outputs(
         out,
@@ -155,8 +163,12 @@ def prepare(
         paths = _colour_photos(paths, photos, out, report)
     val = split_indices(len(paths), val_fraction, seed)
     names: dict[Path, Path] = {}
+
+    def names_of(path: Path) -> Path:
+        return path.relative_to(photos).with_suffix(".png")
+
     for path in paths:  # x.jpg and x.png would both become x.png
-        name = path.relative_to(photos).with_suffix(".png")
+        name = names_of(path)
         if name in names:
             report.failed.append((path, f"same output name {name} as {names[name]}; rename one of them"))
         names.setdefault(name, path)
@@ -187,6 +199,20 @@ def prepare(
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
         Progress(len(todo), f"prepare {recipe}", unit="photo", enabled=progress) as bar,
     ):
+        pairs_before = _pair_files(out)
+        if overwrite:  # a rebuild: pairs of photos that are gone (or now clash) would pass for this job's
+            keep = {out / split / side / names_of(p) for p in paths if p not in clashing
+                    for split in ("train", "val") for side in ("A", "B")}  # fmt: skip
+            for stale in sorted(pairs_before - keep):
+                stale.unlink(missing_ok=True)
+                report.removed.append(stale)
+        # the settings first, so a rerun after a kill with other settings is refused like one after a finished job
+        in_progress = {
+            **settings,
+            "complete": False,
+            "replacing": bool(overwrite and (old is not None or pairs_before)),
+        }
+        atomic_write(previous, lambda temp: Path(temp).write_text(json.dumps(in_progress, indent=2) + "\n"))
         for split, status, path, error in pool.map(one, todo):
             bar.update()
             if status == "failed":
@@ -198,6 +224,7 @@ def prepare(
             json.dumps(
                 {
                     **settings,
+                    "complete": True,
                     "counts": report.counts,
                     "failed": [str(p) for p, _ in report.failed],
                     "skipped": [str(p) for p, _ in report.skipped],
@@ -208,6 +235,24 @@ def prepare(
         )
         atomic_write(previous, lambda temp: Path(temp).write_text(text))
     return report
+
+
+def read_prepare_json(out: str | os.PathLike) -> dict[str, Any] | None:
+    """``OUT/prepare.json`` (the settings; ``complete`` false while a job runs or after a kill,
+    ``replacing`` when that job was an ``overwrite`` over earlier pairs), or None without one."""
+    path = Path(out) / "prepare.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable ({error}); remove it or use overwrite=True (--overwrite)") from None
+    return data if isinstance(data, dict) else None
+
+
+def _pair_files(out: Path) -> set[Path]:
+    """The ``.png`` files under ``out/{train,val}/{A,B}`` (the pairs a job wrote there)."""
+    return {p for split in ("train", "val") for side in ("A", "B") for p in (out / split / side).rglob("*.png")}
 
 
 def _colour_photos(paths: list[Path], photos: Path, out: Path, report: PrepareReport) -> list[Path]:

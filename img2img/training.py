@@ -45,7 +45,7 @@ from .checkpoint import (
     write_json,
     write_jsonl,
 )
-from .config import RESUMABLE_OVERRIDES, TrainConfig
+from .config import RESUMABLE_OVERRIDES, TrainConfig, check_task_options
 from .data.augment import DeviceAugment, to_model_range
 from .data.files import find_split_root
 from .data.labeled import labeled_images
@@ -201,9 +201,10 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
             raise FileExistsError(
                 f"{out} already holds a run; pass resume=True (--resume) to continue it, or choose another --out"
             )
-        return TrainConfig(
-            task=task or kwargs.pop("task", "pix2pix"), **{k: v for k, v in kwargs.items() if k != "task"}
-        ), None
+        task = task or kwargs.pop("task", "pix2pix")
+        options = {k: v for k, v in kwargs.items() if k != "task"}
+        check_task_options(task, options)
+        return TrainConfig(task=task, **options), None
     if not ckpt_path.exists():
         raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
     state = load_checkpoint(ckpt_path)

@@ -236,3 +236,21 @@ def test_skip_bad_lists_the_validation_files_it_left_out_too(tmp_path):
     listed = (tmp_path / "run" / "skipped.txt").read_text().splitlines()
     assert any("broken.png" in line and "(validation)" not in line for line in listed), listed
     assert any("v2.png" in line and "(validation)" in line for line in listed), listed
+
+
+def test_options_of_other_tasks_are_refused_not_ignored(tmp_path, paired_dir, capsys):
+    """pix2pix's L1 weight on a CycleGAN run, CycleGAN's image pool on pix2pix, SRGAN's warm-up on
+    either: trained without a word before."""
+    from img2img.config import check_task_options
+    from img2img.training import train
+
+    argv = ["train", "cyclegan", "--data", str(paired_dir), "--out", str(tmp_path / "run"), "--steps", "1", *TINY]
+    assert main([*argv, "--lambda-l1", "7", "--warmup-steps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "cyclegan task does not use lambda_l1 (--lambda-l1) is an option of pix2pix" in err
+    assert "warmup_steps (--warmup-steps) is an option of srgan" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="pool_size"):
+        train("pix2pix", data=str(paired_dir), out=str(tmp_path / "p"), steps=1, pool_size=10)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "p").exists()
+    check_task_options("pix2pix", {"lambda_l1": 50, "size": 64, "pool_size": None})  # its own, shared, unset
+    check_task_options("srgan", {"adv_weight": 0.01, "scale": 2, "warmup_steps": 3})

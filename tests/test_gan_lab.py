@@ -773,3 +773,38 @@ def test_every_objective_trains_end_to_end(tmp_path: Path, options: dict) -> Non
     assert all(math.isfinite(v) for r in records for k, v in r.items() if isinstance(v, float))
     assert (tmp_path / "run" / "model" / "AtoB.safetensors").is_file() and result.step == 10
     assert "val_inception" in result.metrics
+
+
+def test_a_label_that_names_a_class_is_that_class() -> None:
+    """Class folders 1/ 2/ 3/: '--label 1' is the class named "1" (it drew index 1, class "2", and
+    '--label 3' was refused); a string that names no class is an index; an int is always an index."""
+    from img2img_runtime.sampler import labels
+
+    latent = {"num_classes": 3, "class_names": ["1", "2", "3"]}
+    assert labels(latent, 2, "1").tolist() == [0, 0]
+    assert labels(latent, 1, "3").tolist() == [2]
+    assert labels(latent, 1, 1).tolist() == [1]
+    assert labels({"num_classes": 2, "class_names": ["cat", "dog"]}, 1, "1").tolist() == [1]
+    with pytest.raises(ValueError, match="not a class"):
+        labels(latent, 1, "7")
+    with pytest.raises(ValueError, match="unknown class"):
+        labels(latent, 1, "zebra")
+
+
+def test_a_val_split_with_one_class_folder_keeps_its_labels(tmp_path: Path) -> None:
+    """val/dog/ only: its images are the training split's class "dog" (they were unlabelled, and
+    the judge's val accuracy read 0%); with no labelled val image the accuracy is None, not 0."""
+    from img2img.classifier import fit_classifier
+
+    root = tmp_path / "pets"
+    _write_images(root / "train" / "cat", (220, 30, 30), 6, 0)
+    _write_images(root / "train" / "dog", (30, 30, 220), 6, 1)
+    _write_images(root / "val" / "dog", (30, 30, 220), 3, 2)
+    train_set = LabeledFolder(root, split="train", size=16, channels=3)
+    val_set = LabeledFolder(root, split="val", size=16, channels=3, classes=train_set.classes)
+    assert [int(val_set[i]["label"]) for i in range(len(val_set))] == [1, 1, 1]
+    _write_images(tmp_path / "loose" / "val", (128, 128, 128), 3, 3)
+    unlabelled = LabeledFolder(tmp_path / "loose", split="val", size=16, channels=3, classes=train_set.classes)
+    assert {int(unlabelled[i]["label"]) for i in range(len(unlabelled))} == {-1}
+    _, accuracy = fit_classifier(train_set, train_set.classes, image_size=16, channels=3, epochs=1, val_set=unlabelled)
+    assert accuracy is None

@@ -7,6 +7,7 @@ every other line is a failure, and exactly one line speaks of the interrupt.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -167,7 +168,7 @@ def test_prepare_interrupt_keeps_whole_pairs_and_the_same_command_finishes(tmp_p
     line = the_interrupt_line(err)
     assert f"finished pairs are kept in {out}" in line
     assert len(no_partial_files(out)) < 2 * count
-    assert not (out / "prepare.json").exists()  # written when the job is complete
+    assert json.loads((out / "prepare.json").read_text())["complete"] is False  # the settings, from the start
 
     done = subprocess.run(resume_command(line), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

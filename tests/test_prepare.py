@@ -477,3 +477,76 @@ def test_prepare_refuses_outward_symlink_in_output_and_a_busy_output(tmp_path, p
             prepare("sketch", photos, out)
     assert sum(prepare("sketch", photos, out).counts.values()) == 5
     assert not (out / ".img2img.lock").exists() and not list(outside.iterdir())
+
+
+def interrupted_after(count: int, monkeypatch) -> None:
+    """Ctrl-C after ``count`` pairs of the next prepare job (its workers see the interrupt at once)."""
+    real = Recipe.__call__
+    calls = []
+
+    def call(self, photo, rng):
+        calls.append(1)
+        if len(calls) > count:
+            raise KeyboardInterrupt
+        return real(self, photo, rng)
+
+    monkeypatch.setattr(Recipe, "__call__", call)
+
+
+def test_a_killed_prepare_is_resumed_only_with_its_own_settings(tmp_path, photos, monkeypatch):
+    """prepare.json holds the settings from the start: after a kill, a rerun with other settings is
+    refused (it kept the killed job's pairs as finished and recorded only its own settings)."""
+    out = tmp_path / "out"
+    interrupted_after(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("restore", photos, out, preset="heavy", workers=1)
+    monkeypatch.undo()
+    state = json.loads((out / "prepare.json").read_text())
+    assert state["complete"] is False and state["options"] == {"preset": "heavy"} and not state["replacing"]
+    with pytest.raises(ValueError, match="other settings"):
+        prepare("restore", photos, out, preset="light")
+    report = prepare("restore", photos, out, preset="heavy")  # the same command finishes it
+    assert report.skipped_existing == 2 and sum(report.counts.values()) == 5
+    assert json.loads((out / "prepare.json").read_text())["complete"] is True
+
+
+def test_an_interrupted_overwrite_must_be_finished_with_overwrite(tmp_path, photos, monkeypatch, capsys):
+    out = tmp_path / "out"
+    prepare("restore", photos, out, preset="light")
+    interrupted_after(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("restore", photos, out, preset="light", overwrite=True, workers=1)
+    monkeypatch.undo()
+    assert json.loads((out / "prepare.json").read_text())["replacing"] is True
+    with pytest.raises(ValueError, match="interrupted"):  # three pairs are the earlier run's
+        prepare("restore", photos, out, preset="light")
+    assert sum(prepare("restore", photos, out, preset="light", overwrite=True).counts.values()) == 5
+    assert prepare("restore", photos, out, preset="light").skipped_existing == 5
+
+
+def test_overwrite_removes_the_pairs_of_photos_that_are_gone(tmp_path, photos):
+    out = tmp_path / "out"
+    prepare("restore", photos, out, preset="heavy")
+    gone = sorted(photos.rglob("*.png"))[0]
+    gone.unlink()
+    report = prepare("restore", photos, out, preset="light", overwrite=True)
+    name = gone.relative_to(photos).as_posix()
+    assert sorted(p.relative_to(out).as_posix().split("/", 2)[2] for p in report.removed) == [name, name]
+    assert not any(p.relative_to(out).as_posix().endswith(name) for p in out.rglob("*.png"))
+    assert len(list(out.rglob("*.png"))) == 8 and "removed 2 pair file(s)" in report.summary()
+    assert prepare("restore", photos, out, preset="light").removed == []
+
+
+def test_options_a_recipe_does_not_take_are_refused(tmp_path, photos, capsys):
+    """They were dropped without a word (prepare) or crashed at the first item (train --task sketch)."""
+    with pytest.raises(ValueError, match="recipe 'sketch' takes options"):
+        Recipe("sketch", {"preset": "heavy"})
+    assert Recipe("sketch", {"method": "canny", "thickness": 2}).options["thickness"] == 2
+    for argv, flag in (
+        (["sketch", "--preset", "heavy"], "--preset"),
+        (["colorize", "--scale", "8"], "--scale"),
+        (["restore", "--realistic"], "--realistic"),
+    ):
+        code = main(["prepare", argv[0], str(photos), str(tmp_path / "out"), *argv[1:]])
+        assert code == 2 and flag in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

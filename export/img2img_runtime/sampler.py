@@ -33,7 +33,8 @@ def labels(latent: Mapping[str, Any], n: int, label: int | str | Sequence[int] |
     """int64 ``(n,)`` class indices for a conditional model, or None for an unconditional one.
 
     ``label``: an index, a class name, a sequence of ``n`` indices, or None (random classes; for a
-    grid, :func:`class_rows` gives one row per class).
+    grid, :func:`class_rows` gives one row per class). A string is a class name when the model has
+    a class of that name (class folders named ``1/``, ``2/``, ...), else an index; an int is an index.
 
     Raises:
         ValueError: a label for an unconditional model, or one outside its classes.
@@ -46,10 +47,11 @@ def labels(latent: Mapping[str, Any], n: int, label: int | str | Sequence[int] |
     names = [str(c) for c in latent.get("class_names") or []]
     if label is None:
         return np.random.default_rng(None if seed is None else seed + 1).integers(0, num_classes, n).astype(np.int64)
-    if isinstance(label, str) and not label.lstrip("-").isdigit():
-        if label not in names:
+    if isinstance(label, str):  # a class name first (class folders may be named 0/ 1/ ...), else an index
+        if label in names:
+            label = names.index(label)
+        elif not label.lstrip("-").isdigit():
             raise ValueError(f"unknown class {label!r}; the model's classes: {', '.join(names)}")
-        label = names.index(label)
     if isinstance(label, (str, int, np.integer)):
         out = np.full(n, int(label), np.int64)
     else:

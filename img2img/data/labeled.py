@@ -23,6 +23,7 @@ shorter side is ``size`` and centre-cropped.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,15 @@ def builtin_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _class_dirs(root: Path) -> list[Path] | None:
+def _class_dirs(root: Path, known: Sequence[str] | None = None) -> list[Path] | None:
     """The class folders of a labelled split root (two or more sub-folders holding images and no
-    loose images), else None."""
+    loose images; with ``known`` classes, the training split's, any folders named after them: a
+    validation split may hold one class only), else None."""
     if any(p.parent == root for p in list_images(root, recursive=False)):
         return None
     dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and list_images(d))
+    if known and dirs and all(d.name in known for d in dirs):
+        return dirs
     return dirs if len(dirs) >= 2 else None
 
 
@@ -146,7 +150,7 @@ class LabeledFolder(FolderDataset):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.channels = channels
-        dirs = _class_dirs(self.split_root)
+        dirs = _class_dirs(self.split_root, classes)
         self.classes = list(classes) if classes is not None else [d.name for d in dirs or []]
         if dirs and self.classes:
             unknown = sorted({d.name for d in dirs} - set(self.classes))

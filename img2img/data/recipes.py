@@ -29,6 +29,7 @@ Colorization learns colour from its targets: ``img2img prepare colorize`` and th
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,8 +82,11 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.name not in RECIPE_NAMES:
             raise ValueError(f"unknown recipe {self.name!r}; available: {', '.join(RECIPE_NAMES)}")
-        allowed = {"sketch": None, "colorize": set(), "restore": {"preset"}, "sr": {"scale", "realistic"}}[self.name]
-        if allowed is not None and set(self.options) - allowed:
+        sketch_options = {n for n, p in inspect.signature(sketch).parameters.items() if p.kind is p.KEYWORD_ONLY}
+        allowed = {"sketch": sketch_options, "colorize": set(), "restore": {"preset"}, "sr": {"scale", "realistic"}}[
+            self.name
+        ]
+        if set(self.options) - allowed:
             raise ValueError(f"recipe {self.name!r} takes options {sorted(allowed)}, got {sorted(self.options)}")
         self._make: Callable[[np.ndarray, np.random.Generator], np.ndarray]
         if self.name == "restore":
