@@ -792,7 +792,11 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="run folder, model folder, or exported .onnx")
     p.add_argument("--output", required=True, help="the picture to write (.png, .jpg; .gif with --over-time)")
     p.add_argument("--n", type=int, default=64, help="how many samples (default: 64)")
-    p.add_argument("--label", help="conditional models: the class (index or name) of every sample (default: all)")
+    p.add_argument(
+        "--label",
+        help="conditional models: the class (name, or index when no class has that name) of every sample "
+        "(default: all)",
+    )
     p.add_argument(
         "--latent-walk",
         action="store_true",
