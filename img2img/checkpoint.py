@@ -565,7 +565,11 @@ def validate_model_config(config: Any, directory: str | os.PathLike) -> dict[str
         if color.get("resolution") is not None:
             s.integer(color["resolution"], "color.resolution", 1, 1 << 16)
     if "training" in config:
-        s.obj(config["training"], "training")
+        training = s.obj(config["training"], "training")
+        if training.get("size") is not None:  # inference tiles encoder-decoders at the training crop
+            s.integer(training["size"], "training.size", 1, 1 << 16)
+        if training.get("direction") is not None:
+            s.string(training["direction"], "training.direction", ("AtoB", "BtoA"))
     return weights
 
 

@@ -71,12 +71,34 @@ class _Fp16Wrapper(nn.Module):
         return self.net(x.half()).float()
 
 
+#: the lowest opset the dynamo exporter writes (asked for less, it writes this one): older opsets use TorchScript
+DYNAMO_MIN_OPSET = 18
+
+
 def _export_graph(net: nn.Module, example: torch.Tensor, path: str, opset: int | None) -> str:
     kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
     if opset is not None:
         kwargs["opset_version"] = opset
     if example.shape[0] == 1:  # torch.export specialises a size-1 dim: a batch of 2 keeps the batch dynamic
         example = torch.cat([example, example])  # in every reshape (the colour head's windows fold it)
+    exporter = _export_with(net, example, path, opset, kwargs)
+    if opset is not None:  # the file must have what was asked for: an older runtime may refuse anything newer
+        import onnx
+
+        written = next(
+            (o.version for o in onnx.load(path, load_external_data=False).opset_import if o.domain in ("", "ai.onnx")),
+            None,
+        )
+        if written != opset:
+            raise ValueError(f"asked for ONNX opset {opset}, the {exporter} exporter wrote opset {written}")
+    return exporter
+
+
+def _export_with(net: nn.Module, example: torch.Tensor, path: str, opset: int | None, kwargs: dict[str, Any]) -> str:
+    axes = {0: "batch", 2: "height", 3: "width"}
+    if opset is not None and opset < DYNAMO_MIN_OPSET:
+        torch.onnx.export(net, (example,), path, dynamo=False, dynamic_axes={"input": axes, "output": axes}, **kwargs)
+        return "torchscript"
     try:
         from torch.export import Dim
 
@@ -86,7 +108,6 @@ def _export_graph(net: nn.Module, example: torch.Tensor, path: str, opset: int |
         return "dynamo"
     except Exception as error:  # noqa: BLE001 - fall back to the TorchScript exporter, and say so
         log.warning("dynamo ONNX export failed (%s); using the TorchScript exporter", error)
-        axes = {0: "batch", 2: "height", 3: "width"}
         torch.onnx.export(net, (example,), path, dynamo=False, dynamic_axes={"input": axes, "output": axes}, **kwargs)
         return "torchscript"
 
@@ -125,7 +146,7 @@ def export_onnx(
     quiet_third_party()  # the exporters' and onnxruntime's logs (the CLI's --verbose keeps them)
     from .checkpoint import load_pretrained
 
-    config, nets = load_pretrained(model)
+    config, nets = ({}, {}) if Path(model).suffix == ".pt" else load_pretrained(model)  # .pt: a checkpoint
     if "latent" in config:  # a GAN lab generator: noise (and a label) in
         if fp16 or int8:
             raise ValueError("GAN lab generators export in fp32 only (they are small)")
@@ -141,6 +162,8 @@ def export_onnx(
     check_size = (
         (side + max(3, multiple // 2 + 3), side + max(5, multiple // 3 + 1)) if multiple > 1 else (side + 13, side + 7)
     )
+    if check_size[0] == check_size[1]:  # multiple 4 (ResNets): 5 and 5; a transposed H and W would pass unseen
+        check_size = (check_size[0], check_size[1] + multiple)
     out = Path(out)
     precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     metadata = build_metadata(translator.config, spec, direction=direction, precision=precision, version=__version__)

@@ -124,15 +124,18 @@ class Translator:
         state = load_checkpoint(path)
         cfg = TrainConfig.from_dict(state["config"])
         task = build_task(cfg.task, **cfg.task_kwargs())
+        if cfg.ema:  # the checkpoint holds the average, which is what RUN/model serves
+            task.average_weights(cfg.ema)
         task.load_state_dict(state["task"])
+        served = task.served_generators()
         config = {
             "task": cfg.task,
             "default_direction": task.default_direction,
             **task.io_spec(),
             "training": {"steps": state.get("step"), "size": cfg.size}
-            | ({"direction": cfg.direction} if len(task.generators()) == 1 else {}),
+            | ({"direction": cfg.direction} if len(served) == 1 else {}),
         }
-        return cls(task.generators(), config, **kwargs)
+        return cls(served, config, **kwargs)
 
     # ------------------------------------------------------------------ properties
     def _check_direction(self, direction: str) -> None:
@@ -196,12 +199,19 @@ class Translator:
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
         if isinstance(images, (list, tuple)):
-            return [self(image, direction=direction) for image in images]
+            if any(isinstance(image, torch.Tensor) for image in images):
+                return [self(image, direction=direction) for image in images]
+            # one call: images of one size run batch_size at a time, like the runtime's Model
+            outs = self.translate_arrays([self._load(image, direction) for image in images], direction)
+            return [self._as_input_type(out, image) for out, image in zip(outs, images)]
         if isinstance(images, torch.Tensor):
             return self._call_tensor(images, direction)
         array = self._load(images, direction)  # TypeError for anything else
-        out = self.translate_arrays([array], direction)[0]
-        if not isinstance(images, (str, os.PathLike, np.ndarray)):  # a PIL image
+        return self._as_input_type(self.translate_arrays([array], direction)[0], images)
+
+    @staticmethod
+    def _as_input_type(out: np.ndarray, image: Any) -> Any:
+        if not isinstance(image, (str, os.PathLike, np.ndarray)):  # a PIL image
             from PIL import Image
 
             return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)

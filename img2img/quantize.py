@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from img2img_runtime.logs import third_party_output
 from img2img_runtime.progress import Progress
@@ -229,9 +229,17 @@ def psnr_against(reference: str | os.PathLike, candidate: str | os.PathLike, inp
 
 
 def _output_convs(path: str) -> list[str]:
-    """The last convolution (to the few output channels at full resolution): slower in int8 than
-    in float on CPUs, and the most sensitive to rounding, so it stays float."""
+    """The output convolution (the last ordinary one, to the few output channels at full
+    resolution: slower in int8 than in float on CPUs, and the most sensitive to rounding) and the
+    grouped (depthwise) convolutions after it, fixed filters on the output such as the detail
+    high-pass's Gaussian blur (``detail_sigma``): all stay float."""
     import onnx
 
-    convs = [node.name for node in onnx.load(path, load_external_data=False).graph.node if node.op_type == "Conv"]
-    return convs[-1:]
+    def grouped(node: Any) -> bool:
+        return any(a.name == "group" and a.i > 1 for a in node.attribute)
+
+    convs = [node for node in onnx.load(path, load_external_data=False).graph.node if node.op_type == "Conv"]
+    last = max((i for i, node in enumerate(convs) if not grouped(node)), default=None)
+    if last is None:
+        return [node.name for node in convs[-1:]]
+    return [convs[last].name] + [node.name for node in convs[last + 1 :] if grouped(node)]

@@ -82,6 +82,9 @@ HOSTILE_CONFIGS = {
     ),
     "weights not safetensors": (lambda c: c["directions"]["AtoB"].update(weights="AtoB.pt"), "directions.AtoB.weights"),
     "scale 3 on a x2 net": (lambda c: c.update(scale=3), "scale"),
+    "training size a word": (lambda c: c.setdefault("training", {}).update(size="big"), "training.size"),
+    "training size a list": (lambda c: c.setdefault("training", {}).update(size=[256, 256]), "training.size"),
+    "training direction": (lambda c: c.setdefault("training", {}).update(direction="sideways"), "training.direction"),
     "net does not match weights": (
         lambda c: net(c).update(base_channels=16),
         "does not match field 'directions.AtoB.net'",

@@ -21,6 +21,8 @@ img2img.size_multiple       input H and W must be multiples of this: pad (reflec
 img2img.min_size            input H and W must be at least this
 img2img.tile_size           suggested tile (input pixels) for large images
 img2img.tile_overlap        suggested overlap between tiles
+img2img.image_statistics    ``true``: statistics over the whole image (instance norm, colour head): run whole
+img2img.color_resolution    Lab models: colour predicted at most this size, upsampled (0: full size)
 img2img.version             img2img version that exported the file
 img2img.training            JSON training summary (steps, data, validation metrics)
 ==========================  ===============================================================
@@ -96,6 +98,8 @@ def build_metadata(
         "min_size": spec.min_size,
         "tile_size": tile,
         "tile_overlap": overlap,
+        "image_statistics": "true" if spec.image_statistics else "false",
+        "color_resolution": spec.color_resolution or 0,
         "version": version,
         "training": json.dumps(full["training"]),
     }

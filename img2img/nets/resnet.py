@@ -64,8 +64,9 @@ class ResnetGenerator(nn.Module):
         self.out_channels = out_channels
         self.scale = 1
         self.size_multiple = 4
-        # Reflection padding of 1 in the residual blocks needs at least 2x2 at 1/4 resolution.
-        self.min_size = 8 if padding == "reflect" and num_blocks > 0 else 4
+        # Reflection padding of 1 in the residual blocks, and instance norm (statistics over more than
+        # one pixel), need at least 2x2 at 1/4 resolution.
+        self.min_size = 8
 
         b = base_channels
         self.stem = ConvBlock(in_channels, b, 7, padding_mode=padding, norm=norm, activation="relu")
