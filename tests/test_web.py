@@ -351,3 +351,61 @@ def test_web_command_writes_a_static_site(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as error:
         main(["web", "--model", str(model), "--static", str(tmp_path / "s3"), "--self-ensemble", "3"])
     assert error.value.code == 2
+
+
+def test_tiles_advance_for_tiny_training_crops_and_metadata_without_overlap(tmp_path: Path) -> None:
+    """A net trained on 16 px crops was given a 16 px overlap for 16 px tiles: the Python runtime
+    refused to load it and the page looped for ever. The overlap is now below the tile in both, the
+    validator refuses an overlap that does not advance, and the page fills in a missing overlap as
+    the Python loader does (it tiled with NaN steps: black bands); the page's luma is OpenCV's."""
+    from img2img_runtime.metadata import MetadataError, validate_metadata
+    from img2img_runtime.processing import ModelSpec, suggested_tile
+
+    for size in (8, 12, 16, 20, 64):
+        spec = ModelSpec(in_channels=3, out_channels=3, scale=1, size_multiple=4, min_size=8, train_size=size)
+        tile, overlap = suggested_tile(spec)
+        assert 0 <= overlap < tile, (size, tile, overlap)
+    config = web.model_info(export_tiny_sr(tmp_path))["config"]
+    with pytest.raises(MetadataError, match="tile.overlap"):
+        validate_metadata({**config, "tile": {"size": 16, "overlap": 16}})
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    script = tmp_path / "check.mjs"
+    script.write_text(
+        f"""
+import {{ specFromConfig, suggestedTile, fromRGBA, runTiled }} from {json.dumps((Path(web.__file__).parent / "web" / "processing.js").as_uri())};
+const spec = specFromConfig({{input: {{channels: 3}}, output: {{channels: 3}}, size_multiple: 4, min_size: 8,
+                              tile: {{size: 40}}, training: {{size: 16}}}});
+const tiny = specFromConfig({{input: {{channels: 3}}, output: {{channels: 3}}, size_multiple: 4, min_size: 8,
+                              training: {{size: 16}}}});
+let refused = false;
+try {{ await runTiled(async (x) => x, {{c: 3, h: 90, w: 90, data: new Float32Array(3 * 90 * 90)}}, tiny, 16, 16); }}
+catch (e) {{ refused = /overlap/.test(e.message); }}
+const rgba = new Uint8ClampedArray([200, 101, 37, 255, 3, 250, 129, 255]);
+console.log(JSON.stringify({{tile: spec.tile, tiny: suggestedTile(tiny), refused,
+                             gray: Array.from(fromRGBA(rgba, 2, 1, 1).data)}}));
+"""
+    )
+    result = json.loads(subprocess.run([node, str(script)], capture_output=True, text=True, check=True).stdout)
+    colours = np.array([[[200, 101, 37], [3, 250, 129]]], np.uint8)
+    assert result["tile"] == [40, 16] and result["tiny"][1] < result["tiny"][0] and result["refused"]
+    assert result["gray"] == cv2.cvtColor(colours, cv2.COLOR_RGB2GRAY)[0].tolist()
+
+
+def test_the_page_refuses_outputs_and_colour_resolutions_it_cannot_draw(tmp_path: Path) -> None:
+    import onnx
+
+    model = export_tiny_sr(tmp_path)
+    graph = onnx.load(str(model))
+    entry = next(e for e in graph.metadata_props if e.key == "img2img.config")
+    config = json.loads(entry.value)
+    for change, words in (
+        ({"output": {**config["output"], "channels": 4}}, "4-channel"),
+        ({"color": {"space": "lab", "ab_scale": 110.0, "resolution": 64}, "input": {**config["input"], "channels": 1},
+          "output": {**config["output"], "channels": 2}}, "color.resolution"),
+    ):  # fmt: skip
+        entry.value = json.dumps({**config, **change})
+        onnx.save(graph, str(tmp_path / "changed.onnx"))
+        with pytest.raises(web.WebModelError, match=words):
+            web.model_info(tmp_path / "changed.onnx")

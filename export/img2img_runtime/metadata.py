@@ -276,7 +276,7 @@ def validate_metadata(config: Any, source: str = "model") -> None:
         tile = obj(config["tile"], "tile")
         if "size" in tile:
             integer(tile["size"], "tile.size", 1, 1 << 16)
-            integer(tile.get("overlap", 0), "tile.overlap", 0, 1 << 16)
+            integer(tile.get("overlap", 0), "tile.overlap", 0, tile["size"] - 1)  # tiles must advance
     if "training" in config:
         obj(config["training"], "training")
 

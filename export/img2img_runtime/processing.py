@@ -296,10 +296,10 @@ def suggested_tile(spec: ModelSpec) -> tuple[int, int]:
     if spec.scale == 1 and multiple > 1 and spec.train_size:
         tile = max(int(spec.train_size), 2 * multiple, spec.min_size)
         tile = -(-tile // multiple) * multiple
-        return tile, max(16, tile // 4)
+        return tile, min(max(16, tile // 4), tile // 2)  # below the tile, also for tiny training crops
     tile = max(128 if spec.scale > 1 else 512, 2 * multiple, spec.min_size)
     tile = -(-tile // multiple) * multiple
-    return tile, max(16, tile // 8)
+    return tile, min(max(16, tile // 8), tile // 2)
 
 
 def tiling_policy(

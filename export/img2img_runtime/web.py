@@ -88,6 +88,15 @@ def model_info(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str,
     channels = int(config["input"]["channels"])
     if channels not in (1, 3):
         raise WebModelError(f"{path} takes {channels}-channel images; the page feeds 1 (gray) or 3 (RGB) channels")
+    lab = (config.get("color") or {}).get("space") == "lab"
+    out_channels = int(config["output"]["channels"])
+    if out_channels not in ((2,) if lab else (1, 3)):
+        raise WebModelError(f"{path} draws {out_channels}-channel images; the page shows 1 (gray) or 3 (RGB) channels")
+    if lab and (config.get("color") or {}).get("resolution"):
+        raise WebModelError(
+            f"{path} predicts colour at a lower resolution (color.resolution); the page colours at full "
+            "resolution only: export the model without it"
+        )
     return {"name": path.stem, "bytes": path.stat().st_size, "config": config, "self_ensemble": self_ensemble}
 
 

@@ -178,9 +178,21 @@ $("file").addEventListener("change", (event) => {
   if (file) openPhoto(file).catch(showError);
 });
 
+// a browser tab holds about 60 bytes per input pixel (canvases, float copies, the output): larger
+// photos are refused with a message instead of crashing the tab (img2img-onnx has no such limit)
+const MAX_PHOTO_PIXELS = 40e6;
+
 async function openPhoto(file) {
   setStatus(`reading ${file.name}`, "running");
   const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const { width, height } = bitmap;
+  if (width * height > MAX_PHOTO_PIXELS) {
+    bitmap.close();
+    throw new Error(
+      `${file.name} is ${width} x ${height} (${((width * height) / 1e6).toFixed(1)} megapixels); the page takes photos up to ` +
+        `${MAX_PHOTO_PIXELS / 1e6} megapixels: downsize it, or run img2img-onnx on it`,
+    );
+  }
   const source = document.createElement("canvas");
   source.width = bitmap.width;
   source.height = bitmap.height;

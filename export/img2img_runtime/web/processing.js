@@ -18,7 +18,11 @@ export function specFromConfig(config) {
     colorResolution: color.resolution || null,
     trainSize: training.size || null,
     imageStatistics: Boolean(config.image_statistics),
-    tile: config.tile && config.tile.size ? [config.tile.size, config.tile.overlap] : null,
+    // the Python runtime's default overlap when the metadata leave it out (model.py)
+    tile:
+      config.tile && config.tile.size
+        ? [config.tile.size, config.tile.overlap ?? Math.max(16, Math.floor(config.tile.size / 8))]
+        : null,
   };
 }
 
@@ -26,7 +30,8 @@ export function imageChannels(spec) {
   return spec.color === "lab" ? 3 : spec.inChannels;
 }
 
-// RGBA from a canvas -> H x W x channels (gray: OpenCV's fixed-point BT.601 luma, as cv2.cvtColor)
+// RGBA from a canvas -> H x W x channels (gray: OpenCV's fixed-point BT.601 luma, as cv2.cvtColor:
+// 15-bit coefficients, equal to it on all 2^24 colours)
 export function fromRGBA(rgba, width, height, channels) {
   const out = new Uint8ClampedArray(width * height * channels);
   for (let i = 0, j = 0; i < width * height; i++, j += 4) {
@@ -35,7 +40,7 @@ export function fromRGBA(rgba, width, height, channels) {
       out[3 * i + 1] = rgba[j + 1];
       out[3 * i + 2] = rgba[j + 2];
     } else {
-      out[i] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+      out[i] = (rgba[j] * 9798 + rgba[j + 1] * 19235 + rgba[j + 2] * 3735 + 16384) >> 15;
     }
   }
   return { width, height, channels, data: out };
@@ -189,6 +194,7 @@ export async function runPadded(run, inputs, spec) {
 }
 
 function tileStarts(length, tile, overlap) {
+  if (!(overlap >= 0 && overlap < tile)) throw new Error(`tile overlap must be in [0, ${tile}), got ${overlap}`);
   if (length <= tile) return [0];
   const starts = [];
   for (let s = 0; s < length - tile; s += tile - overlap) starts.push(s);
@@ -256,11 +262,11 @@ export function suggestedTile(spec) {
   if (spec.scale === 1 && multiple > 1 && spec.trainSize) {
     tile = Math.max(spec.trainSize, 2 * multiple, spec.minSize);
     tile = Math.ceil(tile / multiple) * multiple;
-    return [tile, Math.max(16, Math.floor(tile / 4))];
+    return [tile, Math.min(Math.max(16, Math.floor(tile / 4)), Math.floor(tile / 2))];
   }
   tile = Math.max(spec.scale > 1 ? 128 : 512, 2 * multiple, spec.minSize);
   tile = Math.ceil(tile / multiple) * multiple;
-  return [tile, Math.max(16, Math.floor(tile / 8))];
+  return [tile, Math.min(Math.max(16, Math.floor(tile / 8)), Math.floor(tile / 2))];
 }
 
 // ---------------------------------------------------------------- self-ensemble
