@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import sys
 import uuid
@@ -124,7 +125,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a readable img2img training checkpoint (truncated or another kind of file?): {error}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an img2img training checkpoint")
     return state

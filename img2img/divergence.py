@@ -104,16 +104,20 @@ class LossWatch:
         if not math.isfinite(value):
             return None  # non-finite steps are the optimizer's guard's business
         terms = set(_watched_terms(losses))
+        if not terms:  # no generator term this step (a critic-only step of --n-critic): nothing to judge
+            return None
         if not terms <= self.terms:  # a new term: the objective changed (e.g. a warm-up ended)
             if self.terms:
                 self.recent.clear()
                 self.best = None
             self.terms |= terms
         self.recent.append(value)
+        if len(self.recent) < self.window:  # the median of a few steps is one easy image's loss: no reference
+            return None
         median = float(sorted(self.recent)[(len(self.recent) - 1) // 2])  # the lower median
         if self.best is None or median < self.best:
             self.best = median
-        if len(self.recent) == self.window and self.best > 0 and median > factor * self.best:
+        if self.best > 0 and median > factor * self.best:
             return (
                 f"the median loss of the last {self.window} steps ({median:.4g}) is {median / self.best:.1f}x "
                 f"its best ({self.best:.4g})"

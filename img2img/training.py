@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -469,7 +470,8 @@ class Trainer:
             while self.step < (cfg.steps if stop_after is None else min(cfg.steps, stop_after)) and not spent:
                 losses = self.train_step(next(batches))
                 self.train_seconds = budget.elapsed()
-                if plans and budget.plan_due(self.step - started_step, cfg.steps_planned):
+                # every rank plans at the same step (its broadcast is a collective), whichever clock says so first
+                if plans and self._agree(budget.plan_due(self.step - started_step, cfg.steps_planned)):
                     self._plan_steps(budget, self.step - started_step)
                     if progress is not None:
                         progress.total = cfg.steps
@@ -506,6 +508,8 @@ class Trainer:
                             "s_per_step": elapsed / max(1, self.step - started_step),
                         }
                     )
+                if self.step % cfg.sample_every == 0 or last or self.step % cfg.val_every == 0:
+                    self._ensure_finite()  # nothing is sampled, scored, chosen as best or saved from NaN statistics
                 if self.step % cfg.sample_every == 0 or last:
                     self.write_samples()
                 if self.step % cfg.val_every == 0 or last:
@@ -622,11 +626,17 @@ class Trainer:
         """Return to the last good state with a lower learning rate, or give up (see img2img.divergence)."""
         self.rollbacks += 1
         if self._good is None or self.rollbacks > MAX_ROLLBACKS:
+            last = self.run_dir / "checkpoints" / "last.pt"
+            kept = (
+                f"the last good checkpoint is {last} (--resume accepts a new --lr)"
+                if last.is_file()
+                else "no checkpoint was saved yet: start again"
+            )
             raise TrainingDiverged(
                 f"training diverged at step {self.step} ({reason}) and still diverges after {self.rollbacks - 1} "
-                f"rollback(s) with the learning rate lowered to {self.cfg.lr * self.lr_scale:.3g}; the last good "
-                f"checkpoint is in {self.run_dir / 'checkpoints'}. Try a lower --lr, --grad-clip 1.0, --precision fp32, "
-                "or another --gan-mode (lsgan and hinge are more stable than vanilla); --resume accepts a new --lr."
+                f"rollback(s) with the learning rate lowered to {self.cfg.lr * self.lr_scale:.3g}; {kept}. Try a "
+                "lower --lr, --grad-clip 1.0, --precision fp32, or another --gan-mode (lsgan and hinge are more "
+                "stable than vanilla)."
             )
         restore(self.net, self.opt.optimizers, self._good)
         self.lr_scale *= LR_BACKOFF
@@ -668,8 +678,15 @@ class Trainer:
             before_commit=before_commit,
         )
 
+    def _ensure_finite(self) -> None:
+        """Roll back (every rank alike) when a weight or batch-norm statistic is not finite, e.g.
+        the running statistics of a NaN forward pass, which the optimizer's guard does not see."""
+        if self._agree(not all_finite(self.net)):
+            self._roll_back("non-finite weights or batch-norm statistics")
+
     def save(self) -> None:
         """The model folder and the resumable checkpoint (rank 0; every rank's random stream in it)."""
+        self._ensure_finite()  # every rank calls save() at the same steps: the rollback happens on all
         rng_ranks: list[Any] = []
         if self.world > 1:  # every rank calls save() at the same steps
             rng_ranks = [None] * self.world
@@ -677,8 +694,6 @@ class Trainer:
         if not self.is_main:
             return
         cfg = self.cfg
-        if not all_finite(self.net):  # e.g. batch-norm statistics of a NaN forward pass: never saved
-            self._roll_back("non-finite weights or batch-norm statistics")
         # last.pt is written once the new model/ is complete and before it is swapped in (one rename):
         # model/ is never ahead of last.pt, and a failed write (e.g. a full disk) leaves both as they were
         self._save_model(
@@ -720,7 +735,8 @@ class Trainer:
         for event in self.monitor.take_events():
             self._log(event)
         score = selection_score({"step": self.step, **self.metrics}, self.cfg.best_metric)
-        if score is not None and self._may_be_best() and score > self.best.get("best_score", float("-inf")):
+        scored = all(math.isfinite(v) for v in self.metrics.values() if isinstance(v, float))  # no NaN model is best
+        if score is not None and scored and self._may_be_best() and score > self.best.get("best_score", float("-inf")):
             self.best = {
                 **self.metrics,
                 "best_step": self.step,

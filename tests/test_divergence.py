@@ -220,3 +220,89 @@ def test_instance_norm_models_are_not_auto_tiled(tmp_path, unpaired_dir):
     tiled = Translator.from_pretrained(tmp_path / "run", device="cpu", tile=128)(image)  # asked for: tiles
     assert not np.array_equal(tiled, whole)
     del result
+
+
+def test_loss_watch_takes_no_reference_from_a_few_easy_steps():
+    """One near-uniform image at step 1 made the lower median of one sample the run's best (5.5),
+    and a steady loss of 48 then read as an explosion at step 25: the reference needs a full window."""
+    from img2img.divergence import LossWatch
+
+    watch = LossWatch(window=25, factor=4.0)
+    reasons = [watch.observe({"G_L1": 5.5 if step == 0 else 48.0 + (step % 3)}) for step in range(200)]
+    assert reasons == [None] * 200
+    assert any(watch.observe({"G_L1": 1000.0}) for _ in range(25))  # a real explosion still fires
+
+
+def test_loss_watch_skips_critic_only_steps():
+    """With --n-critic 2 every other step has no generator term: it counted as a loss of 0, the
+    best became 0 and the guard never fired again."""
+    from img2img.divergence import PURE_GAN_FACTOR, LossWatch
+
+    watch = LossWatch(window=25, factor=4.0)
+    for step in range(100):
+        assert watch.observe({"D_gan": 0.7} if step % 2 else {"G_gan": 0.7}) is None
+    assert watch.best == pytest.approx(0.7)
+    big = 0.7 * 4.0 * PURE_GAN_FACTOR * 2
+    fired = [watch.observe({"D_gan": 0.7} if step % 2 else {"G_gan": big}) for step in range(100)]
+    assert any(fired)
+
+
+def test_nan_statistics_at_a_validation_step_are_rolled_back_before_best_is_chosen(tmp_path, paired_dir, monkeypatch):
+    """Validation ran before save()'s finiteness check: with --best-metric last, RUN/best was written
+    from NaN batch-norm statistics."""
+    from safetensors.torch import load_file
+
+    from img2img.training import Trainer
+
+    real = Trainer.train_step
+
+    def poisoned(self, batch):
+        losses = real(self, batch)
+        if self.step == 2:  # as after a NaN forward pass: the optimizer's guard does not see statistics
+            next(m for m in self.net.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_mean.fill_(
+                float("nan")
+            )
+        return losses
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    run = tmp_path / "run"
+    kw = dict(data=str(paired_dir), out=str(run), steps=2, size=32, load_size=36, batch_size=2, best_metric="last")
+    result = train("pix2pix", **kw, **BATCH_NORM_UNET, **{**FAST, "val_every": 2, "checkpoint_every": 2})
+    for folder in ("best", "model"):
+        weights = load_file(str(run / folder / "AtoB.safetensors"))
+        assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()), folder
+    assert np.isfinite(result.best["val_psnr"])
+    events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["reason"] for e in events if e.get("event") == "rollback"] == [
+        "non-finite weights or batch-norm statistics"
+    ]
+
+
+def test_a_run_that_diverges_before_any_checkpoint_says_so(tmp_path, paired_dir):
+    kw = dict(data=str(paired_dir), out=str(tmp_path / "run"), steps=200, size=32, load_size=36, batch_size=2)
+    with pytest.raises(TrainingDiverged, match="no checkpoint was saved yet"):
+        train("pix2pix", lr=1e30, max_bad_steps=3, **kw, **BATCH_NORM_UNET, **FAST)
+
+
+def test_device_names_are_checked_with_one_clear_error(monkeypatch, tmp_path, capsys):
+    from img2img.checkpoint import load_checkpoint
+    from img2img.devices import pick_device
+
+    with pytest.raises(ValueError, match="unknown device 'foo'"):
+        pick_device("foo")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pick_device("cuda")
+        from conftest import save_tiny_model
+
+        model = save_tiny_model(tmp_path / "model")
+        assert main(["translate", "--model", str(model), "--input", str(tmp_path), "--output", str(tmp_path / "o"),
+                     "--device", "cuda"]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert "CUDA is not available" in err and "Traceback" not in err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("cuda", local_rank=1) == torch.device("cuda", 1)  # one GPU per torchrun process
+    assert pick_device("cuda:0", local_rank=1) == torch.device("cuda", 0)  # an explicit index is kept
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable img2img training checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")
