@@ -13,7 +13,9 @@ The explosion rules (:class:`LossWatch`) are robust to the noise of GAN losses:
 
 * **loss**: the *median* of the last ``window`` steps' reconstruction loss (the generator's terms
   that are not adversarial: L1, cycle, identity, content; all of them for a pure GAN) against the
-  lowest such median seen so far (the first one is the initial model's loss). A run has exploded
+  lowest such median seen so far over full windows (the first one is the first ``window`` steps':
+  the median of a few steps is one easy image's loss; steps without a generator term, the
+  critic-only steps of ``--n-critic``, are not counted). A run has exploded
   when the recent median is more than ``factor`` times that reference (a pure GAN, e.g. the GAN
   lab, :data:`PURE_GAN_FACTOR` times more: its generator loss grows as the discriminator learns). Losses that only
   fluctuate, or rise a little as the discriminator improves, stay far below the factor. A term
