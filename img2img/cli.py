@@ -791,7 +791,13 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="run folder, model folder, or exported .onnx")
     p.add_argument("--output", required=True, help="the picture to write (.png, .jpg; .gif with --over-time)")
-    p.add_argument("--n", type=int, default=64, help="how many samples (default: 64)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=64,
+        help="how many samples; a conditional model without --label draws one row per class of ceil(n / classes) "
+        "samples (default: 64)",
+    )
     p.add_argument(
         "--label",
         help="conditional models: the class (name, or index when no class has that name) of every sample "
@@ -809,7 +815,11 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="a run folder's fixed-noise grids over training: a GIF (--output x.gif) or a strip of 8 (default: off)",
     )
-    p.add_argument("--columns", type=int, help="samples per row (default: about square)")
+    p.add_argument(
+        "--columns",
+        type=int,
+        help="samples per row (default: about square; a conditional model without --label: one row per class)",
+    )
     p.add_argument("--scale", type=int, default=2, help="enlarge each sample this many times (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
     p.set_defaults(func=cmd_sample, _check=check_sample)

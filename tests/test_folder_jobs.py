@@ -713,5 +713,9 @@ def test_bad_batch_sizes_and_overlaps_are_refused_before_anything_runs(model, tm
         with pytest.raises(SystemExit) as exit_info:
             onnx_main([*argv, flag, value])
         assert exit_info.value.code == 2 and flag in capsys.readouterr().err
+    with pytest.raises(ValueError, match="only when tiling"):
+        Model(model / "model.onnx", tile=None, overlap=8)
+    assert onnx_main([*argv, "--tile", "none", "--overlap", "8"]) == 2
+    assert "only when tiling" in capsys.readouterr().err
     assert onnx_main([*argv, "--tile", "16", "--overlap", "16"]) == 2
     assert "overlap" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -229,7 +229,9 @@ def test_invalid_tile_raises(tile):
 def test_tiling_policy_and_thresholds():
     assert tiling_policy("auto", None, (512, 64)) == (512, 64, 1024)
     assert tiling_policy("auto", 10, (512, 64)) == (512, 10, 1024)
-    assert tiling_policy(None, 10, (512, 64)) == (None, None, None)
+    assert tiling_policy(None, None, (512, 64)) == (None, None, None)
+    with pytest.raises(ValueError, match="only when tiling"):  # an overlap without tiles was ignored
+        tiling_policy(None, 10, (512, 64))
     assert tiling_policy(100, None, (512, 64)) == (100, None, 100)
     run = Recorder()
     image = np.random.default_rng(0).integers(0, 256, (90, 40, 3), dtype=np.uint8)

@@ -318,6 +318,8 @@ def tiling_policy(
     if tile == "auto" and image_statistics:
         return None, None, None
     if tile is None:
+        if overlap is not None:  # it would be ignored
+            raise ValueError("a tile overlap applies only when tiling (tile 'auto' or a size), not with tile None")
         return None, None, None
     if tile == "auto":
         tile, overlap, threshold = suggested[0], suggested[1] if overlap is None else overlap, 2 * suggested[0]
