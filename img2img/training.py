@@ -352,6 +352,7 @@ class Trainer:
         self._good = snapshot(net, optimizers) if all_finite(net) else None  # the state a rollback returns to
         self.watch.observe_weights(weight_norm(net))  # the reference norm (kept from the run's start on resume)
         self._good_step = self.step
+        self._finite_at: int | None = None  # the step whose weights _ensure_finite checked last
 
         self.train_set = build_dataset(cfg, "train")
         self.val_set = build_dataset(cfg, "val")
@@ -680,9 +681,13 @@ class Trainer:
 
     def _ensure_finite(self) -> None:
         """Roll back (every rank alike) when a weight or batch-norm statistic is not finite, e.g.
-        the running statistics of a NaN forward pass, which the optimizer's guard does not see."""
+        the running statistics of a NaN forward pass, which the optimizer's guard does not see.
+        Once per step: the samples, the validation and the save of one step share the check."""
+        if self._finite_at == self.step:
+            return
         if self._agree(not all_finite(self.net)):
             self._roll_back("non-finite weights or batch-norm statistics")
+        self._finite_at = self.step
 
     def save(self) -> None:
         """The model folder and the resumable checkpoint (rank 0; every rank's random stream in it)."""
