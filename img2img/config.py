@@ -340,7 +340,7 @@ SHARED_FIELDS = frozenset(
         "discriminator_kwargs",
         "gan_mode",
         "lambda_gp",
-    }  # fmt: skip
+    }
 )
 
 
