@@ -73,7 +73,7 @@ from .optimization import NonFiniteLossError, Optimization, broadcast_state, dis
 from .options import family_of_recipe, normalize_train_kwargs
 from .tasks import TASKS, Task, build_task
 
-# steps between in-memory copies of the last good state (what a rollback returns to)
+# steps between in-memory copies of the last good state (what a rollback returns to); every save is one too
 GOOD_STATE_EVERY = 50
 # steps (past the prefetched batches) after which a run logs its measured speed and expected time
 SPEED_PROBE_STEPS = 10
@@ -353,6 +353,7 @@ class Trainer:
         self.watch.observe_weights(weight_norm(net))  # the reference norm (kept from the run's start on resume)
         self._good_step = self.step
         self._finite_at: int | None = None  # the step whose weights _ensure_finite checked last
+        self._rolled_back_at: int | None = None  # the step of the latest rollback
 
         self.train_set = build_dataset(cfg, "train")
         self.val_set = build_dataset(cfg, "val")
@@ -609,13 +610,17 @@ class Trainer:
             average = self.net.weight_average
             if average is not None:
                 average.update(self.net.generators())
-            if self.step - self._good_step >= GOOD_STATE_EVERY and all_finite(self.net):
-                self._good, self._good_step = snapshot(self.net, self.opt.optimizers), self.step
+            if self.step % GOOD_STATE_EVERY == 0 and all_finite(self.net):  # absolute steps: a resume keeps them
+                self._keep_good_state()
         self.monitor.check_losses(losses, self.step, cfg.gan_mode)
         if self.is_main:
             for event in self.monitor.take_events():
                 self._log(event)
         return losses
+
+    def _keep_good_state(self) -> None:
+        """This step's state is what a rollback returns to (in-memory copy)."""
+        self._good, self._good_step = snapshot(self.net, self.opt.optimizers), self.step
 
     def _set_base_lr(self) -> None:
         """Every optimizer's schedule starts from its configured lr times the rollbacks' backoff."""
@@ -640,6 +645,7 @@ class Trainer:
                 "stable than vanilla)."
             )
         restore(self.net, self.opt.optimizers, self._good)
+        self._rolled_back_at = self.step
         self.lr_scale *= LR_BACKOFF
         self._set_base_lr()
         self.opt.bad_steps = 0
@@ -692,6 +698,10 @@ class Trainer:
     def save(self) -> None:
         """The model folder and the resumable checkpoint (rank 0; every rank's random stream in it)."""
         self._ensure_finite()  # every rank calls save() at the same steps: the rollback happens on all
+        if self._good_step != self.step and self._rolled_back_at != self.step:
+            # a saved state is a good state, as the resumed run's first one is (it starts from this checkpoint):
+            # a rollback after a resume returns to the same state as in the uninterrupted run
+            self._keep_good_state()
         rng_ranks: list[Any] = []
         if self.world > 1:  # every rank calls save() at the same steps
             rng_ranks = [None] * self.world

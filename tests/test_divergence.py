@@ -306,3 +306,35 @@ def test_device_names_are_checked_with_one_clear_error(monkeypatch, tmp_path, ca
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(ValueError, match="not a readable img2img training checkpoint"):
         load_checkpoint(tmp_path / "text.pt")
+
+
+def test_a_rollback_after_a_resume_returns_to_the_same_state_as_the_uninterrupted_run(tmp_path, paired_dir, monkeypatch):
+    """The state a rollback returns to was an in-memory copy that a resume did not have: the resumed
+    run returned to its first step, the uninterrupted one to an earlier state. Every save is now a
+    good state, so both return to the state of step 5 and end bit-identical."""
+    from img2img.training import Trainer
+
+    real = Trainer.train_step
+
+    def poisoned(self, batch):
+        losses = real(self, batch)
+        if self.step == 7:  # NaN batch-norm statistics, found at the next validation step (8)
+            next(m for m in self.net.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_mean.fill_(
+                float("nan")
+            )
+        return losses
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    kw = dict(steps=14, size=32, load_size=36, batch_size=2, **BATCH_NORM_UNET, **{**FAST, "val_every": 4})
+    kw["checkpoint_every"] = 5
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train("pix2pix", data=str(paired_dir), out=str(whole), **kw)
+    train("pix2pix", data=str(paired_dir), out=str(parts), stop_after=5, **kw)
+    train(out=str(parts), resume=True, steps=14)
+    for run in (whole, parts):
+        events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        assert [e["rollback"]["to_step"] for e in events if e.get("event") == "rollback"] == [5], run
+    a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (whole, parts))
+    assert a["step"] == b["step"] == 14
+    for key, value in a["task"].items():
+        assert torch.equal(value, b["task"][key]), key
