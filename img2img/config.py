@@ -161,11 +161,8 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; available: {', '.join(sorted(TASKS))}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
-        own = task.config_fields()
-        foreign = sorted(k for k in TASK_ONLY_FIELDS if getattr(self, k) not in (None, []) and k not in own)
-        if foreign:
-            verb = "is not an option" if len(foreign) == 1 else "are not options"
-            raise ValueError(f"{', '.join(foreign)} {verb} of the {self.task} task")
+        # these fields default to None (or []), so a saved or hand-built config shows what was given
+        check_task_options(self.task, {k: getattr(self, k) for k in TASK_ONLY_FIELDS})
         task.configure(self)  # settings that follow from other options, before the defaults
         if self.steps is None:  # with a time budget the loop plans the steps from the measured speed
             self.steps = PLANNED_STEPS if self.minutes is not None else 10_000
@@ -214,7 +211,7 @@ class TrainConfig:
                 self.recipe_options = {**self.recipe_options, "scale": self.scale}
         if self.color_space not in ("rgb", "lab"):
             raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
-        if self.color_space == "lab" and "color_space" not in own:
+        if self.color_space == "lab" and "color_space" not in task.config_fields():
             raise ValueError(f"color_space 'lab' (colorization) is not an option of the {self.task} task (pix2pix)")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
@@ -345,10 +342,11 @@ SHARED_FIELDS = frozenset(
 
 
 def check_task_options(task: str, given: dict[str, Any]) -> None:
-    """A new run's options that only other tasks use (``lambda_l1`` for CycleGAN, ``pool_size`` for
-    pix2pix, ...) are an error naming them: the run would ignore them without a word.
+    """Options that only other tasks use (``lambda_l1`` for CycleGAN, ``pool_size`` for pix2pix,
+    ...) are an error naming them: the run would ignore them without a word.
 
-    Only what the caller gave is checked (not saved configs: a resumed run keeps what it has).
+    ``given`` is what the caller gave: a new run's options (``train()``), or, for every config
+    (``TrainConfig``, saved ones included), the :data:`TASK_ONLY_FIELDS`, whose defaults are empty.
     """
     from .tasks import TASKS
 

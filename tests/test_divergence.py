@@ -308,7 +308,9 @@ def test_device_names_are_checked_with_one_clear_error(monkeypatch, tmp_path, ca
         load_checkpoint(tmp_path / "text.pt")
 
 
-def test_a_rollback_after_a_resume_returns_to_the_same_state_as_the_uninterrupted_run(tmp_path, paired_dir, monkeypatch):
+def test_a_rollback_after_a_resume_returns_to_the_same_state_as_the_uninterrupted_run(
+    tmp_path, paired_dir, monkeypatch
+):
     """The state a rollback returns to was an in-memory copy that a resume did not have: the resumed
     run returned to its first step, the uninterrupted one to an earlier state. Every save is now a
     good state, so both return to the state of step 5 and end bit-identical."""
