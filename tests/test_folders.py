@@ -476,3 +476,45 @@ def test_image_cache_returns_read_only_copies_within_its_budget(tmp_path):
     tensor = to_tensor_uint8(first[:, :, :1])  # a read-only (cached) crop still becomes a writable tensor
     tensor += 1
     assert int(first[0, 0, 0]) == 0
+
+
+@pytest.mark.parametrize("shape", [(60, 90), (37, 200), (1, 300), (100, 100)])
+def test_crop_resized_equals_resizing_then_cropping(shape):
+    from img2img.data.files import crop_resized, resize_image, shorter_side_to
+
+    image = cv2.GaussianBlur(noise(*shape), (5, 5), 1.5)
+    for short in (16, 128):  # shrinking (whole image, area) and enlarging (the crop alone, bicubic)
+        new_h, new_w = shorter_side_to(*shape, short)
+        rng = np.random.default_rng(1)
+        for _ in range(4):
+            top, left = int(rng.integers(0, new_h - 16 + 1)), int(rng.integers(0, new_w - 16 + 1))
+            expected = resize_image(image, new_h, new_w)[top : top + 16, left : left + 16]
+            crop = crop_resized(image, (new_h, new_w, top, left), 16)
+            assert crop.shape == expected.shape
+            assert np.abs(crop.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_a_thin_strip_costs_a_crop_not_its_enlarged_whole(tmp_path):
+    """A 1 x 30000 PNG (90 KB) at a 128 px crop was enlarged whole: 128 x 3.84 M pixels, gigabytes."""
+    import tracemalloc
+
+    from img2img.data.recipe_folder import RecipeFolder
+    from img2img.data.recipes import Recipe
+
+    for folder in ("A", "B"):
+        write_image(tmp_path / "pairs" / folder / "strip.png", noise(1, 30000))
+    write_image(tmp_path / "photos" / "strip.png", noise(1, 30000))
+    write_image(tmp_path / "sr" / "strip.png", noise(1, 30000))
+    datasets = [
+        PairedFolder(tmp_path / "pairs", size=128),
+        UnpairedFolder(tmp_path / "pairs", size=128),
+        RecipeFolder(tmp_path / "photos", Recipe("restore"), size=128),
+        SRFolder(tmp_path / "sr", size=96, scale=4),
+    ]
+    for dataset in datasets:
+        tracemalloc.start()
+        item = dataset[0]
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert item["B"].shape[-2:] == ((96, 96) if isinstance(dataset, SRFolder) else (128, 128))
+        assert peak < 50e6, f"{type(dataset).__name__}: {peak / 1e6:.0f} MB for one crop of a thin strip"

@@ -50,6 +50,7 @@ __all__ = [
     "key_by_stem",
     "resize_image",
     "shorter_side_to",
+    "crop_resized",
     "split_dirs",
     "to_tensor_uint8",
 ]
@@ -124,6 +125,27 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
         return image
     shrinking = height * width < h * w
     out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def crop_resized(image: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """``resize_image(image, new_h, new_w)[top : top + size, left : left + size]`` for ``box = (new_h,
+    new_w, top, left)``, without making the whole enlarged image: an enlarged photo is interpolated
+    (bicubic, as :func:`resize_image`) only where it is cropped, so a 1 x 30000 strip costs a crop,
+    not gigapixels. Shrinking (area interpolation) resizes the whole image, which is never larger."""
+    new_h, new_w, top, left = box
+    height, width = image.shape[:2]
+    if new_h * new_w <= height * width:
+        return resize_image(image, new_h, new_w)[top : top + size, left : left + size]
+    sx, sy = width / new_w, height / new_h  # output pixel x samples the source at (x + 0.5) * sx - 0.5
+    matrix = np.array([[sx, 0.0, (left + 0.5) * sx - 0.5], [0.0, sy, (top + 0.5) * sy - 0.5]])
+    out = cv2.warpAffine(
+        image,
+        matrix,
+        (min(size, new_w - left), min(size, new_h - top)),
+        flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return out[:, :, None] if out.ndim == 2 else out
 
 
@@ -390,8 +412,7 @@ class FolderDataset(Dataset):
         return new_h, new_w, top, left
 
     def _crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        new_h, new_w, top, left = box
-        return resize_image(image, new_h, new_w)[top : top + self.size, left : left + self.size]
+        return crop_resized(image, box, self.size)
 
     def __repr__(self) -> str:
         return (

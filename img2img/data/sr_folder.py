@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from img2img.data.degrade import sr_degrade
-from img2img.data.files import DatasetError, FolderDataset, resize_image, shorter_side_to, to_tensor_uint8
+from img2img.data.files import DatasetError, FolderDataset, crop_resized, shorter_side_to, to_tensor_uint8
 
 __all__ = ["SRFolder"]
 
@@ -94,11 +94,10 @@ class SRFolder(FolderDataset):
         s, patch = self.scale, self.size // self.scale
         if path_a is None:
             height, width = hr.shape[:2]
-            if min(height, width) < self.size:
-                hr = resize_image(hr, *shorter_side_to(height, width, self.size))
-            height, width = hr.shape[:2]
+            if min(height, width) < self.size:  # enlarged to the patch (only where it is cropped)
+                height, width = shorter_side_to(height, width, self.size)
             top, left = self._corner(height // s, width // s, patch, rng)
-            hr = np.ascontiguousarray(hr[top * s : (top + patch) * s, left * s : (left + patch) * s])
+            hr = np.ascontiguousarray(crop_resized(hr, (height, width, top * s, left * s), patch * s))
             lr = sr_degrade(hr, s, rng, realistic=self.realistic)
             name = path_b.relative_to(self.split_root).as_posix()
         else:
