@@ -568,8 +568,8 @@ def _photo_items(photos: list[Path], recipe: Recipe, seed: int, max_size: int | 
             continue
         try:
             a, target = recipe(photo, np.random.default_rng([seed, index]))
-        except ValueError as error:  # e.g. smaller than the sr scale
-            skipped.append((str(path), str(error)))
+        except (ValueError, cv2.error) as error:  # e.g. smaller than the sr scale; this photo is skipped
+            skipped.append((str(path), str(error).strip()))
             continue
         yield path, a, target, _baselines(recipe.name, a, target), (recipe.scale if recipe.name == "sr" else 0)
 

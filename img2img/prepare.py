@@ -187,8 +187,8 @@ def prepare(
         try:
             photo = _limit_size(read_image(path), max_size)
             a, b = maker(photo, np.random.default_rng([seed, index]))
-        except (ImageReadError, ValueError) as error:
-            return split, "failed", path, str(error)
+        except (ImageReadError, ValueError, cv2.error) as error:  # this photo fails, the job goes on
+            return split, "failed", path, str(error).strip()
         write_image(b_path, b)
         write_image(a_path, a)  # A last: a pair counts as done when both exist
         return split, "written", path, None

@@ -388,3 +388,16 @@ def test_sr_degrade_keeps_the_picture_in_place(scale, realistic):
         low = sr_degrade(image, scale, rng(40, seed), realistic=realistic)
         back = cv2.resize(low, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_CUBIC)
         assert_aligned(image, back, f"sr x{scale} realistic={realistic} (seed {seed})", band=band)
+
+
+@pytest.mark.parametrize("shape", [(8, 70000), (70000, 8)])
+def test_jpeg_step_takes_photos_longer_than_jpeg_allows(shape):
+    """libjpeg's sides stop at 65500 px: one such photo crashed a whole prepare or eval job."""
+    from img2img.data.degrade import jpeg
+
+    gradient = np.linspace(0, 255, max(shape), dtype=np.float32)
+    image = np.repeat((gradient[None, :] if shape[0] < shape[1] else gradient[:, None])[..., None], 3, 2)
+    image = np.ascontiguousarray(np.broadcast_to(image, (*shape, 3))).astype(np.uint8)
+    out = jpeg(image, np.random.default_rng(0), quality=(90, 90))
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - image.astype(int)).mean() < 2

@@ -426,15 +426,27 @@ def shot_noise(image: np.ndarray, rng: np.random.Generator, *, peak: Range, gray
     return _to_uint8(noisy * 255)
 
 
+# libjpeg's largest side is 65500 px; longer photos are compressed in strips of whole 16 px blocks
+_JPEG_STRIP = 65488
+
+
 @_register("jpeg", quality=(40, 85))
 def jpeg(image: np.ndarray, rng: np.random.Generator, *, quality: Range) -> np.ndarray:
     # Encoded from BGR so that the codec's YCbCr (and chroma subsampling) sees the real colours;
     # albumentations' ImageCompression hands RGB arrays to cv2 as if they were BGR.
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _integer(rng, quality)]
-    )
+    level = _integer(rng, quality)
+    height, width = image.shape[:2]
+    if width > _JPEG_STRIP:
+        return np.concatenate([_jpeg(image[:, x : x + _JPEG_STRIP], level) for x in range(0, width, _JPEG_STRIP)], 1)
+    if height > _JPEG_STRIP:
+        return np.concatenate([_jpeg(image[y : y + _JPEG_STRIP], level) for y in range(0, height, _JPEG_STRIP)], 0)
+    return _jpeg(image, level)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise RuntimeError("OpenCV failed to encode a JPEG")
+        raise ValueError(f"OpenCV could not encode a {image.shape[1]} x {image.shape[0]} image as JPEG")
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
