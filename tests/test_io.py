@@ -486,11 +486,19 @@ def test_max_pixels_per_call_environment_and_no_limit(tmp_path, monkeypatch):
         read_image(tmp_path / "x.png", max_pixels=-1)
 
 
-@pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".bmp", ".tif"])
+def _encoded(ext, image):
+    """``encode``, and a bare JPEG 2000 codestream (``.j2k``: the ``jp2c`` box of a JP2 file)."""
+    if ext != ".j2k":
+        return encode(ext, image)
+    data = encode(".jp2", image)
+    return data[data.find(b"jp2c") + 4 :]
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".bmp", ".tif", ".jp2", ".j2k", ".ras"])
 def test_every_format_is_measured_from_its_header(tmp_path, ext):
     from img2img_runtime.io import ImageTooLargeError, image_size
 
-    data = encode(ext, blocky_rgb(32, 40))
+    data = _encoded(ext, blocky_rgb(32, 40))
     assert image_size(data) == (40, 32)
     (tmp_path / f"x{ext}").write_bytes(data)
     with pytest.raises(ImageTooLargeError, match="declares 40 x 32 pixels"):
@@ -509,17 +517,21 @@ def test_other_header_sizes():
     assert image_size(b"not an image") is None and image_size(b"\x89PNG\r\n\x1a\n") is None
 
 
-@pytest.mark.parametrize("ext", [".jpg", ".bmp", ".tif"])
+@pytest.mark.parametrize("ext", [".jpg", ".bmp", ".tif", ".jp2", ".j2k"])
 def test_forged_huge_headers_are_refused(tmp_path, ext):
     """A real small file whose header is patched to declare 60000 x 60000 pixels."""
     from img2img_runtime.io import ImageTooLargeError
 
-    data = bytearray(encode(ext, blocky_rgb(32, 40)))
+    data = bytearray(_encoded(ext, blocky_rgb(32, 40)))
     if ext == ".jpg":
         sof = next(i for i in range(2, len(data) - 1) if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
         struct.pack_into(">HH", data, sof + 5, 60000, 60000)
     elif ext == ".bmp":
         struct.pack_into("<ii", data, 18, 60000, 60000)
+    elif ext == ".jp2":  # a 171-byte JPEG 2000 file declaring gigapixels was decoded in full (4.4 GB)
+        struct.pack_into(">II", data, data.find(b"ihdr") + 4, 60000, 60000)
+    elif ext == ".j2k":
+        struct.pack_into(">II", data, data.find(b"\xff\x51") + 6, 60000, 60000)
     else:
         order = "<" if data[:2] == b"II" else ">"
         (ifd,) = struct.unpack_from(order + "I", data, 4)

@@ -279,6 +279,23 @@ def _size_bmp(data: bytes) -> tuple[int, int] | None:
     return abs(width), abs(height)  # a negative height means top-down rows
 
 
+def _size_j2k(data: bytes, at: int = 0) -> tuple[int, int] | None:
+    """A JPEG 2000 codestream: SOC, then the SIZ marker (Xsiz, Ysiz minus the image offsets)."""
+    if data[at + 2 : at + 4] != b"\xff\x51":
+        return None
+    x_size, y_size, x_offset, y_offset = struct.unpack_from(">IIII", data, at + 8)
+    return max(0, x_size - x_offset), max(0, y_size - y_offset)
+
+
+def _size_jp2(data: bytes) -> tuple[int, int] | None:
+    """A JP2 file: boxes; the image header box (``ihdr``, in ``jp2h``) holds height then width."""
+    at = data.find(b"ihdr")
+    if at < 4:
+        return None
+    height, width = struct.unpack_from(">II", data, at + 4)
+    return width, height
+
+
 def _size_tiff(data: bytes) -> tuple[int, int] | None:
     order = "<" if data[:2] == b"II" else ">"
     (version,) = struct.unpack_from(order + "H", data, 2)
@@ -343,8 +360,8 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     """``(width, height)`` declared by an encoded image's header, without decoding it.
 
     Reads PNG (IHDR), JPEG (the SOF frame header), WebP (VP8, VP8L, VP8X), BMP, TIFF and BigTIFF
-    (IFD0), GIF, PNM/PAM/PFM and Radiance HDR headers. Returns None for other formats or an
-    unreadable header (the decoder then decides).
+    (IFD0), GIF, PNM/PAM/PFM, Radiance HDR, JPEG 2000 (codestream and JP2) and Sun raster
+    headers. Returns None for other formats or an unreadable header (the decoder then decides).
     """
     data = bytes(data)  # no copy for bytes; accepts bytearray / memoryview
     try:
@@ -364,6 +381,12 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             return _size_pnm(data)
         if data.startswith((b"#?RADIANCE", b"#?RGBE")):
             return _size_hdr(data)
+        if data.startswith(b"\xff\x4f\xff\x51"):
+            return _size_j2k(data)
+        if data.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n"):
+            return _size_jp2(data)
+        if data.startswith(b"\x59\xa6\x6a\x95") and len(data) >= 12:  # Sun raster
+            return struct.unpack_from(">II", data, 4)
     except struct.error:
         return None
     return None
