@@ -254,9 +254,16 @@ def test_webp_exif_orientation_is_applied(tmp_path):
 @pytest.mark.parametrize("order", ["<", ">"])
 @pytest.mark.parametrize("orientation", [2, 6, 7])
 def test_tiff_orientation_is_applied_exactly_once(tmp_path, orientation, order):
+    from PIL import Image
+
+    from img2img_runtime.io import as_uint8_image
+
     image = blocky_rgb()
     (tmp_path / "x.tif").write_bytes(tiff_rgb(image, orientation, order))
     np.testing.assert_array_equal(read_image(tmp_path / "x.tif"), apply_orientation(image, orientation))
+    # opened with PIL: Pillow turns a TIFF upright itself while loading (the tag was applied twice)
+    with Image.open(tmp_path / "x.tif") as opened:
+        np.testing.assert_array_equal(as_uint8_image(opened), apply_orientation(image, orientation))
 
 
 def test_exif_orientation_defaults_to_1():

@@ -559,6 +559,8 @@ def _pil_image_class() -> type | None:
 def _from_pil(image: object) -> tuple[np.ndarray, int]:
     """A PIL image -> (array with the mode's own samples, EXIF orientation)."""
     try:
+        # loaded first: Pillow turns some formats (TIFF) upright while loading and drops their tag
+        image.load()  # type: ignore[attr-defined]
         orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - an unreadable tag means "as stored", as for files
         orientation = 1
