@@ -305,7 +305,9 @@ def find_pairs(root: str | os.PathLike) -> tuple[list[tuple[Path, Path]], list[t
     skipped: list[tuple[str, str]] = []
     keyed: list[dict[str, Path]] = []
     for folder in dirs:
-        unique, clashes = key_by_stem(list_images(folder), folder)
+        unreadable: list[tuple[Path, str]] = []  # broken links or special files with an image name
+        unique, clashes = key_by_stem(list_images(folder, errors=unreadable), folder)
+        skipped += [(str(p), reason) for p, reason in unreadable]
         skipped += [(str(p), "same name without extension as another file") for group in clashes for p in group]
         keyed.append(unique)
     files_a, files_b = keyed
@@ -315,21 +317,23 @@ def find_pairs(root: str | os.PathLike) -> tuple[list[tuple[Path, Path]], list[t
     return pairs, skipped
 
 
-def _list_photos(data: Path) -> list[Path]:
+def _list_photos(data: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The photos, and ``(path, reason)`` for entries with an image name that cannot be read."""
     if not data.exists():
         raise FileNotFoundError(f"data {data} does not exist")
     if data.is_file():
         if not is_image_file(data):
             raise ValueError(f"{data} is not an image file or a folder of images")
-        return [data]
+        return [data], []
     dirs = _paired_dirs(data)
     if dirs is not None:  # a prepared folder: its targets are the photos
         logger.info("%s is a paired folder: using the images in %s as the photos", data, dirs[1])
         data = dirs[1]
-    photos = list_images(data)
+    unreadable: list[tuple[Path, str]] = []  # broken links or special files with an image name
+    photos = list_images(data, errors=unreadable)
     if not photos:
         raise FileNotFoundError(f"no images found in {data}")
-    return photos
+    return photos, [(str(p), reason) for p, reason in unreadable]
 
 
 def _limit_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
@@ -473,7 +477,7 @@ def evaluate_model(
             )
         pairs, skipped = find_pairs(data)  # before loading the model: a wrong folder fails fast
     else:
-        photos = _list_photos(data)
+        photos, unreadable = _list_photos(data)
 
     runner = _load_model(model, device, direction, check_self_ensemble(self_ensemble))
     if task is not None and runner.scale is not None:
@@ -509,7 +513,7 @@ def evaluate_model(
             task, {}
         )
         recipe = Recipe(task, options)
-        skipped = []
+        skipped = unreadable
         items = _photo_items(photos, recipe, seed, max_size, skipped)
 
     per_image: list[dict[str, Any]] = []

@@ -113,6 +113,7 @@ def test_restore_identity_equals_input_baseline(photos):
 def test_colorize_gray_identity_and_skips(photos):
     write_image(photos / "gray.png", np.repeat(textured(5, 64, 64)[:, :, 1:2], 3, axis=2))
     (photos / "broken.png").write_bytes(b"not a png")
+    (photos / "gone.png").symlink_to(photos / "nowhere.png")  # was only a raw warning
     seen = []
 
     def gray_to_rgb(a):
@@ -124,9 +125,10 @@ def test_colorize_gray_identity_and_skips(photos):
     assert scores(report.rows[MODEL_ROW]) == scores(report.rows[INPUT_ROW])
     assert report.rows[MODEL_ROW]["colorfulness"] == 0.0 < report.rows[TARGET_ROW]["colorfulness"]
     reasons = dict(report.skipped)
-    assert set(reasons) == {str(photos / "gray.png"), str(photos / "broken.png")}
+    assert set(reasons) == {str(photos / "gray.png"), str(photos / "broken.png"), str(photos / "gone.png")}
     assert "colour" in reasons[str(photos / "gray.png")] and "decode" in reasons[str(photos / "broken.png")]
-    assert "broken.png" in report.table() and "2 skipped" in report.table()
+    assert "broken symlink" in reasons[str(photos / "gone.png")]
+    assert "broken.png" in report.table() and "3 skipped" in report.table()
 
 
 def test_sr_bicubic_model_equals_bicubic_baseline(photos):

@@ -518,3 +518,16 @@ def test_a_thin_strip_costs_a_crop_not_its_enlarged_whole(tmp_path):
         tracemalloc.stop()
         assert item["B"].shape[-2:] == ((96, 96) if isinstance(dataset, SRFolder) else (128, 128))
         assert peak < 50e6, f"{type(dataset).__name__}: {peak / 1e6:.0f} MB for one crop of a thin strip"
+
+
+def test_a_broken_link_with_an_image_name_is_a_bad_file(tmp_path):
+    """It neither stopped a strict run nor reached RUN/skipped.txt: only two raw warnings."""
+    import warnings
+
+    warnings.simplefilter("error")
+    make_pairs(tmp_path, ["a", "b"])
+    (tmp_path / "A" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(DatasetError, match=r"gone\.png"):
+        PairedFolder(tmp_path, size=16)
+    data = PairedFolder(tmp_path, size=16, on_bad="skip")
+    assert len(data) == 2 and [p for p, _ in data.skipped] == [str(tmp_path / "A" / "gone.png")]

@@ -913,7 +913,9 @@ def list_images(
     return images
 
 
-def list_non_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+def list_non_images(
+    folder: str | os.PathLike, *, recursive: bool = True, errors: list[tuple[Path, str]] | None = None
+) -> list[Path]:
     """The visible files under ``folder`` that are not images by extension, sorted like
-    :func:`list_images`, so callers can report them."""
-    return [file for file in _visible_files(folder, recursive) if not is_image_file(file)]
+    :func:`list_images`, so callers can report them (``errors`` as in :func:`list_images`)."""
+    return [file for file in _visible_files(folder, recursive, None, errors) if not is_image_file(file)]

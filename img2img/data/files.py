@@ -297,10 +297,12 @@ class FolderDataset(Dataset):
             parts = path.relative_to(folder).parts
             return not (folder == self.split_root and len(parts) > 1 and parts[0] in self._excluded)
 
-        images = [p for p in list_images(folder) if kept(p)]
-        others = [p for p in list_non_images(folder) if kept(p)]
+        unreadable: list[tuple[Path, str]] = []  # broken links or special files with an image name
+        images = [p for p in list_images(folder, errors=unreadable) if kept(p)]
+        others = [p for p in list_non_images(folder, errors=[]) if kept(p)]  # list_images reported the errors
         self._bad_many(
-            [(p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})") for p in others]
+            [(p, reason, f"{p}: {reason}") for p, reason in unreadable if kept(p)]
+            + [(p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})") for p in others]
         )
         if not images:
             raise DatasetError(f"no images found in {folder} (supported: {_SUPPORTED})")
