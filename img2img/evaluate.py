@@ -388,8 +388,9 @@ def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
     return out, time.perf_counter() - start
 
 
-def _mean(values: list[float]) -> float:
-    kept = [v for v in values if not math.isnan(v)]
+def _mean(values: list[float], *, finite: bool = False) -> float:
+    """The mean without NaNs (and, with ``finite``, without infinities)."""
+    kept = [v for v in values if (math.isfinite(v) if finite else not math.isnan(v))]
     return float(np.mean(kept)) if kept else math.nan
 
 
@@ -398,7 +399,12 @@ def _aggregate(per_image: list[dict[str, Any]], seconds: dict[str, float]) -> di
     megapixels = sum(item["height"] * item["width"] for item in per_image) / 1e6
     for name in per_image[0]["rows"]:
         keys = per_image[0]["rows"][name].keys()
-        row = {key: _mean([item["rows"][name][key] for item in per_image]) for key in keys if key != "sec_per_mp"}
+        # the sharpness ratio of a flat target (a one-colour image) is infinite: not a measure of the model
+        row = {
+            key: _mean([item["rows"][name][key] for item in per_image], finite=key == "sharpness")
+            for key in keys
+            if key != "sec_per_mp"
+        }
         if name in seconds:
             row["sec_per_mp"] = seconds[name] / megapixels if megapixels else math.nan
         rows[name] = row

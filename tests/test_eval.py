@@ -95,6 +95,21 @@ def test_sharpness_ratio():
 # ------------------------------------------------------------------------------------------ tasks
 
 
+def test_a_one_colour_photo_leaves_the_sharpness_mean_finite(photos):
+    """Its target has no texture: its ratio (inf) made the whole sharpness column inf."""
+    write_image(photos / "flat.png", np.full((64, 64, 3), (90, 140, 200), np.uint8))
+
+    def noisy(a):  # texture everywhere, so the flat target's ratio is infinite
+        return np.clip(a.astype(int) + np.random.default_rng(0).integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+
+    report = evaluate_model(noisy, photos, task="restore", preset="light")
+    assert report.images == 4
+    flat = next(item for item in report.per_image if item["path"].endswith("flat.png"))
+    assert math.isinf(flat["rows"][MODEL_ROW]["sharpness"])
+    others = [item["rows"][MODEL_ROW]["sharpness"] for item in report.per_image if item is not flat]
+    assert report.rows[MODEL_ROW]["sharpness"] == pytest.approx(np.mean(others))
+
+
 def test_restore_identity_equals_input_baseline(photos):
     report = evaluate_model(lambda a: a, photos, task="restore", preset="light")
     assert report.images == 3 and not report.skipped
