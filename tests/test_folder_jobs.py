@@ -719,3 +719,13 @@ def test_bad_batch_sizes_and_overlaps_are_refused_before_anything_runs(model, tm
     assert "only when tiling" in capsys.readouterr().err
     assert onnx_main([*argv, "--tile", "16", "--overlap", "16"]) == 2
     assert "overlap" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_folder_where_an_output_goes_is_failed_not_already_done(tmp_path):
+    """A directory named like an output counted as "already done": the photo was never translated."""
+    src = make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)
+    report = translate_folder(identity, src, out, progress=False)
+    assert [p.name for p, _ in report.failed] == ["a.png"] and not report.skipped_existing
+    assert len(report.written) == len(INPUTS) - 1

@@ -440,13 +440,13 @@ def translate_folder(
 def plan_todo(
     pairs: Iterable[tuple[Path, Path]], report: FolderReport, journal: OverwriteJournal, *, overwrite: bool
 ) -> list[tuple[Path, Path]]:
-    """The pairs to run: all with ``overwrite`` (listed in the journal), else those whose output is
+    """The pairs to run: all with ``overwrite`` (listed in the journal), else those whose output file is
     missing or left to rewrite by an interrupted ``overwrite`` job; the others go to
     ``report.skipped_existing``."""
     pending = set() if overwrite else journal.pending()
     todo = []
     for src, dst in pairs:
-        if overwrite or not dst.exists() or journal.must_rewrite(dst, pending):
+        if overwrite or not dst.is_file() or journal.must_rewrite(dst, pending):
             todo.append((src, dst))
         else:
             report.skipped_existing.append(dst)
