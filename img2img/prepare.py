@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from img2img_runtime.folder import check_outputs, failed_line, output_lock
-from img2img_runtime.io import ImageReadError, atomic_write, list_images, read_image, write_image
+from img2img_runtime.io import ImageReadError, atomic_write, default_max_pixels, list_images, read_image, write_image
 from img2img_runtime.progress import Progress
 
 from .data.recipes import Recipe, has_color
@@ -112,6 +112,7 @@ def prepare(
         img2img_runtime.folder.OutputFolderBusyError: another job is writing to ``out``.
     """
     maker = Recipe(recipe, dict(options))
+    default_max_pixels()  # a bad $IMG2IMG_MAX_PIXELS is one error, not every photo failed
     photos, out = Path(photos), Path(out)
     if photos.is_dir() and out.exists() and os.path.samefile(photos, out):
         raise ValueError(

@@ -550,3 +550,10 @@ def test_options_a_recipe_does_not_take_are_refused(tmp_path, photos, capsys):
         code = main(["prepare", argv[0], str(photos), str(tmp_path / "out"), *argv[1:]])
         assert code == 2 and flag in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_pixel_budget_variable_is_one_error_not_every_photo_failed(photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMG2IMG_MAX_PIXELS", "abc")
+    with pytest.raises(ValueError, match="IMG2IMG_MAX_PIXELS must be a whole number"):
+        prepare("restore", photos, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -302,7 +302,10 @@ class FolderDataset(Dataset):
         others = [p for p in list_non_images(folder, errors=[]) if kept(p)]  # list_images reported the errors
         self._bad_many(
             [(p, reason, f"{p}: {reason}") for p, reason in unreadable if kept(p)]
-            + [(p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})") for p in others]
+            + [
+                (p, "not an image file", f"{p} is not an image file (supported extensions: {_SUPPORTED})")
+                for p in others
+            ]
         )
         if not images:
             raise DatasetError(f"no images found in {folder} (supported: {_SUPPORTED})")
