@@ -179,6 +179,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="generator preset: unet_256, unet_128, resnet_9blocks, resnet_6blocks, srresnet_x4, "
         "compact_sr_x4, ... (default: pix2pix unet_256, cyclegan resnet_9blocks, srgan srresnet_x4)",
     )
+    n.add_argument(
+        "--generator-kwargs",
+        type=json_object,
+        metavar="JSON",
+        help="more generator constructor arguments as a JSON object, e.g. a net of your own's settings: "
+        "'{\"growth\": 16}' (the flags below set the common ones; a contradiction is an error)",
+    )
     n.add_argument("--base-channels", type=int, help="generator width (default: 64; cpu recipe profiles 32)")
     n.add_argument(
         "--num-downs",
@@ -404,9 +411,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     lg.add_argument("--val-every", type=int, help="steps between validations on the val split (default: 1000)")
     lg.add_argument(
         "--best-metric",
-        choices=BEST_METRICS,
-        help="what picks RUN/best on the val split; GAN warm-up steps are never picked; a metric the task "
-        "does not score is refused (cyclegan: cycle_psnr or last; gan: inception, coverage, accuracy or last) "
+        metavar="METRIC",
+        help=f"what picks RUN/best on the val split: {', '.join(BEST_METRICS)}, or a score a task of your own "
+        "defines; GAN warm-up steps are never picked; a metric the task does not score is refused (pix2pix and "
+        "srgan: psnr, ssim, sharpness or last; cyclegan: cycle_psnr or last; gan: inception, coverage, accuracy "
+        "or last) "
         "(default: psnr; the restore recipe last; cyclegan cycle_psnr; srgan with a GAN term sharpness)",
     )
     lg.add_argument(
@@ -425,6 +434,19 @@ def check_train(args: argparse.Namespace) -> None:
         )
     if not args.resume and not hasattr(args, "data"):
         args._parser.error("--data is required (unless --resume)")
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object (``'{"growth": 16}'``)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg} at character {error.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"growth\": 16}}', got {text!r}")
+    return value
 
 
 def cmd_train(args: argparse.Namespace) -> int:

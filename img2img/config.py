@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # Every task's own defaults and rules (the papers' settings) live on its class in img2img/tasks:
@@ -105,6 +105,8 @@ class TrainConfig:
     warmup_steps: int | None = None  # srgan: steps * warmup_fraction (0 = no warm-up); other tasks: 0
     warmup_fraction: float | None = None  # srgan: the warm-up's share of the steps when warmup_steps is unset (0.5)
     feature_matching_weight: float = 1.0  # srgan "l1+fm" content loss: weight of the discriminator feature matching
+    pixel_weight: float = 1.0  # srgan: weight of the L1 pixel loss (the warm-up's and the "l1+fm" content loss's)
+    perceptual_weight: float = 1.0  # srgan "vgg" content loss: weight of the VGG feature MSE
     vgg_weights: str | None = None  # srgan; else $IMG2IMG_VGG19_WEIGHTS (never the torch cache)
     content_loss: str | None = None  # srgan: "vgg" (with VGG19 weights) or "l1+fm"; resolved and recorded
     # optimisation
@@ -161,6 +163,13 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; available: {', '.join(sorted(TASKS))}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
+        unknown = sorted(task.config_fields() - {f.name for f in fields(self)})
+        if unknown:  # a constructor argument no option sets would silently keep its default
+            raise ValueError(
+                f"the {self.task} task ({task.__module__}.{task.__qualname__}) takes {', '.join(unknown)}, which "
+                "no training option sets: a task's keyword-only constructor arguments are TrainConfig fields (add "
+                "the field to img2img/config.py and its flag to img2img/cli.py, or make it a plain attribute)"
+            )
         # these fields default to None (or []), so a saved or hand-built config shows what was given
         check_task_options(self.task, {k: getattr(self, k) for k in TASK_ONLY_FIELDS})
         task.configure(self)  # settings that follow from other options, before the defaults
@@ -218,9 +227,7 @@ class TrainConfig:
         self._resolve_losses()
         if self.best_metric is None:
             self.best_metric = task.default_best_metric(self)
-        if self.best_metric not in BEST_METRICS:
-            raise ValueError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
-        if self.best_metric not in task.best_metrics:  # RUN/best would never be written
+        if self.best_metric not in task.best_metrics:  # RUN/best would never be written (a task may add its own)
             raise ValueError(
                 f"the {self.task} task does not score {self.best_metric!r} (its --best-metric values: "
                 f"{', '.join(task.best_metrics)})"

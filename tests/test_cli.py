@@ -254,3 +254,22 @@ def test_options_of_other_tasks_are_refused_not_ignored(tmp_path, paired_dir, ca
     assert not (tmp_path / "run").exists() and not (tmp_path / "p").exists()
     check_task_options("pix2pix", {"lambda_l1": 50, "size": 64, "pool_size": None})  # its own, shared, unset
     check_task_options("srgan", {"adv_weight": 0.01, "scale": 2, "warmup_steps": 3})
+
+
+def test_generator_kwargs_give_a_net_its_own_settings_from_the_command_line(tmp_path, paired_dir, capsys):
+    """A contributor's net had no flags for its own settings (only Python's generator_kwargs)."""
+    import json
+
+    run = tmp_path / "run"
+    argv = ["train", "pix2pix", "--data", str(paired_dir), "--out", str(run), "--steps", "1", "--size", "32"]
+    argv += ["--num-workers", "0", "--no-progress", "--device", "cpu", "--d-channels", "8"]
+    assert main([*argv, "--generator-kwargs", '{"num_downs": 4, "base_channels": 8, "dropout": 0.0}']) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["generator_kwargs"] == {"num_downs": 4, "base_channels": 8, "dropout": 0.0, "norm": "instance"}
+    with pytest.raises(SystemExit):
+        main([*argv, "--generator-kwargs", "[4]"])
+    assert "expected a JSON object" in capsys.readouterr().err
+    assert (
+        main([*argv, "--out", str(tmp_path / "r2"), "--generator-kwargs", '{"num_downs": 4}', "--num-downs", "5"]) == 2
+    )
+    assert "contradicts generator_kwargs['num_downs']=4" in capsys.readouterr().err

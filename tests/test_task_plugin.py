@@ -104,7 +104,37 @@ def test_registering_a_second_task_under_a_taken_name_is_refused():
     class Other(Regress):
         name = "pix2pix"
 
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(
+        ValueError, match=r"Other: a task named 'pix2pix' is already registered \(img2img\.tasks\.pix2pix"
+    ):
         register_task(Other)
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         TrainConfig(task="nope", data="x", out="y")
+
+
+def test_registration_checks_what_a_contributor_can_get_wrong(monkeypatch):
+    """Each of these used to pass registration and fail (or do nothing) later."""
+
+    class Typo(Regress):
+        name = "typo_task"
+        dataset = "photos"  # silently read as unpaired folders
+
+    with pytest.raises(ValueError, match=r"Typo: dataset must be one of paired, unpaired, sr, images, got 'photos'"):
+        register_task(Typo)
+
+    class Misnamed(Regress):  # in img2img/tasks/noise_removal.py: the CLI would list "noise_removal"
+        name = "denoise2"
+
+    Misnamed.__module__ = "img2img.tasks.noise_removal"
+    with pytest.raises(ValueError, match=r"rename the module to denoise2\.py"):
+        register_task(Misnamed)
+
+    class OwnOption(Regress):  # a constructor argument no option sets was dropped without a word
+        name = "own_option"
+
+        def __init__(self, *, noise_std: float = 0.1, **kwargs):
+            super().__init__(**kwargs)
+
+    monkeypatch.setitem(TASKS, "own_option", OwnOption)  # registered for this test only
+    with pytest.raises(ValueError, match="takes noise_std, which no training option sets"):
+        TrainConfig(task="own_option", data="x", out="y")

@@ -80,6 +80,12 @@ def _record_config(cls: type) -> None:
     var = [str(p) for p in signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if var:
         raise TypeError(f"{cls.__name__}.__init__ takes {var[0]}: a config is rebuilt from named arguments only")
+    positional = [name for name, p in list(signature.parameters.items())[1:] if p.kind is not p.KEYWORD_ONLY]
+    if positional:
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__}.__init__ takes {positional[0]!r} by position: a net's arguments "
+            "are keyword-only (def __init__(self, *, ...)), so saved configs rebuild it by name"
+        )
 
     @functools.wraps(init)
     def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
@@ -111,8 +117,8 @@ def register_arch(cls: C) -> C:
             ``DeprecationWarning`` (saved configs that use it load silently, see :func:`build_model`).
 
     Raises:
-        TypeError: no ``arch``/``kind``, ``*args``/``**kwargs`` in the constructor, or a preset that
-            sets an argument the constructor does not take.
+        TypeError: no ``arch``/``kind``, ``*args``/``**kwargs`` or positional arguments in the
+            constructor, or a preset that sets an argument the constructor does not take.
         ValueError: the ``arch`` or a preset name is already registered.
     """
     key = getattr(cls, "arch", None)

@@ -30,7 +30,7 @@ class Task(nn.Module):
     * :meth:`translate` (used for samples and validation) and optionally :meth:`extra_state`.
 
     and may override what the loop asks of them: ``dataset`` (which folder reader the loop
-    builds: ``"paired"``, ``"unpaired"`` or ``"sr"``), ``defaults`` (TrainConfig values for a task
+    builds: ``"paired"``, ``"unpaired"``, ``"sr"`` or ``"images"``, see :data:`DATASET_KINDS`), ``defaults`` (TrainConfig values for a task
     registered outside the package), :meth:`from_config`, :meth:`prepare`,
     :meth:`validation_summary` / :meth:`validation_scores` and :meth:`sample_rows`. A new task is one module with a ``@register_task`` class (see
     ``img2img.tasks.register_task`` and CONTRIBUTING.md).
@@ -223,15 +223,32 @@ ISOLA_ZHU_SETTINGS: dict[str, Any] = {
 TASKS: dict[str, type[Task]] = {}
 
 
+#: the folder readers the training loop builds (``Task.dataset``)
+DATASET_KINDS = ("paired", "unpaired", "sr", "images")
+
+
 def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator: make a :class:`Task` subclass trainable by its ``name`` (``train(name, ...)``).
     Its ``defaults`` fill the TrainConfig values it needs that have no global default
     (``generator``, ``lr``, ...), and its ``configure``/``finish_config`` hooks derive and check the
     rest, for the built-in tasks as for any other."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
     if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a name")
+        raise ValueError(f"{where} needs a name")
     if cls.name in TASKS and TASKS[cls.name] is not cls:
-        raise ValueError(f"a task named {cls.name!r} is already registered ({TASKS[cls.name].__name__})")
+        other = TASKS[cls.name]
+        raise ValueError(
+            f"{where}: a task named {cls.name!r} is already registered ({other.__module__}.{other.__qualname__}); "
+            "choose another name"
+        )
+    module = cls.__module__.rsplit(".", 1)
+    if module[0] == __package__ and module[1] != cls.name:
+        raise ValueError(
+            f"{where}: a task module in img2img/tasks/ is named like its task (the command line lists the tasks by "
+            f"module name): rename the module to {cls.name}.py or the task to {module[1]!r}"
+        )
+    if cls.dataset not in DATASET_KINDS:
+        raise ValueError(f"{where}: dataset must be one of {', '.join(DATASET_KINDS)}, got {cls.dataset!r}")
     TASKS[cls.name] = cls
     return cls
 

@@ -11,9 +11,10 @@ from torch import nn
 
 from .. import losses
 from ..color import AB_SCALE, join_lab, split_lab
-from ..nets import PatchGAN, create_model, init_weights
+from ..nets import PatchGAN, create_model, get_model_class, init_weights
 from ..nets.layers import is_unnormalized
 from ..nets.patchgan import patchgan_kwargs
+from ..nets.unet import UNetGenerator
 from ..optimization import Optimization, set_requires_grad
 from .base import ISOLA_ZHU_SETTINGS, RowReplay, Task, register_task
 
@@ -79,7 +80,7 @@ class Pix2Pix(Task):
 
     @classmethod
     def finish_config(cls, cfg: Any) -> None:
-        if cfg.generator.startswith("unet") and "norm" not in cfg.generator_kwargs:
+        if issubclass(get_model_class(cfg.generator), UNetGenerator) and "norm" not in cfg.generator_kwargs:
             # The paper trains with batch norm on batches of 1 and normalises test images by their own
             # statistics; instance norm is exactly that, in training and at inference (and in ONNX).
             # Batch norm with running statistics at inference measured 0.7 dB worse (README "Networks").
