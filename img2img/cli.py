@@ -184,7 +184,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         type=json_object,
         metavar="JSON",
         help="more generator constructor arguments as a JSON object, e.g. a net of your own's settings: "
-        "'{\"growth\": 16}' (the flags below set the common ones; a contradiction is an error)",
+        "'{\"growth\": 16}' (the flags below set the common ones; a contradiction is an error) (default: none)",
     )
     n.add_argument("--base-channels", type=int, help="generator width (default: 64; cpu recipe profiles 32)")
     n.add_argument(

@@ -216,3 +216,13 @@ def test_net_numbers_have_their_own_bounds(tmp_path):
     edit(directory, lambda c: net(c).update(detail_sigma=1e6))
     with pytest.raises(ModelConfigError, match="detail_sigma"):
         load_pretrained(directory)
+
+
+@pytest.mark.parametrize(("key", "value"), [("scale", "four"), ("size_multiple", "0"), ("input_channels", "1")])
+def test_a_flat_key_that_contradicts_the_config_is_refused(tmp_path, key, value):
+    """They loaded silently: a runtime reading the flat keys would have run the model otherwise."""
+    props = metadata(net_scale=4)
+    Model(upscale_onnx(tmp_path / "good.onnx", 4, props))  # as exported: consistent
+    props[f"img2img.{key}"] = value
+    with pytest.raises(MetadataError, match=rf"bad\.onnx: metadata field 'img2img\.{key}' is '{value}' but"):
+        Model(upscale_onnx(tmp_path / "bad.onnx", 4, props))

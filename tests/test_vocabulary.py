@@ -160,7 +160,7 @@ def test_every_train_flag_is_the_same_keyword_in_python():
         if action.nargs == 0:  # switches: --skip-bad, --no-flip, --recolor ...
             argv, value = [flag], True
         else:
-            sample = action.choices[0] if action.choices else "1"
+            sample = action.choices[0] if action.choices else '{"num_downs": 5}' if action.metavar == "JSON" else "1"
             argv, value = [flag, str(sample)], (action.type or str)(str(sample))
         args = parser.parse_args(["pix2pix", *(["--out", "RUN"] if flag != "--out" else []), *argv])
         given = {

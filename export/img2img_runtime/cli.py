@@ -86,7 +86,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overlap",
         type=whole_number(0),
-        help="tile overlap in pixels, below the tile size (default: the model's suggestion)",
+        help="tile overlap in pixels, below the tile size (default: the model's suggestion with --tile auto, "
+        "a tile size // 8 with --tile N)",
     )
     parser.add_argument("--batch-size", type=whole_number(1), default=4, help="images or tiles per run (default 4)")
     add_self_ensemble_argument(parser)

@@ -82,28 +82,50 @@ def build_metadata(
         "tile": {"size": tile, "overlap": overlap},
         "training": dict(config.get("training", {})),
     }
-    flat = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "task": full["task"],
-        "direction": direction,
-        "precision": precision,
-        "input_channels": spec.in_channels,
-        "output_channels": spec.out_channels,
-        "color_space": spec.color,
-        "ab_scale": spec.ab_scale,
+    flat = {**flat_metadata(full), "training": json.dumps(full["training"])}
+    return {"img2img.config": json.dumps(full), **{f"img2img.{k}": v for k, v in flat.items()}}
+
+
+def flat_metadata(config: Mapping[str, Any]) -> dict[str, str]:
+    """The flat keys (``img2img.<key>`` without the prefix) of an image model's ``img2img.config``:
+    one string per fact, for runtimes and tools that read single metadata entries. Facts an older
+    config lacks are left out."""
+    color, tile = config.get("color") or {}, config.get("tile") or {}
+    facts = {
+        "format": config.get("format"),
+        "format_version": config.get("format_version"),
+        "task": config.get("task"),
+        "direction": config.get("direction"),
+        "precision": config.get("precision"),
+        "input_channels": (config.get("input") or {}).get("channels"),
+        "output_channels": (config.get("output") or {}).get("channels"),
+        "color_space": color.get("space"),
+        "ab_scale": color.get("ab_scale"),
         "value_range": "-1,1",
-        "scale": spec.scale,
-        "size_multiple": spec.size_multiple,
-        "min_size": spec.min_size,
-        "tile_size": tile,
-        "tile_overlap": overlap,
-        "image_statistics": "true" if spec.image_statistics else "false",
-        "color_resolution": spec.color_resolution or 0,
-        "version": version,
-        "training": json.dumps(full["training"]),
+        "scale": config.get("scale"),
+        "size_multiple": config.get("size_multiple"),
+        "min_size": config.get("min_size"),
+        "tile_size": tile.get("size"),
+        "tile_overlap": tile.get("overlap"),
+        "image_statistics": None
+        if config.get("image_statistics") is None
+        else ("true" if config["image_statistics"] else "false"),
+        "color_resolution": (color.get("resolution") or 0) if color else None,
+        "version": config.get("img2img_version"),
     }
-    return {"img2img.config": json.dumps(full), **{f"img2img.{k}": str(v) for k, v in flat.items()}}
+    return {key: str(value) for key, value in facts.items() if value is not None}
+
+
+def _check_flat_keys(props: Mapping[str, str], config: Mapping[str, Any], source: str) -> None:
+    """A flat key that contradicts ``img2img.config`` (a hand-edited or damaged file) is an error:
+    a runtime reading one and a runtime reading the other would run the model differently."""
+    for key, value in flat_metadata(config).items():
+        given = props.get(f"img2img.{key}")
+        if given is not None and given.strip() != value:
+            raise MetadataError(
+                f"{source}: metadata field 'img2img.{key}' is {given!r} but 'img2img.config' says {value!r}; "
+                "the file was changed after export: export the model again"
+            )
 
 
 def build_sampler_metadata(config: Mapping[str, Any], *, precision: str, version: str) -> dict[str, str]:
@@ -171,6 +193,8 @@ def parse_metadata(props: Mapping[str, str], source: str = "model") -> dict[str,
             f"{source} was exported by a newer img2img (format {config['format_version']}); upgrade img2img-runtime"
         )
     validate_metadata(config, source)
+    if "input" in config:  # an image model (a GAN lab model's flat keys describe its noise)
+        _check_flat_keys(props, config, source)
     return config
 
 

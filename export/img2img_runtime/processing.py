@@ -244,15 +244,21 @@ def run_tiled(
     overlap: int,
     batch_size: int = 4,
     on_tile: TileProgress | None = None,
+    finish_rows: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Run one ``C x H x W`` input as overlapping tiles and blend them (feathered seams).
 
     Tiles of ``tile`` x ``tile`` input pixels step by ``tile - overlap``; the last row/column is
-    moved back to end at the border, so all tiles have one size and are batched. Each output
-    tile is weighted by linear ramps over the overlap (only on sides shared with a neighbour) and
-    the weighted sum is normalised. Only ``batch_size`` tiles are on the device at a time; the
-    result is accumulated in host memory. ``on_tile(done, total)`` is called after each batch
-    of tiles (progress bars of jobs on huge images).
+    moved back to end at the border, so all tiles have one size and are batched (up to
+    ``batch_size`` per run, within a row of tiles). Each output tile is weighted by linear ramps
+    over the overlap (only on sides shared with a neighbour) and the weighted sum is normalised.
+    ``on_tile(done, total)`` is called after each batch of tiles (progress bars of jobs on huge
+    images).
+
+    Returns the blended float ``C' x sH x sW`` output; with ``finish_rows`` (float ``C' x rows x
+    sW`` -> an ``rows x sW x ...`` array, e.g. :func:`denormalize`), the rows are finished as soon
+    as no later tile reaches them and the finished image is returned: the float accumulators then
+    hold one row of tiles, not the whole output (a 12-megapixel photo upscaled x4 needed 3 GB).
     """
     if overlap < 0 or overlap >= tile:
         raise ValueError(f"tile overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
@@ -260,26 +266,45 @@ def run_tiled(
     s = spec.scale
     ys, xs = _tile_starts(height, tile, overlap), _tile_starts(width, tile, overlap)
     th, tw = min(tile, height), min(tile, width)
-    out: np.ndarray | None = None
-    weight_sum = np.zeros((height * s, width * s), np.float32)
-    boxes = [(y, x) for y in ys for x in xs]
-    for start in range(0, len(boxes), batch_size):
-        chunk = boxes[start : start + batch_size]
-        tiles = np.stack([net_input[:, y : y + th, x : x + tw] for y, x in chunk])
-        results = run_padded(run_batch, tiles, spec)  # (n, c', th*s, tw*s)
-        if out is None:
-            out = np.zeros((results.shape[1], height * s, width * s), np.float32)
-        for (y, x), result in zip(chunk, results):
+    total, done = len(ys) * len(xs), 0
+    band_rows = th * s if finish_rows is not None else height * s  # the accumulators' rows
+    acc: np.ndarray | None = None
+    weight_sum = np.zeros((band_rows, width * s), np.float32)
+    top = 0  # the output row of the accumulators' first row
+    finished: np.ndarray | None = None  # with finish_rows: the finished output
+    for row, y in enumerate(ys):
+        for start in range(0, len(xs), batch_size):
+            chunk = xs[start : start + batch_size]
+            tiles = np.stack([net_input[:, y : y + th, x : x + tw] for x in chunk])
+            results = run_padded(run_batch, tiles, spec)  # (n, c', th*s, tw*s)
+            if acc is None:
+                acc = np.zeros((results.shape[1], band_rows, width * s), np.float32)
             wy = _ramp(th * s, overlap * s, y > 0, y + th < height)
-            wx = _ramp(tw * s, overlap * s, x > 0, x + tw < width)
-            w = wy[:, None] * wx[None, :]
-            out[:, y * s : (y + th) * s, x * s : (x + tw) * s] += result * w
-            weight_sum[y * s : (y + th) * s, x * s : (x + tw) * s] += w
-        if on_tile is not None:
-            on_tile(start + len(chunk), len(boxes))
-    assert out is not None
-    out /= weight_sum
-    return out
+            rows = slice(y * s - top, (y + th) * s - top)
+            for x, result in zip(chunk, results):
+                wx = _ramp(tw * s, overlap * s, x > 0, x + tw < width)
+                w = wy[:, None] * wx[None, :]
+                acc[:, rows, x * s : (x + tw) * s] += result * w
+                weight_sum[rows, x * s : (x + tw) * s] += w
+            done += len(chunk)
+            if on_tile is not None:
+                on_tile(done, total)
+        if finish_rows is not None:
+            assert acc is not None
+            end = ys[row + 1] * s if row + 1 < len(ys) else height * s  # rows no later tile reaches
+            n = end - top
+            part = finish_rows(acc[:, :n] / weight_sum[:n])
+            if finished is None:
+                finished = np.empty((height * s, *part.shape[1:]), part.dtype)
+            finished[top:end] = part
+            acc[:, : band_rows - n], weight_sum[: band_rows - n] = acc[:, n:].copy(), weight_sum[n:].copy()
+            acc[:, band_rows - n :], weight_sum[band_rows - n :] = 0.0, 0.0
+            top = end
+    if finished is not None:
+        return finished
+    assert acc is not None
+    acc /= weight_sum
+    return acc
 
 
 def suggested_tile(spec: ModelSpec) -> tuple[int, int]:
@@ -316,6 +341,11 @@ def tiling_policy(
     if overlap is not None and (isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0):
         raise ValueError(f"tile overlap must be a whole number of pixels >= 0, got {overlap!r}")
     if tile == "auto" and image_statistics:
+        if overlap is not None:  # it would be ignored
+            raise ValueError(
+                "tile 'auto' does not tile this model (it computes statistics over the whole image), so a tile "
+                "overlap would be ignored: give a tile size with it, or leave the overlap out"
+            )
         return None, None, None
     if tile is None:
         if overlap is not None:  # it would be ignored
@@ -379,9 +409,10 @@ def run_images(
                 overlap=tile // 8 if overlap is None else overlap,
                 batch_size=batch_size,
                 on_tile=on_tile,
+                finish_rows=denormalize if spec.color != "lab" else None,  # lab joins its L to the whole ab
             )
             del net_input
-            results[i] = finish(out, context, spec)
+            results[i] = out if spec.color != "lab" else finish(out, context, spec)
             continue
         by_size.setdefault(net_input.shape[1:], []).append(i)
     for indices in by_size.values():
