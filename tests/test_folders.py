@@ -531,3 +531,15 @@ def test_a_broken_link_with_an_image_name_is_a_bad_file(tmp_path):
         PairedFolder(tmp_path, size=16)
     data = PairedFolder(tmp_path, size=16, on_bad="skip")
     assert len(data) == 2 and [p for p, _ in data.skipped] == [str(tmp_path / "A" / "gone.png")]
+
+
+def test_a_pair_that_would_be_stretched_is_a_bad_pair(tmp_path):
+    """A portrait A beside a landscape B (one turned by EXIF) was stretched without a word."""
+    write_image(tmp_path / "A" / "ok.png", noise(24, 32))
+    write_image(tmp_path / "B" / "ok.png", noise(48, 60, 1))  # 1.25 vs 1.33: resized, kept
+    write_image(tmp_path / "A" / "turned.png", noise(32, 24))
+    write_image(tmp_path / "B" / "turned.png", noise(24, 32, 2))
+    with pytest.raises(DatasetError, match=r"turned\.png is 32 x 24 pixels and its partner .*A/turned\.png 24 x 32"):
+        PairedFolder(tmp_path, size=16)
+    data = PairedFolder(tmp_path, size=16, on_bad="skip")
+    assert [a.name for a, _ in data.pairs] == ["ok.png"] and data.skipped[0][1] == "shape unlike A's"

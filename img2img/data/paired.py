@@ -12,6 +12,10 @@ from img2img_runtime.processing import to_channels
 __all__ = ["PairedFolder"]
 
 
+#: the most a B image may be stretched one way when it is resized to its A partner's size
+MAX_STRETCH = 1.25
+
+
 class PairedFolder(ResizeCropFolder):
     """Aligned pairs for pix2pix: ``A/`` + ``B/`` folders, or side-by-side AB images.
 
@@ -56,6 +60,14 @@ class PairedFolder(ResizeCropFolder):
         else:
             decoded = self._decode_all([a for a, _ in self.pairs], 3)
         bad = self._unreadable(decoded)
+        if self.layout == "A/B":
+            bad += [
+                (b, "shape unlike A's", self._stretch_message(a, b, decoded[a], decoded[b]))
+                for a, b in self.pairs
+                if not isinstance(decoded.get(a), str)
+                and not isinstance(decoded.get(b), str)
+                and self._stretch_message(a, b, decoded[a], decoded[b])
+            ]
         if self.layout == "AB":
             bad += [
                 (path, f"odd width {shape[1]}", self._odd_width_message(path, shape[1]))
@@ -65,6 +77,20 @@ class PairedFolder(ResizeCropFolder):
         self._bad_many(bad)
         dropped = {path for path, _, _ in bad}
         self.pairs = [(a, b) for a, b in self.pairs if a not in dropped and b not in dropped]
+
+    @staticmethod
+    def _stretch_message(a: Path, b: Path, shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> str:
+        """Why B, resized to A's size, would be distorted (aspect ratios more than MAX_STRETCH
+        apart, e.g. one of them turned by its EXIF orientation); "" when it would not."""
+        (ha, wa), (hb, wb) = shape_a[:2], shape_b[:2]
+        stretch = (wa / ha) / (wb / hb)
+        if max(stretch, 1 / stretch) <= MAX_STRETCH:
+            return ""
+        return (
+            f"{b} is {wb} x {hb} pixels and its partner {a} {wa} x {ha}: B is resized to A's size, which would "
+            f"stretch it {max(stretch, 1 / stretch):.2f} times one way (more than {MAX_STRETCH}); is one of them "
+            "rotated (EXIF orientation) or cropped differently?"
+        )
 
     @staticmethod
     def _odd_width_message(path: Path, width: int) -> str:
