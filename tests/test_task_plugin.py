@@ -122,6 +122,13 @@ def test_registration_checks_what_a_contributor_can_get_wrong(monkeypatch):
     with pytest.raises(ValueError, match=r"Typo: dataset must be one of paired, unpaired, sr, images, got 'photos'"):
         register_task(Typo)
 
+    class Unconditional(Regress):  # the default hooks translate A: a start-up AttributeError
+        name = "unconditional_task"
+        dataset = "images"
+
+    with pytest.raises(ValueError, match="defines its own sample_rows and validation_summary"):
+        register_task(Unconditional)
+
     class Misnamed(Regress):  # in img2img/tasks/noise_removal.py: the CLI would list "noise_removal"
         name = "denoise2"
 

@@ -249,6 +249,13 @@ def register_task(cls: type[Task]) -> type[Task]:
         )
     if cls.dataset not in DATASET_KINDS:
         raise ValueError(f"{where}: dataset must be one of {', '.join(DATASET_KINDS)}, got {cls.dataset!r}")
+    if cls.dataset == "images" and (
+        cls.sample_rows is Task.sample_rows or cls.validation_summary is Task.validation_summary
+    ):  # the defaults translate A and compare with B; "images" batches hold B (and labels) only
+        raise ValueError(
+            f"{where}: a task reading 'images' (no input A) defines its own sample_rows and validation_summary "
+            "(see img2img/tasks/gan.py)"
+        )
     TASKS[cls.name] = cls
     return cls
 
