@@ -275,7 +275,8 @@ def clean_run_folder(run_dir: str | os.PathLike) -> list[Path]:
     Hidden temporary files and folders (``.<name>.<tag>.tmp``) in the run folder and in its
     ``checkpoints/``, ``model/``, ``best/`` and ``samples/`` are deleted. A model folder moved
     aside (``.<name>.<tag>.old``, see :func:`_commit_folder`) is put back when ``<name>`` is
-    missing, else deleted. Only one process may write a run folder (rank 0 of one job).
+    missing, else deleted. Only one process may write a run folder (rank 0 of one job: ``train``
+    holds ``RUN/.img2img.lock`` while it runs).
     """
     run_dir = Path(run_dir)
     removed: list[Path] = []

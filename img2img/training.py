@@ -35,6 +35,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
+from img2img_runtime.folder import output_lock
+
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     append_jsonl,
@@ -205,11 +207,23 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
         task = task or kwargs.pop("task", "pix2pix")
         options = {k: v for k, v in kwargs.items() if k != "task"}
         check_task_options(task, options)
+        if options.get("data") and Path(options["data"]).exists():  # a resume from another directory finds it
+            options["data"] = str(Path(options["data"]).resolve())
         return TrainConfig(task=task, **options), None
     if not ckpt_path.exists():
         raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
     state = load_checkpoint(ckpt_path)
     saved = dict(state["config"])
+    given = kwargs.get("data")
+    if given is not None and saved.get("data") is not None and given != saved["data"]:
+        if _same_folder(saved["data"], given):  # the same folder, named from another directory or otherwise
+            kwargs = {**kwargs, "data": saved["data"]}
+        elif not Path(str(saved["data"])).exists() and Path(str(given)).is_dir():  # the data moved: say where
+            moved = str(Path(given).resolve())
+            step = int(state["step"])
+            saved["history"] = [*saved.get("history", []), {"step": step, "changed": {"data": [saved["data"], moved]}}]
+            saved["data"] = moved
+            kwargs = {**kwargs, "data": moved}
     changed = {
         key: [saved[key], value]
         for key, value in kwargs.items()
@@ -224,10 +238,24 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
             raise ValueError(f"cannot change {key!r} when resuming ({saved[key]!r} in {out}, {value!r} given)")
     if task and task != saved["task"]:
         raise ValueError(f"{out} is a {saved['task']} run, not {task}")
+    if kwargs.get("steps") is not None and kwargs["steps"] < int(state["step"]):
+        raise ValueError(
+            f"steps={kwargs['steps']} is below the step {int(state['step'])} that {out} has reached: give more steps "
+            "(or none, to keep the run's)"
+        )
     if kwargs.get("steps") is not None:  # the user's steps from now on: a budget only stops the run early
         saved["steps_from_budget"] = False
     saved["decay_steps"] = state["config"]["decay_steps"]
     return TrainConfig.from_dict(saved), state
+
+
+def _same_folder(saved: Any, given: Any) -> bool:
+    """The saved data path and the given one name the same folder (``data/x``, ``./data/x/`` and
+    the absolute path, from the directory the resume runs in)."""
+    try:
+        return Path(str(saved)).exists() and os.path.samefile(str(saved), str(given))
+    except OSError:
+        return False
 
 
 def _given_as_saved(given: Any, saved: Any) -> bool:
@@ -298,7 +326,11 @@ def train(
     if stop_after is not None and stop_after <= 0:
         raise ValueError(f"stop_after must be positive, got {stop_after}")
     cfg, state = _resolve_config(family, resume, options)
-    return Trainer(cfg, state).fit(stop_after=stop_after)
+    # one process writes a run folder: a second `--resume` (or a new run into it) is refused while
+    # this one trains (rank 0 writes; the other ranks of a multi-process run write nothing there)
+    writes = int(os.environ.get("RANK", "0")) == 0
+    with output_lock(cfg.out) if writes else contextlib.nullcontext():
+        return Trainer(cfg, state).fit(stop_after=stop_after)
 
 
 class Trainer:
@@ -357,6 +389,14 @@ class Trainer:
 
         self.train_set = build_dataset(cfg, "train")
         self.val_set = build_dataset(cfg, "val")
+        saved_items = (state or {}).get("train_items")
+        if saved_items is not None and saved_items != len(self.train_set) and self.is_main:
+            log.warning(
+                "the training data changed since the checkpoint (%d items, now %d): the run continues on the new data, "
+                "in another order than the uninterrupted run's",
+                saved_items,
+                len(self.train_set),
+            )
         sampler = ResumableSampler(
             len(self.train_set), seed=cfg.seed, rank=self.rank, world_size=self.world, start=self.step * cfg.batch_size
         )
@@ -491,7 +531,9 @@ class Trainer:
                     )
                 end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
                 spent = self._agree(budget.spent())  # every rank stops at the same step
-                last = self.step >= end or spent
+                last = self.step >= end or spent  # this session's last step: it saves
+                final = self.step >= cfg.steps or spent  # the run's: also samples and validates, as every run
+                # (not at a stop_after step: the uninterrupted run does not sample, validate or log there)
                 if progress is not None:  # the postfix first: drawn with this step's losses, not the last step's
                     progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                     if last:  # the final bar is drawn once, by close(), before the last validation and save
@@ -500,7 +542,7 @@ class Trainer:
                         progress = None
                     else:
                         progress.update(1)
-                if self.is_main and (self.step % cfg.log_every == 0 or last):
+                if self.is_main and (self.step % cfg.log_every == 0 or final):
                     elapsed = time.perf_counter() - started
                     self._log(
                         {
@@ -510,11 +552,11 @@ class Trainer:
                             "s_per_step": elapsed / max(1, self.step - started_step),
                         }
                     )
-                if self.step % cfg.sample_every == 0 or last or self.step % cfg.val_every == 0:
+                if self.step % cfg.sample_every == 0 or final or self.step % cfg.val_every == 0:
                     self._ensure_finite()  # nothing is sampled, scored, chosen as best or saved from NaN statistics
-                if self.step % cfg.sample_every == 0 or last:
+                if self.step % cfg.sample_every == 0 or final:
                     self.write_samples()
-                if self.step % cfg.val_every == 0 or last:
+                if self.step % cfg.val_every == 0 or final:
                     self.validate()
                 if self.step % cfg.checkpoint_every == 0 or last:
                     self.save()
@@ -727,6 +769,7 @@ class Trainer:
                     "rng_ranks": rng_ranks,  # data parallelism: each rank's stream (augmentation, dropout)
                     "best": self.best,
                     "train_seconds": self.train_seconds,
+                    "train_items": len(self.train_set),  # a resume on other data says so
                     "divergence": {
                         "lr_scale": self.lr_scale,
                         "rollbacks": self.rollbacks,

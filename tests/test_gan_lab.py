@@ -768,6 +768,9 @@ def test_every_objective_trains_end_to_end(tmp_path: Path, options: dict) -> Non
         config = json.loads((tmp_path / "run" / "config.json").read_text())
         assert (config["n_critic"], config["lr"], config["beta1"], config["beta2"]) == (5, 1e-4, 0.0, 0.9)
         assert "D_gp" in keys and "G_gan" not in records[3] and "G_gan" in records[4]  # G first steps at step 5
+        # only the generator's steps report its loss (critic-only steps repeated it: the divergence watch
+        # counted it 5 times, and a resume, which did not have the repeat, counted it otherwise)
+        assert [r["step"] for r in records if "G_gan" in r] == [5, 10]
     if options.get("condition") == "acgan":
         assert {"D_class", "G_class"} <= keys
     assert all(math.isfinite(v) for r in records for k, v in r.items() if isinstance(v, float))

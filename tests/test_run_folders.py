@@ -266,3 +266,53 @@ def test_model_folder_behind_last_pt_is_rewritten_on_resume(tmp_path, paired_dir
     _, nets = load_pretrained(run / "model")
     expected = trainer.net.generators()["AtoB"].state_dict()
     assert all(torch.equal(v, expected[k]) for k, v in nets["AtoB"].state_dict().items())
+
+
+def test_a_run_folder_is_written_by_one_process_at_a_time(tmp_path, paired_dir):
+    """Two `--resume` processes on one run both trained, doubled the log and deleted each other's
+    temporary files."""
+    from img2img_runtime.folder import OutputFolderBusyError, output_lock
+
+    run = tiny_run(tmp_path, paired_dir)
+    with output_lock(run), pytest.raises(OutputFolderBusyError, match="in use by another img2img job"):
+        train(out=str(run), resume=True, steps=4)
+    assert model_step(run / "model") == 2
+    train(out=str(run), resume=True, steps=4)  # the lock is gone with its holder
+    assert model_step(run / "model") == 4 and not (run / ".img2img.lock").exists()
+
+
+def test_a_resume_finds_its_data_from_another_directory_and_after_a_move(tmp_path, paired_dir, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(paired_dir.parent)
+    run = tmp_path / "run"
+    kw = dict(out=str(run), steps=4, size=32, load_size=36, **TINY_UNET, **FAST)
+    train("pix2pix", data=paired_dir.name, stop_after=2, **kw)  # a relative --data
+    assert json.loads((run / "config.json").read_text())["data"] == str(paired_dir.resolve())
+    monkeypatch.chdir(tmp_path)
+    train(out=str(run), resume=True, steps=3, data=str(paired_dir))  # the same folder, named otherwise
+    moved = tmp_path / "moved"
+    shutil.move(str(paired_dir), moved)
+    with pytest.raises(Exception, match="does not exist"):
+        train(out=str(run), resume=True, steps=4)
+    train(out=str(run), resume=True, steps=4, data="moved")  # the data moved: recorded in the history
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"] == str(moved)
+    assert [h["changed"]["data"] for h in config["history"] if "data" in h["changed"]] == [
+        [str(paired_dir), str(moved)]
+    ]
+    with pytest.raises(ValueError, match="cannot change 'data'"):
+        train(out=str(run), resume=True, steps=5, data=str(tmp_path))  # another existing folder is a change
+    with pytest.raises(ValueError, match="steps=2 is below the step 4"):
+        train(out=str(run), resume=True, steps=2)
+
+
+def test_stop_after_saves_without_the_samples_and_validation_the_whole_run_does_not_have(tmp_path, paired_dir):
+    """They changed RUN/best (a validation at the stop step) and added samples and log records."""
+    run = tmp_path / "run"
+    kw = dict(out=str(run), steps=6, size=32, load_size=36, **TINY_UNET, **{**FAST, "val_every": 6, "sample_every": 6})
+    train("pix2pix", data=str(paired_dir), stop_after=3, **kw)
+    assert [p.name for p in (run / "samples").glob("*.png")] == []
+    assert not [r for r in ckpt.read_jsonl(run / "log.jsonl") if "val_psnr" in r]
+    train(out=str(run), resume=True)
+    assert [r["step"] for r in ckpt.read_jsonl(run / "log.jsonl") if "val_psnr" in r] == [6]

@@ -206,7 +206,6 @@ class GAN(Task):
         self.register_buffer(
             "fixed_noise", torch.randn(GRID * GRID, latent_dim, generator=torch.Generator().manual_seed(1234))
         )
-        self._last_g: dict[str, float] = {}
         self._judge: dict[str, nn.Module] = {}  # the classifier of the scores, set by prepare(); not a submodule
 
     # ----------------------------------------------------------------------------------- nets
@@ -303,14 +302,17 @@ class GAN(Task):
         with opt.autocast():
             d_terms = self.discriminator_losses(real, fake.detach(), labels, fake_labels)
         opt.step("D", sum(d_terms.values()))
+        losses = {k: float(v.detach()) for k, v in d_terms.items()}
         if (step + 1) % self.n_critic == 0:  # the generator learns through the frozen discriminator
             set_requires_grad(self.discriminator, False)
             with opt.autocast():
                 g_terms = self.generator_losses(fake, fake_labels)
             opt.step("G", sum(g_terms.values()))
             set_requires_grad(self.discriminator, True)
-            self._last_g = {k: float(v.detach()) for k, v in g_terms.items()}
-        return {**{k: float(v.detach()) for k, v in d_terms.items()}, **self._last_g}
+            losses.update({k: float(v.detach()) for k, v in g_terms.items()})
+        # a critic-only step reports no generator term (the divergence watch skips it; repeating the
+        # last one counted it twice, and the repeat was not in checkpoints: resume was not exact)
+        return losses
 
     # ------------------------------------------------------------------------- watching it
     def prepare(self, run_dir: Path | None, train_set: Any, val_set: Any) -> None:
