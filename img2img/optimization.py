@@ -77,6 +77,8 @@ class Optimization:
         self.skipped_total = 0
         self._bad_this_iteration = False
         self._scaled_this_iteration = False
+        self._stepped: set[str] = set()
+        self.last_stepped: frozenset[str] = frozenset()  # the optimizers the last iteration stepped
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Context for forward passes: autocast in the chosen precision, a no-op for fp32."""
@@ -102,6 +104,7 @@ class Optimization:
         finite (the parameters are left untouched).
         """
         opt = self.optimizers[name]
+        self._stepped.add(name)
         params = [p for group in opt.param_groups for p in group["params"]]
         opt.zero_grad(set_to_none=True)
         if not _finite_on_every_rank(loss):  # one rank's NaN: every rank skips (none waits in the all-reduce)
@@ -129,6 +132,7 @@ class Optimization:
 
     def end_iteration(self) -> None:
         """Call once after all ``step`` calls of one training iteration."""
+        self.last_stepped, self._stepped = frozenset(self._stepped), set()
         if self._scaled_this_iteration:  # GradScaler.update() needs an unscaled step to learn from
             self.scaler.update()
         self._scaled_this_iteration = False

@@ -650,8 +650,8 @@ class Trainer:
             self._roll_back(reason)
         else:
             average = self.net.weight_average
-            if average is not None:
-                average.update(self.net.generators())
+            if average is not None and any(not name.startswith("D") for name in self.opt.last_stepped):
+                average.update(self.net.generators())  # per generator update (--n-critic: not per critic step)
             if self.step % GOOD_STATE_EVERY == 0 and all_finite(self.net):  # absolute steps: a resume keeps them
                 self._keep_good_state()
         self.monitor.check_losses(losses, self.step, cfg.gan_mode)

@@ -213,7 +213,7 @@ def test_selection_scores():
     assert selection_score({**metrics, "val_sharpness": 1.2}, "sharpness") > selection_score(metrics, "sharpness")
     assert selection_score({"val_cycle_psnr": 30.0}, "cycle_psnr") == 30.0
     assert selection_score({}, "psnr") is None
-    with pytest.raises(ValueError, match="best_metric"):
+    with pytest.raises(ValueError, match="the pix2pix task does not score 'fid'"):
         TrainConfig(task="pix2pix", data="x", out="y", best_metric="fid")
 
 

@@ -811,3 +811,12 @@ def test_a_val_split_with_one_class_folder_keeps_its_labels(tmp_path: Path) -> N
     assert {int(unlabelled[i]["label"]) for i in range(len(unlabelled))} == {-1}
     _, accuracy = fit_classifier(train_set, train_set.classes, image_size=16, channels=3, epochs=1, val_set=unlabelled)
     assert accuracy is None
+
+
+def test_the_weight_average_follows_generator_updates_not_critic_steps(tmp_path: Path) -> None:
+    """With --n-critic 5 the average moved 5 times per generator update: --ema 0.999 acted as 0.995."""
+    result = train(
+        "gan", data="digits", arch="mlp", out=str(tmp_path / "run"), steps=10, batch_size=8, base_channels=8,
+        gan_loss="wgangp", n_critic=5, ema=0.99, val_every=10, sample_every=10, **QUIET,
+    )  # fmt: skip
+    assert int(result.task.weight_average.updates) == 2  # the generator stepped at steps 5 and 10

@@ -695,6 +695,15 @@ def test_init_weights_reference_recipe() -> None:
     assert abs(float(net.scales[0][1].norm.weight.detach().mean()) - 1.0) < 0.01
     with pytest.raises(ValueError, match="unknown init scheme"):
         init_weights(net, scheme="orthogonal")
+    # spectral norm estimates the new weights' norm: no step of the first forward passes is past the bound
+    net.eval()
+    for conv in (m for m in net.modules() if isinstance(m, nn.Conv2d) and hasattr(m, "parametrizations")):
+        matrix = conv.weight.detach().flatten(1)  # the normalised weight (eval: no power iteration)
+        assert abs(float(torch.linalg.matrix_norm(matrix, ord=2)) - 1.0) < 0.05
+    # the DCGAN lab's dense layers: N(0, 0.02) as well with linear=True, PyTorch's default without
+    dense = nn.Sequential(nn.Linear(400, 300))
+    assert abs(float(init_weights(dense)[0].weight.detach().std()) - 0.02) > 0.005
+    assert abs(float(init_weights(dense, linear=True)[0].weight.detach().std()) - 0.02) < 0.002
 
 
 def test_custom_norm_callable_builds_a_generator() -> None:

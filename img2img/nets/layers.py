@@ -226,20 +226,24 @@ def is_unnormalized(net: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02) -> nn.Module:
+def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02, linear: bool = False) -> nn.Module:
     """Re-initialise conv weights in place, as the pix2pix/CycleGAN reference does.
 
     Conv weights get ``N(0, gain)`` (``"normal"``), Xavier-normal or Kaiming-normal (``"xavier"``,
-    ``"kaiming"``), conv biases 0; batch-norm weights ``N(1, gain)`` and biases 0. Constructors
-    keep PyTorch's default init; training tasks call this when they want the reference recipe.
+    ``"kaiming"``), conv biases 0; batch-norm weights ``N(1, gain)`` and biases 0; with ``linear``,
+    dense layers as the convs (DCGAN: every weight ``N(0, 0.02)``). Spectral-norm convs get their
+    singular-vector estimates again for the new weights (the old ones overstated the norm up to
+    190-fold until training had run its power iterations). Constructors keep PyTorch's default
+    init; training tasks call this when they want the reference recipe.
 
     Returns:
         ``net``, for chaining.
     """
     if scheme not in ("normal", "xavier", "kaiming"):
         raise ValueError(f"unknown init scheme {scheme!r}; expected 'normal', 'xavier' or 'kaiming'")
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear) if linear else (nn.Conv2d, nn.ConvTranspose2d)
     for module in net.modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(module, kinds):
             weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
             if scheme == "normal":
                 nn.init.normal_(weight, 0.0, gain)
@@ -249,6 +253,9 @@ def init_weights(net: nn.Module, *, scheme: str = "normal", gain: float = 0.02) 
                 nn.init.kaiming_normal_(weight, a=0.0, mode="fan_in")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+            for parametrization in getattr(getattr(module, "parametrizations", None), "weight", ()):
+                if hasattr(parametrization, "_power_method"):  # spectral norm: estimate the new weight's norm
+                    parametrization._power_method(parametrization._reshape_weight_to_matrix(weight.detach()), 15)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)

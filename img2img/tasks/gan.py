@@ -198,7 +198,7 @@ class GAN(Task):
             check_wgangp_critic(self.discriminator)
         if cls is DCGANGenerator:
             for net in (self.generator, self.discriminator):
-                init_weights(net)  # N(0, 0.02), the DCGAN paper's initialisation
+                init_weights(net, linear=True)  # every weight N(0, 0.02), the DCGAN paper's initialisation
         self.gan_mode, self.lambda_gp, self.n_critic = gan_mode, lambda_gp, n_critic
         self.latent_dim = latent_dim
         self.num_classes = num_classes
