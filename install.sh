@@ -9,7 +9,7 @@
 #   ./install.sh --quiet      pass -q to pip
 #
 # Without `nvidia-smi` on PATH (no NVIDIA GPU) on Linux, torch and torchvision come first from the
-# CPU-only wheel index (about a third of the size of the default CUDA build); if that index cannot
+# CPU-only wheel index (about a quarter of the size of the default CUDA build); if that index cannot
 # be reached (an offline machine, or pip set up with local wheels) it says so in one line and the
 # default index is used. Then img2img is installed; torch is kept as installed.
 #

@@ -33,7 +33,14 @@ _LAZY = {
 __all__ = ["EvalReport", "TrainConfig", "TrainResult", "Translator", "__version__", "evaluate_model", "train"]
 
 
+# The modules README names as the API of their parts load on first use too (`img2img.sampling.sample_grid`
+# after a plain `import img2img`)
+_SUBMODULES = ("classifier", "export", "losses", "metrics", "nets", "quantize", "sampling", "tasks")
+
+
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # importing sets the attribute
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name], __name__), name)
@@ -42,4 +49,4 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -927,8 +927,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="train a small old-photo restoration model on the bundled photos for 4.5 minutes (4.4 minutes in "
-        "all on a 2-core CPU: the budget includes the last validation) and write an HTML page of results",
+        help="train a small old-photo restoration model on the bundled photos with a 4.5-minute budget (the "
+        "last validation included) and write an HTML page of results",
     )
     p.add_argument(
         "--out", default="img2img-demo", help="where to write data, run and results (default ./img2img-demo)"

@@ -364,5 +364,5 @@ def check_task_options(task: str, given: dict[str, Any]) -> None:
     foreign = sorted(k for k, v in given.items() if k in others and v not in (None, [], {}))
     if foreign:
         users = {k: sorted(n for n, t in TASKS.items() if k in t.config_fields()) for k in foreign}
-        listed = "; ".join(f"{k} (--{k.replace('_', '-')}) is an option of {', '.join(users[k])}" for k in foreign)
+        listed = "; ".join(f"{k} (--{k.replace('_', '-')}), an option of {', '.join(users[k])}" for k in foreign)
         raise ValueError(f"the {task} task does not use {listed}")

@@ -104,6 +104,9 @@ class Translator:
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
         self.precision = precision
+        for name in self.generators:  # a bad tile or overlap is refused here, not image by image
+            spec = self.spec(name)
+            tiling_policy(tile, overlap, suggested_tile(spec), image_statistics=spec.image_statistics)
 
     # ------------------------------------------------------------------ construction
     @classmethod

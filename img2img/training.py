@@ -531,6 +531,11 @@ class Trainer:
                     )
                 end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
                 spent = self._agree(budget.spent())  # every rank stops at the same step
+                if spent and plans and not cfg.steps_planned:  # spent before its speed was measured: the run
+                    cfg.plan_steps(self.step, done=self.step)  # is the steps made (not the planning placeholder)
+                    self.monitor.set_total_steps(cfg.steps)
+                    if self.is_main:
+                        write_json(self.run_dir / "config.json", cfg.to_dict())
                 last = self.step >= end or spent  # this session's last step: it saves
                 final = self.step >= cfg.steps or spent  # the run's: also samples and validates, as every run
                 # (not at a stop_after step: the uninterrupted run does not sample, validate or log there)

@@ -121,6 +121,26 @@ def test_minutes_stops_saves_and_resumes(tmp_path, paired_dir, monkeypatch, cloc
     assert finished.step > longer.step + 15
 
 
+def test_a_budget_spent_before_the_speed_is_measured_ends_a_run_of_the_steps_made(
+    tmp_path, paired_dir, monkeypatch, clock
+):
+    """config.json said steps 1000000000 (the planning placeholder) and "step 4 of 1000000000"."""
+    monkeypatch.setattr(TimeBudget, "probe_steps", 50)
+    real_step = train_module.Trainer.train_step
+
+    def slow_step(self, batch):  # 10 s per step: a 0.5-minute budget is spent at step 3, before any plan
+        clock.now += 10.0
+        return real_step(self, batch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_step", slow_step)
+    run = tmp_path / "run"
+    kw = dict(data=str(paired_dir), size=32, load_size=36, batch_size=2, val_every=1000, **TINY_UNET, **FAST)
+    result = train("pix2pix", out=str(run), minutes=0.5, **kw)
+    config = json.loads((run / "config.json").read_text())
+    assert result.step == config["steps"] == 3 and result.total_steps == 3
+    assert config["decay_steps"] < PLANNED_STEPS
+
+
 def test_steps_given_with_minutes_are_kept_and_the_budget_only_stops_the_run(tmp_path, paired_dir, monkeypatch, clock):
     monkeypatch.setattr(TimeBudget, "probe_steps", 2)
     real_step = train_module.Trainer.train_step

@@ -247,8 +247,8 @@ def test_options_of_other_tasks_are_refused_not_ignored(tmp_path, paired_dir, ca
     argv = ["train", "cyclegan", "--data", str(paired_dir), "--out", str(tmp_path / "run"), "--steps", "1", *TINY]
     assert main([*argv, "--lambda-l1", "7", "--warmup-steps", "5"]) == 2
     err = capsys.readouterr().err
-    assert "cyclegan task does not use lambda_l1 (--lambda-l1) is an option of pix2pix" in err
-    assert "warmup_steps (--warmup-steps) is an option of srgan" in err and "Traceback" not in err
+    assert "cyclegan task does not use lambda_l1 (--lambda-l1), an option of pix2pix" in err
+    assert "warmup_steps (--warmup-steps), an option of srgan" in err and "Traceback" not in err
     with pytest.raises(ValueError, match="pool_size"):
         train("pix2pix", data=str(paired_dir), out=str(tmp_path / "p"), steps=1, pool_size=10)
     assert not (tmp_path / "run").exists() and not (tmp_path / "p").exists()

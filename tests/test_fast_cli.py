@@ -99,7 +99,8 @@ def test_import_img2img_is_light_and_its_names_load_on_use():
     script = (
         "import sys, img2img; heavy = sorted(m for m in sys.modules if m.split('.')[0] in %r); "
         "assert not heavy, heavy; print(img2img.__version__); img2img.TrainConfig; "
-        "assert 'torch' not in sys.modules; img2img.train; assert 'torch' in sys.modules" % (HEAVY,)
+        "assert 'torch' not in sys.modules; img2img.train; assert 'torch' in sys.modules; "
+        "assert img2img.sampling.sample_grid and img2img.nets.create_model and 'nope' not in dir(img2img)" % (HEAVY,)
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

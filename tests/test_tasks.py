@@ -324,7 +324,7 @@ def test_srgan_content_loss_is_resolved_and_never_from_the_torch_cache(no_vgg_en
     assert TrainConfig(task="srgan", content_loss="l1+fm").vgg_weights is None
     assert TrainConfig(task="pix2pix").content_loss is None
     with pytest.raises(
-        ValueError, match=r"the pix2pix task does not use content_loss \(--content-loss\) is an option of srgan"
+        ValueError, match=r"the pix2pix task does not use content_loss \(--content-loss\), an option of srgan"
     ):
         TrainConfig(task="pix2pix", content_loss="vgg")
     with pytest.raises(ValueError, match="needs a local VGG19"):

@@ -253,6 +253,16 @@ def test_invalid_overlap_raises(overlap):
         run_images(Recorder(), [np.zeros((70, 70, 3), np.uint8)], ModelSpec(), tile=32, overlap=overlap)
 
 
+@pytest.mark.parametrize(("tile", "overlap"), [(64, 64), (None, 8), (0, None), (32, -1)])
+def test_a_translator_refuses_bad_tiling_when_made_not_image_by_image(sr, tile, overlap):
+    """Like img2img_runtime.Model: the torch Translator (`img2img translate --model RUN`) accepted
+    them and failed every image of a folder job."""
+    with pytest.raises(ValueError, match="tile|overlap"):
+        Translator.from_pretrained(sr / "model", device="cpu", tile=tile, overlap=overlap)
+    with pytest.raises(ValueError, match="tile|overlap"):
+        Model(sr / "sr.onnx", tile=tile, overlap=overlap)
+
+
 @pytest.mark.parametrize("tile", [0, -5, "big", 1.5])
 def test_invalid_tile_raises(tile):
     with pytest.raises(ValueError, match="tile"):
