@@ -396,6 +396,8 @@ console.log(JSON.stringify({{tile: spec.tile, tiny: suggestedTile(tiny), refused
 def test_the_page_refuses_outputs_and_colour_resolutions_it_cannot_draw(tmp_path: Path) -> None:
     import onnx
 
+    from img2img_runtime.metadata import flat_metadata
+
     model = export_tiny_sr(tmp_path)
     graph = onnx.load(str(model))
     entry = next(e for e in graph.metadata_props if e.key == "img2img.config")
@@ -405,7 +407,10 @@ def test_the_page_refuses_outputs_and_colour_resolutions_it_cannot_draw(tmp_path
         ({"color": {"space": "lab", "ab_scale": 110.0, "resolution": 64}, "input": {**config["input"], "channels": 1},
           "output": {**config["output"], "channels": 2}}, "color.resolution"),
     ):  # fmt: skip
-        entry.value = json.dumps({**config, **change})
+        changed = {**config, **change}
+        entry.value = json.dumps(changed)
+        for key, value in flat_metadata(changed).items():  # the flat keys agree (a contradiction is refused)
+            next(e for e in graph.metadata_props if e.key == f"img2img.{key}").value = value
         onnx.save(graph, str(tmp_path / "changed.onnx"))
         with pytest.raises(web.WebModelError, match=words):
             web.model_info(tmp_path / "changed.onnx")
