@@ -1034,6 +1034,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"img2img {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except ImportError as error:  # an optional extra that is not installed (its message says what to install)
+        if "pip install" not in str(error):
+            raise
+        print(f"img2img {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except RuntimeError as error:
         from .divergence import TrainingDiverged
 

@@ -101,6 +101,32 @@ def test_ray_reads_and_writes_pyarrow_filesystems(model: Path, tmp_path: Path) -
     assert ray_temp_folders() - before == set()
 
 
+def test_uris_keep_inputs_safe_and_take_any_name(model: Path, tmp_path: Path, monkeypatch) -> None:
+    """Through URIs, an output folder equal to the input replaced the inputs, one inside it was read
+    back as input, a name with a space stopped the job, and a URI input with a local output failed
+    every file. file:// URIs are now local folders (the local checks); pyarrow's path is forced here."""
+    import img2img_runtime.ray as ray_module
+
+    inputs = make_inputs(tmp_path / "in", count=3)
+    (inputs / "a b ü%.png").write_bytes((inputs / "im01.png").read_bytes())
+    before = files(inputs)
+    with pytest.raises(ValueError, match="is the input folder"):
+        translate_dataset(model, f"file://{inputs}", str(inputs), overwrite=True, progress=False)
+    Model(model).translate_folder(inputs, tmp_path / "local", progress=False)
+    monkeypatch.setattr(ray_module, "_local_if_file_uri", lambda path: path)  # the remote-filesystem code
+    with pytest.raises(ValueError, match="is the input folder"):
+        translate_dataset(model, f"file://{inputs}", f"file://{inputs}/", overwrite=True, progress=False)
+    report = translate_dataset(model, f"file://{inputs}", tmp_path / "local2", actors=1, progress=False)
+    assert [Path(str(p)).name for p, _ in report.failed] == ["broken.png"]
+    assert files(tmp_path / "local2") == files(tmp_path / "local")
+    inside = inputs / "out"
+    translate_dataset(model, f"file://{inputs}", f"file://{inside}", actors=1, progress=False)
+    again = translate_dataset(model, f"file://{inputs}", f"file://{inside}", actors=1, progress=False)
+    assert again.written == [] and not (inside / "out").exists()  # its own outputs are not inputs
+    assert files(inside) == files(tmp_path / "local") and "a b ü%.png" in files(inside)
+    assert {k: v for k, v in files(inputs).items() if not k.startswith("out/")} == before
+
+
 def test_translate_command_with_the_ray_engine(model: Path, tmp_path: Path, capsys) -> None:
     from img2img.cli import main
 

@@ -50,7 +50,39 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 
 
 def _join(uri: str, relative: str) -> str:
-    return uri.rstrip("/") + "/" + relative
+    """``uri/relative`` with the relative path percent-encoded (a space, ``%`` or non-ASCII name is
+    not a valid URI as it is; pyarrow decodes it back)."""
+    from urllib.parse import quote
+
+    return uri.rstrip("/") + "/" + quote(relative)
+
+
+def _out(output: str, relative: str) -> str:
+    """Where the output of ``relative`` goes: under a URI, or under a local folder."""
+    return _join(output, relative) if _is_uri(output) else str(Path(output) / relative)
+
+
+def _local_if_file_uri(path: str | os.PathLike) -> str | os.PathLike:
+    """A ``file://`` URI as the local path it names: local folders get the local job's checks (the
+    output folder is not the input, is left out of it, is locked and journaled)."""
+    if str(path).startswith("file://"):
+        return _filesystem(str(path))[1]
+    return path
+
+
+def _check_uri_folders(input_uri: str, output_uri: str) -> str | None:
+    """Refuse an output that is the input on one filesystem; the output's path when it lies inside
+    the input (left out of the listing), else None."""
+    (in_fs, in_path), (out_fs, out_path) = _filesystem(input_uri), _filesystem(output_uri)
+    if in_fs.type_name != out_fs.type_name:
+        return None
+    in_path, out_path = in_path.rstrip("/"), out_path.rstrip("/")
+    if in_path == out_path:
+        raise ValueError(
+            f"the output folder {output_uri} is the input folder {input_uri}: the outputs would replace the "
+            "inputs; choose another output folder"
+        )
+    return out_path if out_path.startswith(in_path + "/") else None
 
 
 def _plan_uris(input_uri: str, output_uri: str, recursive: bool, report: FolderReport) -> list[tuple[str, str]]:
@@ -58,16 +90,19 @@ def _plan_uris(input_uri: str, output_uri: str, recursive: bool, report: FolderR
     non-image files are reported as skipped, like the local listing."""
     from pyarrow import fs
 
+    inside = _check_uri_folders(input_uri, output_uri) if _is_uri(output_uri) else None
     filesystem, root = _filesystem(input_uri)
     info = filesystem.get_file_info(root)
     if info.type == fs.FileType.NotFound:
         raise FileNotFoundError(f"input {input_uri} does not exist")
     if info.type == fs.FileType.File:
         name = root.rsplit("/", 1)[-1]
-        return [(input_uri, _join(output_uri, name))]
+        return [(input_uri, _out(output_uri, name))]
     pairs = []
     for entry in sorted(filesystem.get_file_info(fs.FileSelector(root, recursive=recursive)), key=lambda e: e.path):
         if entry.type != fs.FileType.File:
+            continue
+        if inside is not None and entry.path.startswith(inside + "/"):  # the output folder: never read
             continue
         relative = entry.path[len(root.rstrip("/")) + 1 :]
         if any(part.startswith(".") for part in relative.split("/")):
@@ -75,7 +110,7 @@ def _plan_uris(input_uri: str, output_uri: str, recursive: bool, report: FolderR
         elif not is_image_file(relative):
             report.skipped.append((Path(relative), "not an image file"))
         else:
-            pairs.append((_join(input_uri, relative), _join(output_uri, relative)))
+            pairs.append((_join(input_uri, relative), _out(output_uri, relative)))
     if not pairs:
         raise FileNotFoundError(f"no images found in {input_uri} (supported: {', '.join(IMAGE_EXTENSIONS)})")
     return pairs
@@ -241,6 +276,7 @@ def translate_dataset(
         model, tile=tile, overlap=overlap, self_ensemble=self_ensemble
     )  # the metadata, graph and tiling checks, before any actor starts
     report = FolderReport()
+    input_path, output_dir = _local_if_file_uri(input_path), _local_if_file_uri(output_dir)
     remote_out = _is_uri(output_dir)
     if _is_uri(input_path):
         pairs = [(s, d) for s, d in _plan_uris(str(input_path), str(output_dir), recursive, report)]
@@ -275,7 +311,8 @@ def translate_dataset(
         else:
             remove_stale_temps(Path(d) for _, d in pairs)
             journal = OverwriteJournal(output_dir)
-            local = plan_todo([(Path(s), Path(d)) for s, d in pairs], report, journal, overwrite=overwrite)
+            # the sources stay as given (a URI as a Path would lose its "//")
+            local = plan_todo([(s, Path(d)) for s, d in pairs], report, journal, overwrite=overwrite)  # type: ignore[misc]
             todo = [(str(s), str(d)) for s, d in local]
         on_written = journal.written if journal is not None and journal.path.exists() else None
         if todo:
