@@ -329,8 +329,15 @@ def train(
     # one process writes a run folder: a second `--resume` (or a new run into it) is refused while
     # this one trains (rank 0 writes; the other ranks of a multi-process run write nothing there)
     writes = int(os.environ.get("RANK", "0")) == 0
-    with output_lock(cfg.out) if writes else contextlib.nullcontext():
-        return Trainer(cfg, state).fit(stop_after=stop_after)
+    existed = Path(cfg.out).exists()
+    try:
+        with output_lock(cfg.out) if writes else contextlib.nullcontext():
+            return Trainer(cfg, state).fit(stop_after=stop_after)
+    except BaseException:
+        if writes and not existed:  # a run that failed to start (e.g. bad data) leaves no empty folder
+            with contextlib.suppress(OSError):
+                Path(cfg.out).rmdir()  # only when empty
+        raise
 
 
 class Trainer:

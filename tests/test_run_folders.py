@@ -316,3 +316,11 @@ def test_stop_after_saves_without_the_samples_and_validation_the_whole_run_does_
     assert not [r for r in ckpt.read_jsonl(run / "log.jsonl") if "val_psnr" in r]
     train(out=str(run), resume=True)
     assert [r["step"] for r in ckpt.read_jsonl(run / "log.jsonl") if "val_psnr" in r] == [6]
+
+
+def test_a_run_that_cannot_start_leaves_no_empty_folder(tmp_path):
+    from img2img.data.files import DatasetError
+
+    with pytest.raises(DatasetError):
+        train("pix2pix", data=str(tmp_path / "missing"), out=str(tmp_path / "run"), steps=1, **FAST)
+    assert not (tmp_path / "run").exists()  # the run folder's lock made it
