@@ -61,13 +61,10 @@ class PairedFolder(ResizeCropFolder):
             decoded = self._decode_all([a for a, _ in self.pairs], 3)
         bad = self._unreadable(decoded)
         if self.layout == "A/B":
-            bad += [
-                (b, "shape unlike A's", self._stretch_message(a, b, decoded[a], decoded[b]))
-                for a, b in self.pairs
-                if not isinstance(decoded.get(a), str)
-                and not isinstance(decoded.get(b), str)
-                and self._stretch_message(a, b, decoded[a], decoded[b])
-            ]
+            readable = [(a, b) for a, b in self.pairs if not isinstance(decoded.get(a), str)]
+            readable = [(a, b) for a, b in readable if not isinstance(decoded.get(b), str)]
+            messages = [(b, self._stretch_message(a, b, decoded[a], decoded[b])) for a, b in readable]
+            bad += [(b, "shape unlike A's", message) for b, message in messages if message]
         if self.layout == "AB":
             bad += [
                 (path, f"odd width {shape[1]}", self._odd_width_message(path, shape[1]))
