@@ -373,7 +373,12 @@ def _read_json(path: Path, error: type[ValueError] = ValueError) -> Any:
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """A model folder, or a run folder holding one (``RUN/best`` if present, else ``RUN/model``)."""
+    """A model folder, a run folder holding one (``RUN/best`` if present, else ``RUN/model``), or the
+    name of a shipped model (``img2img models``; its files are checked against their SHA-256)."""
+    from img2img_runtime import zoo
+
+    if zoo.is_model_name(path):  # a shipped model (img2img models): its checked model folder
+        return zoo.model_dir(str(path))
     path = Path(path)
     problem: ModelConfigError | None = None
     if (path / CONFIG_NAME).is_file():

@@ -1,11 +1,13 @@
 """Command line: a thin layer over the Python API. Each subcommand parses flags and calls one function.
 
     img2img demo
+    img2img models                                   (the shipped models: restore, sr-x4, sr-x4-gan, colorize, sketch)
     img2img prepare {sketch,colorize,restore,sr} PHOTOS OUT [--preset ...] [--scale N]
     img2img train {pix2pix,cyclegan,srgan} --data DIR --out RUN [options] [--stop-after N]
     img2img train gan --data digits|faces|DIR --arch mlp|dcgan [--condition class|acgan] --out RUN
     img2img sample --model RUN_OR_MODEL_DIR_OR_ONNX --output grid.png [--n 64] [--label 7] [--latent-walk]
     img2img train --out RUN --resume [--steps N]
+    img2img train pix2pix --init-from NAME|RUN|MODEL_DIR --data DIR --task restore --out RUN   (fine-tune: a new run)
     img2img translate --model RUN_OR_MODEL_DIR_OR_ONNX --input IMAGE_OR_DIR --output DIR [--tile 512]
     img2img export RUN_OR_MODEL_DIR model.onnx [--opset N] [--fp16] [--int8 --calibration DIR [--calibration-method M]]
     img2img eval --model RUN_OR_MODEL_DIR_OR_ONNX --data PHOTOS --task restore|colorize|sketch|sr [--json out.json]
@@ -31,6 +33,9 @@ S = argparse.SUPPRESS  # flags the user did not give stay out of the kwargs (res
 # --help and argument errors answer at once (tests/test_fast_cli.py): building the parser imports no torch,
 # kornia or OpenCV, main() runs a command's check_* (the checks across flags) before anything heavy loads,
 # and each cmd_* imports what it runs.
+
+# the restore recipe's --preset choices (the names only: no OpenCV)
+from .data.restore_presets import RESTORE_PRESETS  # noqa: E402
 
 # CLI flag -> generator / discriminator constructor keyword: one mapping for the CLI and img2img.train()
 from .options import DISCRIMINATOR_FLAGS, GENERATOR_FLAGS  # noqa: E402,F401
@@ -73,6 +78,14 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         default=False,
         help="continue the run in --out where it stopped; the task and every option come from the run "
         "folder (bit-exact with the same --steps, device and thread count; see README) (default: off)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="NAME|RUN|MODEL_DIR",
+        help="fine-tune: start a new run (step 0, fresh optimizer and schedule) from the weights of a shipped "
+        "model (img2img models), a run folder (its best/ or model/, and its discriminator from "
+        "checkpoints/last.pt) or a model folder; the generator's architecture comes from the model and a "
+        "model of another task is refused; not with --resume (default: none, fresh weights)",
     )
     p.add_argument(
         "--stop-after",
@@ -155,9 +168,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="train on plain photos: make inputs on the fly with this recipe, fresh damage every epoch "
         "(default: none, the folder holds pairs)",
     )
-    g.add_argument(
-        "--preset", choices=["light", "medium", "heavy"], help="--task restore: how much damage (default: medium)"
-    )
+    g.add_argument("--preset", choices=RESTORE_PRESETS, help="--task restore: how much damage (default: medium)")
     g.add_argument(
         "--realistic", action="store_true", help="--task sr: blur, noise and JPEG around the downscale (default: off)"
     )
@@ -434,6 +445,10 @@ def check_train(args: argparse.Namespace) -> None:
         )
     if not args.resume and not hasattr(args, "data"):
         args._parser.error("--data is required (unless --resume)")
+    if args.resume and hasattr(args, "init_from"):
+        from .options import INIT_FROM_WITH_RESUME
+
+        args._parser.error(INIT_FROM_WITH_RESUME)
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -497,7 +512,11 @@ def _add_translate_parser(sub: argparse._SubParsersAction) -> None:
     from img2img_runtime.cli import add_run_arguments
 
     p = sub.add_parser("translate", help="translate an image or a folder with a trained or exported model")
-    p.add_argument("--model", required=True, help="run folder, model folder, checkpoint .pt, or exported .onnx")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="run folder, model folder, checkpoint .pt, exported .onnx, or a shipped model's name (img2img models)",
+    )
     add_run_arguments(p)
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for two-way models (cyclegan) (default: the model's)")
     p.add_argument("--device", default="auto", help="torch models: auto, cpu, cuda, mps (default: auto)")
@@ -519,7 +538,9 @@ def _add_translate_parser(sub: argparse._SubParsersAction) -> None:
 def check_translate(args: argparse.Namespace) -> None:
     if str(args.model).endswith(".onnx") and args.direction:
         raise ValueError("an exported .onnx file holds one direction; --direction applies to run/model folders")
-    if args.engine == "ray" and not str(args.model).endswith(".onnx"):
+    from img2img_runtime.zoo import is_model_name
+
+    if args.engine == "ray" and not (str(args.model).endswith(".onnx") or is_model_name(args.model)):
         raise ValueError("--engine ray runs exported models: img2img export RUN model.onnx, then --model model.onnx")
     if args.engine != "ray" and (args.ray_address or args.actors):
         raise ValueError("--ray-address and --actors are options of --engine ray")
@@ -655,7 +676,7 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("photos", help="folder of photos (searched recursively)")
     p.add_argument("out", help="output folder")
-    p.add_argument("--preset", choices=["light", "medium", "heavy"], help="restore: how much damage (default medium)")
+    p.add_argument("--preset", choices=RESTORE_PRESETS, help="restore: how much damage (default medium)")
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr: downscaling factor (default 4)")
     p.add_argument(
         "--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)"
@@ -706,7 +727,11 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
         "model, and print its PSNR (RGB and luma), SSIM, colourfulness, sharpness and seconds per "
         "megapixel beside the baselines (bicubic for sr, the input itself otherwise).",
     )
-    p.add_argument("--model", required=True, help="run folder, model folder, checkpoint .pt, or exported .onnx")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="run folder, model folder, checkpoint .pt, exported .onnx, or a shipped model's name (img2img models)",
+    )
     p.add_argument(
         "--data",
         help="folder of photos (with --task), or a paired folder with A/ and B/ (val/ preferred); GAN lab "
@@ -718,7 +743,7 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
         help="make the inputs from photos with this recipe (default: none, --data is a paired A/B folder)",
     )
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr: downscaling factor (default 4)")
-    p.add_argument("--preset", choices=["light", "medium", "heavy"], help="restore: how much damage (default medium)")
+    p.add_argument("--preset", choices=RESTORE_PRESETS, help="restore: how much damage (default medium)")
     p.add_argument(
         "--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)"
     )
@@ -881,7 +906,11 @@ def _add_web_parser(sub: argparse._SubParsersAction) -> None:
         "drawing pad for sketch models, photo drop with a before/after slider and download for photo models. "
         "Only the page's files and the model are served, from localhost.",
     )
-    p.add_argument("--model", required=True, help="an .onnx file written by img2img export")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="an .onnx file written by img2img export, or a shipped model's name (img2img models)",
+    )
     p.add_argument("--port", type=int, default=8765, help="local port (default: 8765; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument(
@@ -946,6 +975,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_models_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the shipped models (use them by name: --model restore)",
+        description="The trained models that come with img2img: name, task, size, score on photos they never saw, "
+        "training data and its licences. Every --model takes these names; each has a model card.",
+    )
+    p.add_argument("--json", action="store_true", help="print the index (files, SHA-256, scores, training) as JSON (default: a table)")
+    p.add_argument("--card", metavar="NAME", help="print one model's card, MODEL_CARD.md (default: the table of all models)")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from img2img_runtime import zoo
+
+    if args.card:
+        print(zoo.get(args.card).card_path.read_text(encoding="utf-8"))
+    elif args.json:
+        print(json.dumps({m.name: zoo.describe(m) for m in zoo.list_models()}, indent=2))
+    else:
+        print(zoo.format_table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from img2img_runtime.argparsing import HelpfulParser
 
@@ -962,6 +1017,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_parser(sub)
     _add_sample_parser(sub)
     _add_web_parser(sub)
+    _add_models_parser(sub)
     from img2img_runtime.cli import VERBOSE_HELP
 
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
@@ -985,7 +1041,9 @@ def interrupted(args: argparse.Namespace, argv: list[str], interrupt: KeyboardIn
             )
         saved = f"checkpoint at step {step} saved" if step is not None else "the last checkpoint is kept"
         add = [] if args.resume else ["--resume"]
-        return report(prog, f"{saved} in {args.out}; resume with", command_line("img2img", argv, add=add))
+        kept = [a for i, a in enumerate(argv) if a != "--init-from" and (i == 0 or argv[i - 1] != "--init-from")]
+        kept = [a for a in kept if not a.startswith("--init-from=")]  # the run's weights are in its checkpoint now
+        return report(prog, f"{saved} in {args.out}; resume with", command_line("img2img", kept, add=add))
     if command == "demo":
         step = getattr(interrupt, "step", None)
         saved = f"training saved at step {step}" if step is not None else "finished steps are kept"

@@ -70,6 +70,8 @@ class TrainConfig:
     task: str = "pix2pix"
     data: str = ""
     out: str = ""
+    init_from: str | None = None  # fine-tuning: the model folder a new run starts from (recorded as its absolute path)
+    init_from_name: str | None = None  # the init_from source as given: a run or model folder, or a shipped model's name
     steps: int | None = None
     minutes: float | None = None
     batch_size: int | None = None

@@ -444,7 +444,7 @@ def evaluate_model(
             folder (``A/`` + ``B/``) without.
         task: ``"restore"``, ``"colorize"``, ``"sketch"`` or ``"sr"``; None for a paired folder.
         scale: sr: the downscaling factor (and the border cropped before scoring).
-        preset: restore: ``"light"``, ``"medium"`` or ``"heavy"`` damage.
+        preset: restore: ``"light"``, ``"medium"``, ``"heavy"`` or ``"varied"`` damage.
         realistic: sr: blur, noise and JPEG around the downscale.
         seed: inputs of photo ``i`` come from ``np.random.default_rng([seed, i])``.
         max_images: stop after this many evaluated images (None: all).

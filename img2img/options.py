@@ -79,6 +79,11 @@ SWITCHES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "no_progress": ("progress", lambda on: not on),
     "gan_loss": ("gan_mode", lambda mode: mode),  # the GAN lab's name for --gan-mode
 }
+# --init-from (init_from=) starts a new run from trained weights; --resume (resume=True) continues one
+INIT_FROM_WITH_RESUME = (
+    "--init-from starts a new run from trained weights (step 0, fresh optimizer) and --resume continues the run "
+    "in --out: give one of them"
+)
 # keywords of img2img.train() itself (not TrainConfig fields)
 TRAIN_PARAMETERS = ("task", "resume", "stop_after")
 

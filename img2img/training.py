@@ -39,12 +39,18 @@ from img2img_runtime.folder import output_lock
 
 from .checkpoint import (
     CHECKPOINT_FORMAT,
+    CONFIG_NAME,
+    ModelConfigError,
+    _read_json,
     append_jsonl,
     clean_run_folder,
     load_checkpoint,
+    load_pretrained,
     read_jsonl,
+    resolve_model_dir,
     save_checkpoint,
     save_pretrained,
+    validate_model_config,
     write_json,
     write_jsonl,
 )
@@ -71,8 +77,9 @@ from .divergence import (
     weight_norm,
 )
 from .monitor import HealthMonitor, evaluate, sample_grid, selection_score
+from .nets import create_model, get_model_class, list_models
 from .optimization import NonFiniteLossError, Optimization, broadcast_state, distributed_world, lr_factor
-from .options import family_of_recipe, normalize_train_kwargs
+from .options import GENERATOR_FLAGS, INIT_FROM_WITH_RESUME, family_of_recipe, normalize_train_kwargs
 from .tasks import TASKS, Task, build_task
 
 # steps between in-memory copies of the last good state (what a rollback returns to); every save is one too
@@ -209,6 +216,8 @@ def _resolve_config(task: str | None, resume: bool, kwargs: dict[str, Any]) -> t
         check_task_options(task, options)
         if options.get("data") and Path(options["data"]).exists():  # a resume from another directory finds it
             options["data"] = str(Path(options["data"]).resolve())
+        if options.get("init_from") is not None:  # fine-tuning: the architecture comes from the model
+            adopt_init_from(task, options)
         return TrainConfig(task=task, **options), None
     if not ckpt_path.exists():
         raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
@@ -268,6 +277,203 @@ def _given_as_saved(given: Any, saved: Any) -> bool:
     )
 
 
+# ------------------------------------------------------------------------------------ fine-tuning (--init-from)
+def _init_error(given: str, problem: str) -> ValueError:
+    return ValueError(f"--init-from {given}: {problem}")
+
+
+def source_run(model_dir: str | os.PathLike) -> Path | None:
+    """The run folder a model folder belongs to (``RUN/model``, ``RUN/best`` beside
+    ``RUN/checkpoints/last.pt``, which holds the discriminators), or None for a model folder on its own."""
+    model_dir = Path(model_dir)
+    if model_dir.name in ("model", "best") and (model_dir.parent / "checkpoints" / "last.pt").is_file():
+        return model_dir.parent
+    return None
+
+
+def _describe_task(task: str | None, recipe: str | None) -> str:
+    return f"task {recipe!r} ({task})" if recipe else f"task {task!r}"
+
+
+def _generator_name(given: str, net: dict[str, Any], chosen: str | None, recorded: str | None) -> str:
+    """The generator preset that builds exactly the net ``net`` (a model folder's net config) when
+    given all of its arguments: the user's ``--generator`` (refused when it builds another net),
+    else the name the source run recorded, else a preset of the net's class (its own settings first)."""
+    kwargs = {k: v for k, v in net.items() if k != "arch"}
+
+    def builds(name: str) -> bool:
+        try:
+            with torch.device("meta"):
+                return create_model(name, **kwargs).config == net
+        except (ValueError, TypeError):
+            return False
+
+    if chosen is not None:
+        if not builds(chosen):
+            raise _init_error(
+                given,
+                f"its generator is a {net['arch']!r} net, and --generator {chosen} is another architecture: leave out "
+                "--generator (the architecture comes from the model), or leave out --init-from",
+            )
+        return chosen
+    same = [n for n in list_models("generator") if getattr(get_model_class(n), "arch", None) == net["arch"]]
+    presets = {n: getattr(get_model_class(n), "presets", {}).get(n, {}) for n in same}
+    same.sort(key=lambda n: sum(net.get(k) != v for k, v in presets[n].items()))  # its own settings first
+    for name in ([recorded] if recorded in same else []) + same:
+        if builds(name):
+            return name
+    raise _init_error(given, f"no generator preset builds its {net['arch']!r} net")
+
+
+def adopt_init_from(task: str, options: dict[str, Any]) -> None:
+    """A new run with ``init_from`` (a run folder, a model folder or a shipped model's name): check
+    the source model against the run and take its architecture into ``options``.
+
+    The source's generator (preset name and every constructor argument) replaces the recipe's and
+    the profile's; an explicit ``generator`` or ``generator_kwargs`` that builds another net is an
+    error, as is a source of another task (family or recipe). Its channels and scale are taken
+    unless given. A run folder's discriminator arguments (``RUN/config.json``) are taken too, the
+    user's winning (the discriminator then starts fresh, see :func:`load_init_weights`).
+    ``init_from`` becomes the model folder's absolute path, ``init_from_name`` keeps it as given.
+    """
+    given = str(options["init_from"])
+    if TASKS[task].dataset == "images":
+        raise _init_error(given, f"the {task} task (noise -> image) does not fine-tune; leave out --init-from")
+    try:
+        directory = resolve_model_dir(given).resolve()
+        config = _read_json(directory / CONFIG_NAME, ModelConfigError)
+        validate_model_config(config, directory)
+    except ValueError as err:
+        raise _init_error(given, str(err)) from None
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"--init-from {given}: {err}") from None
+    source_task, source_recipe = config.get("task"), (config.get("training") or {}).get("recipe")
+    recipe = options.get("recipe")
+    if (source_task is not None and source_task != task) or (source_recipe and recipe and source_recipe != recipe):
+        this_run = f"{task} --task {recipe}" if recipe else task
+        raise _init_error(
+            given,
+            f"its model is {_describe_task(source_task, source_recipe)}, but this run is {this_run}; fine-tune it "
+            "in a run of its own task, or leave out --init-from",
+        )
+    directions = config["directions"]
+    net = dict(directions["AtoB" if "AtoB" in directions else next(iter(directions))]["net"])
+    run = source_run(directory)
+    saved = {}
+    if run is not None:
+        with contextlib.suppress(OSError, ValueError):
+            saved = json.loads((run / "config.json").read_text())
+    kwargs = {k: v for k, v in net.items() if k not in ("arch", "in_channels", "out_channels")}
+    if "scale" in TASKS[task].config_fields() and "scale" in kwargs:  # the task passes the scale itself
+        scale = kwargs.pop("scale")
+        options["scale"] = scale if options.get("scale") is None else options["scale"]
+    if "lab" not in str(config.get("input", {}).get("color_space", "")):  # (lab: 1 -> 2 channels from 3 -> 3)
+        for key in ("in_channels", "out_channels"):
+            if key in net and options.get(key) is None:
+                options[key] = net[key]
+    for key, value in (options.get("generator_kwargs") or {}).items():
+        if key not in kwargs or kwargs[key] != value:
+            flag = f"--{key.replace('_', '-')}" if key in GENERATOR_FLAGS else "--generator-kwargs"
+            has = f"has {key}={kwargs[key]!r}" if key in kwargs else f"has no {key!r}"
+            raise _init_error(
+                given,
+                f"its generator {has}, but {flag} gives {key}={value!r}: leave it out (the architecture comes from "
+                "the model), or leave out --init-from",
+            )
+    options["generator"] = _generator_name(given, net, options.get("generator"), saved.get("generator"))
+    options["generator_kwargs"] = kwargs
+    if isinstance(saved.get("discriminator_kwargs"), dict):
+        options["discriminator_kwargs"] = {
+            **saved["discriminator_kwargs"],
+            **(options.get("discriminator_kwargs") or {}),
+        }
+    options["init_from"], options["init_from_name"] = str(directory), given
+
+
+def _named_state(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+
+
+def _load_weights(module: torch.nn.Module, state: dict[str, Any], what: str, given: str) -> None:
+    """``module.load_state_dict(state)``, or one line naming what does not fit (not torch's report)."""
+    own = module.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or extra or shapes:
+        raise _init_error(
+            given,
+            f"the weights of its {what} do not fit this run's (missing {missing[:3]}, unexpected {extra[:3]}, "
+            f"shapes {shapes[:3]})",
+        )
+    module.load_state_dict(state)
+
+
+def _check_same_net(given: str, direction: str, source: dict[str, Any], own: dict[str, Any]) -> None:
+    """The source's generator and the run's are the same net (config), else one line saying how they differ."""
+    if source == own:
+        return
+    channels = [(net.get("in_channels"), net.get("out_channels")) for net in (source, own)]
+    if channels[0] != channels[1]:
+        raise _init_error(
+            given,
+            f"its {direction} generator maps {channels[0][0]} -> {channels[0][1]} channels, this run's "
+            f"{channels[1][0]} -> {channels[1][1]} (--in-channels, --out-channels, --color-space): give the model's",
+        )
+    scales = [int(net.get("scale", 1)) for net in (source, own)]
+    if scales[0] != scales[1]:
+        raise _init_error(
+            given, f"its generator upscales x{scales[0]}, this run's x{scales[1]}: give --scale {scales[0]}"
+        )
+    differ = [f"{k} {source.get(k)!r} != {own.get(k)!r}" for k in {**source, **own} if source.get(k) != own.get(k)]
+    raise _init_error(given, f"its {direction} generator is another net than this run's ({', '.join(differ[:3])})")
+
+
+def load_init_weights(net: Task, cfg: TrainConfig) -> str:
+    """Fine-tuning: put the weights of ``cfg.init_from`` into a freshly built task; returns the line to log.
+
+    The generators (their colour heads included) come from the model folder. The discriminators
+    come from the source run's ``checkpoints/last.pt`` when the model folder is a run's (``RUN/model``,
+    ``RUN/best``) and this run's discriminator arguments are the saved ones; otherwise they start
+    fresh (a model folder holds generators only). Called before the weight average and the
+    optimizers are made: the run starts at step 0 with a fresh optimizer and schedule.
+    """
+    given = cfg.init_from_name or str(cfg.init_from)
+    try:
+        _, sources = load_pretrained(cfg.init_from)
+    except ValueError as err:
+        raise _init_error(given, str(err)) from None
+    for direction, generator in net.generators().items():
+        if direction not in sources:
+            raise _init_error(given, f"it has no {direction} generator (it has {', '.join(sources)})")
+        _check_same_net(given, direction, sources[direction].config, generator.config)
+        _load_weights(generator, sources[direction].state_dict(), f"{direction} generator", given)
+    said = (
+        f"fine-tuning from {given} ({cfg.init_from}): generator(s) {', '.join(net.generators())} from its model folder"
+    )
+    discriminators = net.discriminators()
+    if not discriminators:
+        return said
+    run = source_run(cfg.init_from)
+    if run is None:
+        return f"{said}; the discriminator starts fresh (a model folder holds the generators only)"
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    saved = state.get("config", {})
+    if saved.get("task") != cfg.task or saved.get("discriminator_kwargs") != cfg.discriminator_kwargs:
+        return (
+            f"{said}; the discriminator starts fresh (this run's discriminator options differ from those of {run}: "
+            f"{saved.get('discriminator_kwargs')} -> {cfg.discriminator_kwargs})"
+        )
+    names = {id(module): name for name, module in net.named_modules()}
+    for module in discriminators:
+        name = names[id(module)]
+        _load_weights(module, _named_state(state["task"], name), f"discriminator {name!r}", given)
+    return f"{said}, the discriminator from {run / 'checkpoints' / 'last.pt'} (step {int(state['step'])})"
+
+
 def _setup_distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -306,6 +512,10 @@ def train(
     on inputs the restore recipe makes from the photos. With ``resume=True`` the family comes
     from the run folder.
 
+    ``init_from`` (a run folder, a model folder or a shipped model's name) fine-tunes: a new run
+    (step 0, fresh optimizers and schedule) starts from that model's weights and architecture (see
+    :func:`adopt_init_from` and :func:`load_init_weights`); it cannot be combined with ``resume``.
+
     ``stop_after`` ends this call at that step of the run (with a checkpoint) without changing
     the schedule, e.g. to train in chunks; resume later with ``resume=True`` and the same
     ``steps`` (bit-exact on the same device and thread count). Ctrl-C also saves a checkpoint
@@ -315,6 +525,7 @@ def train(
         >>> from img2img import train
         >>> result = train("pix2pix", data="facades", out="runs/facades", steps=20_000)
         >>> result = train(out="runs/facades", resume=True, steps=40_000)  # continue, longer
+        >>> result = train(task="restore", init_from="restore", data="my_scans", out="runs/scans", minutes=5)
 
     Returns:
         :class:`TrainResult` with the run folder and the trained task.
@@ -325,6 +536,8 @@ def train(
         family = family_of_recipe(options["recipe"])
     if stop_after is not None and stop_after <= 0:
         raise ValueError(f"stop_after must be positive, got {stop_after}")
+    if resume and options.get("init_from") is not None:
+        raise ValueError(INIT_FROM_WITH_RESUME)
     cfg, state = _resolve_config(family, resume, options)
     # one process writes a run folder: a second `--resume` (or a new run into it) is refused while
     # this one trains (rank 0 writes; the other ranks of a multi-process run write nothing there)
@@ -353,7 +566,8 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         net = build_task(cfg.task, **cfg.task_kwargs())
-        if cfg.ema:  # before the checkpoint is loaded: it holds the average
+        fine_tuning = load_init_weights(net, cfg) if cfg.init_from and state is None else None
+        if cfg.ema:  # before the checkpoint is loaded: it holds the average (fine-tuning: after the weights)
             net.average_weights(cfg.ema)
         multiple = max(g.size_multiple for g in net.generators().values())
         if cfg.size % multiple:
@@ -434,6 +648,8 @@ class Trainer:
         net.prepare(self.run_dir if self.is_main else None, self.train_set, self.val_set)
         if self.is_main:
             self._start_run_folder()
+            if fine_tuning:
+                log.info("%s", fine_tuning)
             log.info("%s", self.summary())
 
     def summary(self) -> str:
@@ -729,6 +945,8 @@ class Trainer:
             training["direction"] = cfg.direction
         if cfg.recipe:  # what the model does (e.g. the browser page opens a drawing pad for sketch models)
             training["recipe"] = cfg.recipe
+        if cfg.init_from:  # fine-tuned from this model (as given: a shipped model's name, a run or model folder)
+            training["init_from"] = cfg.init_from_name or cfg.init_from
         save_pretrained(
             self.net.served_generators(),
             self.run_dir / folder,

@@ -401,3 +401,141 @@ def test_jpeg_step_takes_photos_longer_than_jpeg_allows(shape):
     out = jpeg(image, np.random.default_rng(0), quality=(90, 90))
     assert out.shape == image.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - image.astype(int)).mean() < 2
+
+
+# ------------------------------------------------------------------------- varied damage
+
+
+def gray(level: int = 128, size: int = 200) -> np.ndarray:
+    return np.full((size, size, 3), level, np.uint8)
+
+
+def one_scratch(**params) -> dict:
+    base = {"count": (1, 1), "alpha": (1.0, 1.0), "vertical": 1.0, "color_prob": 0.0, "branch_prob": 0.0}
+    return {**base, **params}
+
+
+@pytest.mark.parametrize("width", [1, 2, 4, 6])
+def test_scratches_cover_a_band_of_their_width(width):
+    """A near-vertical scratch of width w changes a band about w px wide in each row it crosses."""
+    widths = []
+    for seed in range(6):
+        out = Step("scratches", 1.0, one_scratch(width=(width, width)))(gray(), rng(50, seed))
+        change = np.abs(out.astype(float) - 128).max(2)
+        rows = change.max(1) > 0.5 * change.max()
+        widths.append(np.median(change[rows].sum(1) / change.max()))  # equivalent width per row
+    assert sum(width - 0.5 <= w <= width + 1.2 for w in widths) >= 4, widths
+
+
+def test_scratch_tones():
+    """Coloured scratches have chroma; bright and dark ones stay gray on a gray photo."""
+    for color_prob, colored in ((1.0, True), (0.0, False)):
+        for seed in range(4):
+            out = Step("scratches", 1.0, one_scratch(width=(3, 3), color_prob=color_prob))(gray(), rng(51, seed))
+            changed = np.abs(out.astype(int) - 128).max(2) > 30
+            assert changed.any()
+            chroma = np.ptp(out[changed].astype(int), axis=1)
+            assert (np.median(chroma) > 30) if colored else (chroma.max() <= 2), (seed, np.median(chroma))
+
+
+def test_scratches_branch():
+    """With branch_prob 1 a near-vertical scratch forks: some row holds pixels far from the trunk."""
+
+    def widest_row(branch_prob: float, seed: int) -> int:
+        out = Step("scratches", 1.0, one_scratch(width=(2, 2), branch_prob=branch_prob))(gray(), rng(52, seed))
+        changed = np.abs(out.astype(int) - 128).max(2) > 20
+        return max(np.ptp(np.nonzero(row)[0]) + 1 for row in changed if row.any())
+
+    assert max(widest_row(0.0, seed) for seed in range(6)) <= 8
+    assert sum(widest_row(1.0, seed) > 12 for seed in range(6)) >= 3
+
+
+def test_dust_hairs_are_thin():
+    """Hairs and fibres are curved lines about 1 px wide: a 3 x 3 erosion removes (nearly) all of them."""
+    for seed in range(4):
+        out = Step("dust", 1.0, {"count": (6, 6), "alpha": (1.0, 1.0), "hair_prob": 1.0})(gray(), rng(53, seed))
+        changed = (np.abs(out.astype(int) - 128).max(2) > 20).astype(np.uint8)
+        assert changed.sum() > 50
+        assert cv2.erode(changed, np.ones((3, 3), np.uint8)).sum() <= 0.05 * changed.sum()
+
+
+def test_dust_blotches_and_gray_tones():
+    """Blotches are larger than specks of the same size; gray_prob 1 paints mid-gray only."""
+    specks, blotches = (
+        np.mean(
+            [
+                (Step("dust", 1.0, {"count": (20, 20), "alpha": (1, 1), "blotch_prob": p})(gray(), rng(54, s)) != 128)
+                .any(2)
+                .sum()
+                for s in range(3)
+            ]
+        )
+        for p in (0.0, 1.0)
+    )
+    assert blotches > 1.5 * specks, (specks, blotches)
+    params = {"count": (30, 30), "alpha": (1, 1), "gray_prob": 1.0}
+    on_white, on_black = (Step("dust", 1.0, params)(gray(level), rng(55)) for level in (255, 0))
+    assert on_white.min() >= 70 and on_black.max() <= 185 and (on_white != 255).any() and (on_black != 0).any()
+
+
+def test_paper_texture_is_a_small_multiplicative_mottle():
+    out = Step("paper_texture", 1.0, {"strength": (0.05, 0.05)})(gray(200), rng(56))
+    assert (out[:, :, 0] == out[:, :, 1]).all() and (out[:, :, 1] == out[:, :, 2]).all()  # one gain for all channels
+    assert abs(out.mean() - 200) < 2 and 4 < out.std() < 16, (out.mean(), out.std())
+    dark = Step("paper_texture", 1.0, {"strength": (0.05, 0.05)})(gray(50), rng(56))
+    assert dark.std() < out.std() / 2  # multiplicative: weaker on dark tones
+
+
+def test_stains_tint_and_darken_with_a_rim():
+    image = gray(230, 256)
+    for seed in range(4):
+        out = Step("stains", 1.0, {"count": (1, 1), "alpha": (0.6, 0.6)})(image, rng(57, seed))
+        assert (out <= image).all()  # a stain only absorbs light
+        drop = image.astype(float) - out
+        stained = drop.max(2) > 3
+        if not stained.any():  # off the picture
+            continue
+        assert drop[stained][:, 2].mean() > drop[stained][:, 0].mean()  # tinted: blue is lost most
+        # the darkest pixels (the tide line) lie at the stain's edge, not in its middle
+        core = cv2.erode(stained.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        if core.sum() > 100:
+            darkest = drop.sum(2) >= np.percentile(drop.sum(2)[stained], 95)
+            assert (darkest & ~core).sum() > (darkest & core).sum(), seed
+
+
+def test_varied_preset_is_wide_and_degrades_more_than_light():
+    varied = restore_degrader("varied")
+    steps = {step.name for step in varied.steps}
+    assert steps == set(STEP_KINDS)  # every kind of damage
+    images = [photo(i, 96, 96) for i in range(4)]
+    mean_psnr = {
+        preset: np.mean(
+            [
+                psnr_uint8(image, restore_degrader(preset)(image, rng(11, i, s)))
+                for i, image in enumerate(images)
+                for s in range(3)
+            ]
+        )
+        for preset in ("light", "varied")
+    }
+    assert mean_psnr["varied"] < mean_psnr["light"] - 2, mean_psnr
+
+
+@pytest.mark.parametrize("name", [step.name for step in restore_degrader("varied").steps])
+def test_varied_steps_keep_the_picture_in_place(name):
+    """Each step at the varied preset's ranges (wide scratches, blotches, stains...) keeps alignment."""
+    step = next(step for step in restore_degrader("varied").steps if step.name == name)
+    step = Step(name, 1.0, step.params)
+    image = textured(5)
+    for seed in range(3):
+        assert_aligned(image, step(image, rng(21, seed)), f"{name} varied (seed {seed})")
+
+
+def test_cli_offers_every_preset():
+    from img2img.cli import build_parser
+    from img2img.data.restore_presets import RESTORE_PRESETS
+
+    assert RESTORE_PRESETS == PRESETS
+    parser = build_parser()
+    for argv in (["prepare", "restore", "in", "out"], ["eval", "--model", "m", "--task", "restore"]):
+        assert parser.parse_args([*argv, "--preset", "varied"]).preset == "varied"

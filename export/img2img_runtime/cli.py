@@ -13,6 +13,7 @@ import argparse
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .argparsing import HelpfulParser
 
@@ -140,12 +141,31 @@ def interrupted(prog: str, what: str, command: str) -> int:
     return 130
 
 
+class _ListModels(argparse.Action):
+    """``--list-models``: print the shipped models and exit (like --help, before --model is required)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .zoo import format_table
+
+        print(format_table())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = HelpfulParser(
         prog="img2img-onnx", description="Run an exported img2img model (ONNX) on images or folders."
     )
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    parser.add_argument("--model", required=True, help="a .onnx file written by `img2img export`")
+    parser.add_argument("--list-models", action=_ListModels, help="list the shipped models and exit (default: run --model)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a .onnx file written by `img2img export`, or a shipped model's name: "
+        + "restore, sr-x4, sr-x4-gan, colorize, sketch (`img2img-onnx --list-models` lists them)",
+    )
     add_run_arguments(parser)
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
     parser.add_argument(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
 from .metadata import MetadataError, parse_metadata
 from .processing import ModelSpec, check_batch_size, check_self_ensemble, run_images, suggested_tile, tiling_policy
 from .sampler import latent_spec
+from .zoo import resolve_onnx
 
 
 class WrongModelKind(TypeError):
@@ -67,7 +67,7 @@ class Model:
     ) -> None:
         import onnxruntime as ort
 
-        self.path = Path(path)
+        self.path = resolve_onnx(path)  # a file, or the checked .onnx of a shipped model's name
         if not self.path.is_file():
             raise FileNotFoundError(f"no model file at {self.path}")
         check_batch_size(batch_size)

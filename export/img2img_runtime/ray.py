@@ -271,7 +271,9 @@ def translate_dataset(
     except ImportError as error:
         raise ImportError("the ray engine needs Ray Data: pip install 'img2img[ray]'") from error
     from .model import Model
+    from .zoo import resolve_onnx
 
+    model = resolve_onnx(model)  # a shipped model's name: its checked .onnx file
     Model(
         model, tile=tile, overlap=overlap, self_ensemble=self_ensemble
     )  # the metadata, graph and tiling checks, before any actor starts

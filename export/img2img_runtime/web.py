@@ -26,6 +26,7 @@ from typing import Any
 
 from .metadata import read_metadata
 from .processing import check_self_ensemble
+from .zoo import resolve_onnx
 
 PAGE_FILES = ("index.html", "app.js", "processing.js", "style.css")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "NOTICE.txt")
@@ -72,7 +73,7 @@ def model_info(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str,
         ValueError: ``self_ensemble`` is not 1, 2, 4 or 8.
     """
     self_ensemble = check_self_ensemble(self_ensemble)
-    path = Path(model)
+    path = resolve_onnx(model)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
@@ -108,7 +109,7 @@ def routes(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str, Pat
     table: dict[str, Path | bytes] = {f"/{name}": folder / name for name in PAGE_FILES}
     table.update({f"/ort/{name}": folder / "ort" / name for name in ORT_FILES})
     table["/"] = folder / "index.html"
-    table["/model.onnx"] = Path(model)
+    table["/model.onnx"] = resolve_onnx(model)
     table["/model.json"] = json.dumps(info).encode()
     return table
 

@@ -10,7 +10,7 @@ Alignment: no step moves the picture. A degraded photo and its clean original st
 so a model trained on the pairs learns to repair, not to blur. Blur kernels are centred and
 symmetric; resizes go to an explicit size and back to exactly the original one (``cv2.resize``
 keeps pixel centres in place), antialiased so that edges do not snap to the coarse grid; damage
-(scratches, dust, creases) is painted over the picture, which stays in place.
+(scratches, dust, creases, stains) is painted over the picture, which stays in place.
 
 Old-photo restoration: a :class:`Degrader` runs a list of :class:`Step` s in order; each step is
 applied with its probability ``p`` and draws its strength uniformly from its ranges (``lo..hi``).
@@ -23,19 +23,33 @@ scanned)::
     defocus_blur    radius (px)                out of focus: antialiased disc kernel
     film_grain      std (0-255), size (px)     monochrome noise blurred to ``size``, strongest in
                                                mid-tones
+    paper_texture   strength                   print paper: a mottle (6-20 px cells) and fibres
+                                               (noise smeared along one direction), multiplied in
+                                               with a gain of 1 +- about ``strength``
     fade            amount, paper (0-255),     blend towards a light-gray paper tone, lift the
                     lift (0-255), desaturate   blacks, lose saturation (contrast loss)
     color_cast      amount, sepia_prob         sepia toning or yellowing (blue loss), blended by
                                                ``amount``; sepia with probability ``sepia_prob``
     vignette        strength, exponent         darker corners (gain 1 - strength at a corner),
                                                centre moved by up to 7.5 % of the size
+    stains          count, alpha               water / tea stains: soft, irregular, tinted blotches
+                                               (brownish, yellowish or grayish) with a darker rim
+                                               (the tide line), blended by ``alpha``
     creases         count, alpha               fold lines across the photo: a dark 1 px core
                                                beside a soft highlight
-    scratches       count, width (px),         thin Bezier curves, bright and dark; a fraction
-                    alpha, vertical            ``vertical`` are long and near-vertical (film),
-                                               the rest short in any direction
-    dust            count (per 256x256),       small bright and dark dots and blobs
-                    size (px), alpha
+    scratches       count, width (px),         Bezier curves ``width`` px wide (soft-edged from
+                    alpha, vertical,           3 px), straight to strongly curved; bright, dark,
+                    color_prob, branch_prob    or with probability ``color_prob`` coloured (a
+                                               random hue, as on damaged colour film); a fraction
+                                               ``vertical`` are long and near-vertical (film), the
+                                               rest short in any direction; with probability
+                                               ``branch_prob`` one forks into 1-3 thinner branches
+    dust            count (per 256x256),       specks (dots, ellipses), with ``blotch_prob``
+                    size (px), alpha,          irregular blotches (overlapping ellipses), with
+                    blotch_prob, hair_prob,    ``hair_prob`` hairs / fibres (thin curved lines of
+                    hair_length (px),          ``hair_length``, sometimes a tangle of lint);
+                    gray_prob                  near-white or near-black, mid-gray with
+                                               probability ``gray_prob``
     downscale       scale                      down to ``scale`` x the size and back to exactly
                                                the original size (random, antialiased
                                                interpolation): a low-resolution scan
@@ -49,7 +63,9 @@ scanned)::
 
 Presets (``restore_degrader(preset)``; ``Degrader.describe()`` prints them); strength and
 probability grow from light to heavy, and so does the damage (mean PSNR to the clean photo
-decreases light > medium > heavy)::
+decreases light > medium > heavy). ``varied`` is meant for training a general restoration model:
+every kind of damage, light to heavy, in one distribution (wide ranges; coloured and branching
+scratches, hairs, paper texture, stains); most crops get scratches or dust, about half get grain::
 
     light
       gaussian_blur p=0.30 sigma=0.4..1
@@ -57,8 +73,8 @@ decreases light > medium > heavy)::
       fade p=0.50 amount=0.05..0.15 paper=215..240 lift=0..10 desaturate=0..0.2
       color_cast p=0.40 amount=0.1..0.3 sepia_prob=0.5
       vignette p=0.30 strength=0.1..0.25 exponent=1.5..2.5
-      scratches p=0.20 count=1..2 width=1..1 alpha=0.3..0.6 vertical=0.8
-      dust p=0.30 count=3..10 size=0.5..1.5 alpha=0.3..0.7
+      scratches p=0.20 count=1..2 width=1..1 alpha=0.3..0.6 vertical=0.8 color_prob=0 branch_prob=0
+      dust p=0.30 count=3..10 size=0.5..1.5 alpha=0.3..0.7 blotch_prob=0.1 hair_prob=0.05 hair_length=5..40 gray_prob=0.15
       gaussian_noise p=0.30 std=1..4 gray_prob=0.5
       jpeg p=0.30 quality=70..95
     medium
@@ -70,8 +86,8 @@ decreases light > medium > heavy)::
       color_cast p=0.60 amount=0.2..0.6 sepia_prob=0.5
       vignette p=0.50 strength=0.15..0.4 exponent=1.5..2.5
       creases p=0.20 count=1..1 alpha=0.3..0.6
-      scratches p=0.50 count=1..4 width=1..2 alpha=0.4..0.8 vertical=0.8
-      dust p=0.60 count=5..30 size=0.5..2.5 alpha=0.4..0.9
+      scratches p=0.50 count=1..4 width=1..2 alpha=0.4..0.8 vertical=0.8 color_prob=0 branch_prob=0
+      dust p=0.60 count=5..30 size=0.5..2.5 alpha=0.4..0.9 blotch_prob=0.1 hair_prob=0.05 hair_length=5..40 gray_prob=0.15
       downscale p=0.30 scale=0.5..0.8
       gaussian_noise p=0.40 std=2..8 gray_prob=0.5
       shot_noise p=0.20 peak=300..3000 gray_prob=0.5
@@ -85,12 +101,29 @@ decreases light > medium > heavy)::
       color_cast p=0.80 amount=0.4..0.9 sepia_prob=0.5
       vignette p=0.70 strength=0.3..0.6 exponent=1.2..2.5
       creases p=0.50 count=1..3 alpha=0.4..0.8
-      scratches p=0.80 count=3..10 width=1..2 alpha=0.5..1 vertical=0.8
-      dust p=0.90 count=20..80 size=0.7..3.5 alpha=0.5..1
+      scratches p=0.80 count=3..10 width=1..2 alpha=0.5..1 vertical=0.8 color_prob=0 branch_prob=0
+      dust p=0.90 count=20..80 size=0.7..3.5 alpha=0.5..1 blotch_prob=0.1 hair_prob=0.05 hair_length=5..40 gray_prob=0.15
       downscale p=0.50 scale=0.3..0.6
       gaussian_noise p=0.60 std=5..15 gray_prob=0.5
       shot_noise p=0.40 peak=100..1000 gray_prob=0.5
       jpeg p=0.70 quality=20..60
+    varied
+      gaussian_blur p=0.35 sigma=0.3..2.5
+      motion_blur p=0.12 size=3..11
+      defocus_blur p=0.12 radius=1..4
+      film_grain p=0.50 std=2..14 size=0.5..2
+      paper_texture p=0.30 strength=0.01..0.08
+      fade p=0.60 amount=0.05..0.5 paper=200..240 lift=0..50 desaturate=0..0.7
+      color_cast p=0.50 amount=0.1..0.9 sepia_prob=0.5
+      vignette p=0.40 strength=0.1..0.6 exponent=1.2..2.5
+      stains p=0.20 count=1..3 alpha=0.15..0.6
+      creases p=0.25 count=1..3 alpha=0.3..0.8
+      scratches p=0.60 count=1..10 width=1..6 alpha=0.3..1 vertical=0.6 color_prob=0.25 branch_prob=0.2
+      dust p=0.65 count=3..80 size=0.5..3.5 alpha=0.3..1 blotch_prob=0.15 hair_prob=0.15 hair_length=5..40 gray_prob=0.25
+      downscale p=0.30 scale=0.3..0.8
+      gaussian_noise p=0.35 std=1..15 gray_prob=0.5
+      shot_noise p=0.20 peak=100..3000 gray_prob=0.5
+      jpeg p=0.50 quality=20..95
 
 Sizes are in pixels and suit training crops of about 256-512 px; dust ``count`` is per
 256 x 256 area (scaled with the image area).
@@ -110,6 +143,7 @@ Example:
 
 from __future__ import annotations
 
+import colorsys
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -119,9 +153,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .restore_presets import RESTORE_PRESETS
+
 __all__ = ["PRESETS", "STEP_KINDS", "Degrader", "Step", "bicubic_downscale", "restore_degrader", "sr_degrade"]
 
-PRESETS = ("light", "medium", "heavy")
+PRESETS = RESTORE_PRESETS  # names only, so that the CLI lists them without importing OpenCV
 
 Range = tuple[float, float]
 StepFunction = Callable[..., np.ndarray]
@@ -271,6 +307,29 @@ def film_grain(image: np.ndarray, rng: np.random.Generator, *, std: Range, size:
     return _to_uint8(image.astype(np.float32) + grain[:, :, None])
 
 
+@_register("paper_texture", strength=(0.02, 0.06))
+def paper_texture(image: np.ndarray, rng: np.random.Generator, *, strength: Range) -> np.ndarray:
+    # Print paper: a low-frequency mottle (cells of 6-20 px) plus fibres (noise smeared along one
+    # direction), made at half resolution and multiplied into the picture; zero-mean, nothing moves.
+    height, width = image.shape[:2]
+    half_h, half_w = max(2, height // 2), max(2, width // 2)
+    cell = rng.uniform(3, 10)  # half-resolution pixels
+    mottle = rng.standard_normal((max(2, round(half_h / cell)), max(2, round(half_w / cell))), dtype=np.float32)
+    mottle = cv2.resize(mottle / max(float(mottle.std()), 1e-6), (half_w, half_h), interpolation=cv2.INTER_CUBIC)
+    fibres = rng.standard_normal((half_h, half_w), dtype=np.float32)
+    length = int(rng.integers(3, 9))
+    kernel = np.zeros((2 * length + 1, 2 * length + 1), np.float32)
+    reach = np.array([np.cos(angle := rng.uniform(0, np.pi)), np.sin(angle)]) * length
+    ends = [np.round(length + sign * reach).astype(int) for sign in (-1, 1)]
+    cv2.line(kernel, tuple(int(v) for v in ends[0]), tuple(int(v) for v in ends[1]), 1.0, 1, cv2.LINE_AA)
+    fibres = cv2.filter2D(fibres, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT_101)
+    share = rng.uniform(0.3, 0.8)
+    texture = share * mottle + (1 - share) / max(float(fibres.std()), 1e-6) * fibres
+    gain = np.clip(1 + _uniform(rng, strength) * texture, 0.5, 1.5)
+    gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
+    return _to_uint8(image.astype(np.float32) * gain[:, :, None])
+
+
 # ---------------------------------------------------------------------------------- ageing
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -315,6 +374,43 @@ def vignette(image: np.ndarray, rng: np.random.Generator, *, strength: Range, ex
 # ---------------------------------------------------------------------------------- damage
 
 
+_STAIN_TINTS = np.array([[1.0, 0.88, 0.62], [0.92, 0.76, 0.55], [0.9, 0.9, 0.86], [0.96, 0.9, 0.78]], np.float32)
+
+
+@_register("stains", count=(1, 2), alpha=(0.2, 0.5))
+def stains(image: np.ndarray, rng: np.random.Generator, *, count: Range, alpha: Range) -> np.ndarray:
+    # Water / tea stains: a soft, irregular, tinted blotch whose edge (the tide line) is darker.
+    height, width = image.shape[:2]
+    out = image.copy()
+    grid = 16
+    for _ in range(_integer(rng, count)):
+        radius = rng.uniform(0.06, 0.25) * min(height, width)
+        aspect = rng.uniform(0.6, 1.4)
+        cx, cy = rng.uniform(0, 1, 2) * (width, height)
+        extent = 1.4 * radius * np.array([aspect, 1 / aspect])
+        lumpy = cv2.GaussianBlur(rng.standard_normal((grid, grid), dtype=np.float32), (0, 0), 1.5)
+        lumpy *= rng.uniform(0.3, 0.6) / max(float(lumpy.std()), 1e-6)
+        tint = _STAIN_TINTS[int(rng.integers(len(_STAIN_TINTS)))] + rng.uniform(-0.04, 0.04, 3).astype(np.float32)
+        a, rim_width, rim = _uniform(rng, alpha), rng.uniform(0.03, 0.08), rng.uniform(0.5, 1.2)
+        body_dark, rim_dark = a * (1 - np.clip(tint, 0, 1)), a * rim * (1.1 - 0.8 * np.clip(tint, 0, 1))
+        x0, x1 = max(0, int(cx - extent[0])), min(width, int(cx + extent[0]) + 1)
+        y0, y1 = max(0, int(cy - extent[1])), min(height, int(cy + extent[1]) + 1)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        u = np.linspace(-1.4, 1.4, grid, dtype=np.float32)
+        inside = 1 - (u[None, :] ** 2 + u[:, None] ** 2) + lumpy  # > 0 inside the stain
+        # the grid spans the whole stain; resample the part that lies on the picture
+        xs = ((np.arange(x0, x1, dtype=np.float32) - cx) / extent[0] + 1.4) / 2.8 * (grid - 1)
+        ys = ((np.arange(y0, y1, dtype=np.float32) - cy) / extent[1] + 1.4) / 2.8 * (grid - 1)
+        map_x, map_y = (m.astype(np.float32) for m in np.meshgrid(xs, ys))
+        field = cv2.remap(inside, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        body = np.clip(field * (1 / 0.15), 0, 1)[:, :, None]
+        edge = np.exp(-np.square((field - np.float32(rim_width)) * np.float32(1 / rim_width)))[:, :, None]
+        gain = np.clip(1 - body * body_dark - edge * rim_dark, 0, 1)
+        out[y0:y1, x0:x1] = _to_uint8(out[y0:y1, x0:x1] * gain)
+    return out
+
+
 @_register("creases", count=(1, 2), alpha=(0.3, 0.6))
 def creases(image: np.ndarray, rng: np.random.Generator, *, count: Range, alpha: Range) -> np.ndarray:
     height, width = image.shape[:2]
@@ -337,59 +433,160 @@ def creases(image: np.ndarray, rng: np.random.Generator, *, count: Range, alpha:
     return _composite(_composite(image.copy(), highlight, 245.0), core, 40.0)
 
 
-@_register("scratches", count=(1, 4), width=(1, 2), alpha=(0.4, 0.8), vertical=0.8)
+def _curve(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, points: int = 24) -> np.ndarray:
+    """A quadratic Bezier curve as ``points x 2`` float pixel coordinates (x, y)."""
+    t = np.linspace(0, 1, points)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+
+def _paint_strokes(
+    image: np.ndarray, strokes: Sequence[tuple[np.ndarray, float]], opacity: float, color: Any, soft: float = 0.0
+) -> None:
+    """Paints antialiased polylines (``(points x 2 float (x, y), width px)``) over ``image`` in place.
+
+    Drawn into a mask of their bounding box only, 4x finer (2x for strokes 3 px wide or more), then
+    averaged, so that a stroke of width ``w`` covers ``w`` px across (OpenCV's own antialiased
+    thick lines come in steps of 2 px),
+    softened by a Gaussian blur of ``soft`` px, and blended towards ``color`` (a gray level or an
+    RGB triple) by ``opacity`` (0-1).
+    """
+    height, width = image.shape[:2]
+    points = np.concatenate([curve for curve, _ in strokes])
+    pad = math.ceil(max(w for _, w in strokes) / 2 + 3 * soft) + 2
+    x0, y0 = np.floor(points.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    k = 4 if max(w for _, w in strokes) < 3 else 2
+    fine = np.zeros(((y1 - y0) * k, (x1 - x0) * k), np.uint8)
+    for curve, w in strokes:
+        # pixel centre x maps to (x + 0.5) * k - 0.5 on the fine grid, and back under INTER_AREA
+        line = np.round(((curve - (x0, y0) + 0.5) * k - 0.5) * 16).astype(np.int32)
+        cv2.polylines(fine, [line], False, int(255 * opacity), max(1, round(w * k)), cv2.LINE_AA, shift=4)
+    mask = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    if soft > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), soft)
+    _composite(image[y0:y1, x0:x1], mask, color)
+
+
+def _hue(rng: np.random.Generator, saturation: Range, value: Range) -> np.ndarray:
+    """An RGB colour (0-255) of a random hue."""
+    rgb = colorsys.hsv_to_rgb(rng.uniform(0, 1), _uniform(rng, saturation), _uniform(rng, value))
+    return np.array(rgb, np.float32) * 255
+
+
+@_register("scratches", count=(1, 4), width=(1, 2), alpha=(0.4, 0.8), vertical=0.8, color_prob=0.0, branch_prob=0.0)
 def scratches(
-    image: np.ndarray, rng: np.random.Generator, *, count: Range, width: Range, alpha: Range, vertical: float
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    count: Range,
+    width: Range,
+    alpha: Range,
+    vertical: float,
+    color_prob: float,
+    branch_prob: float,
 ) -> np.ndarray:
     height, w = image.shape[:2]
-    masks = {"bright": np.zeros((height, w), np.uint8), "dark": np.zeros((height, w), np.uint8)}
+    out = image.copy()
     for _ in range(_integer(rng, count)):
         if rng.random() < vertical:  # long, near vertical: film scratches
             length = rng.uniform(0.4, 1.0) * height
             angle = np.pi / 2 + np.deg2rad(np.clip(rng.normal(0, 4), -12, 12))
             start = np.array([rng.uniform(0, w), rng.uniform(0, height - length + 1)])
-        else:  # short, any direction
+            bend = rng.normal(0, rng.uniform(0.01, 0.06))
+        else:  # short, any direction, straight to strongly curved
             length = rng.uniform(0.05, 0.3) * max(height, w)
             angle = rng.uniform(0, 2 * np.pi)
             start = rng.uniform(0, 1, 2) * (w, height)
+            bend = rng.normal(0, rng.uniform(0.02, 0.2))
         direction = np.array([np.cos(angle), np.sin(angle)])
+        normal = np.array([-direction[1], direction[0]])
         end = start + direction * length
-        bend = (start + end) / 2 + np.array([-direction[1], direction[0]]) * rng.normal(0, 0.05) * length
-        mask = masks["bright" if rng.random() < 0.6 else "dark"]
-        cv2.polylines(
-            mask,
-            [_bezier(start, bend, end)],
-            False,
-            int(255 * _uniform(rng, alpha)),
-            _integer(rng, width),
-            cv2.LINE_AA,
-            shift=4,
-        )
-    return _composite(_composite(image.copy(), masks["bright"], 240.0), masks["dark"], 25.0)
+        main = _curve(start, (start + end) / 2 + normal * bend * length, end)
+        thickness = _uniform(rng, width)
+        strokes = [(main, thickness)]
+        if rng.random() < branch_prob:  # forks into thinner branches
+            for _ in range(int(rng.integers(1, 4))):
+                root = main[int(rng.integers(len(main) // 6, len(main) * 5 // 6))]
+                turn = rng.choice([-1, 1]) * np.deg2rad(rng.uniform(15, 50))
+                twig = np.array([np.cos(angle + turn), np.sin(angle + turn)]) * length * rng.uniform(0.1, 0.4)
+                middle = root + twig / 2 + np.array([-twig[1], twig[0]]) * rng.normal(0, 0.1)
+                strokes.append((_curve(root, middle, root + twig, 12), max(1.0, thickness * rng.uniform(0.3, 0.7))))
+        tone = rng.random()
+        if tone < color_prob:  # damaged colour film: a coloured line (yellowish, cyan, magenta, ...)
+            color: Any = _hue(rng, (0.4, 0.9), (0.6, 1.0))
+        else:
+            color = rng.uniform(225, 252) if rng.random() < 0.6 else rng.uniform(10, 45)  # bright or dark
+        soft = rng.uniform(0.15, 0.3) * thickness if thickness >= 3 else 0.0  # wide ones: a soft edge
+        _paint_strokes(out, strokes, _uniform(rng, alpha), color, soft)
+    return out
 
 
-@_register("dust", count=(5, 30), size=(0.5, 2.5), alpha=(0.4, 0.9))
-def dust(image: np.ndarray, rng: np.random.Generator, *, count: Range, size: Range, alpha: Range) -> np.ndarray:
+@_register(
+    "dust",
+    count=(5, 30),
+    size=(0.5, 2.5),
+    alpha=(0.4, 0.9),
+    blotch_prob=0.1,
+    hair_prob=0.05,
+    hair_length=(5, 40),
+    gray_prob=0.15,
+)
+def dust(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    count: Range,
+    size: Range,
+    alpha: Range,
+    blotch_prob: float,
+    hair_prob: float,
+    hair_length: Range,
+    gray_prob: float,
+) -> np.ndarray:
     height, width = image.shape[:2]
-    masks = [np.zeros((height, width), np.uint8), np.zeros((height, width), np.uint8)]  # bright, dark
+    masks = [np.zeros((height, width), np.uint8) for _ in range(3)]  # bright, dark, mid-gray
+    tones = (rng.uniform(220, 250), rng.uniform(10, 50), rng.uniform(80, 175))
     n = max(1, round(_integer(rng, count) * height * width / 256**2))
-    for _ in range(n):
-        radius = _uniform(rng, size) * (2.5 if rng.random() < 0.1 else 1.0)  # a few larger blobs
-        axes = (max(1, round(radius * 16)), max(1, round(radius * rng.uniform(0.5, 1.5) * 16)))
-        centre = (int(rng.uniform(0, width) * 16), int(rng.uniform(0, height) * 16))
-        cv2.ellipse(
-            masks[int(rng.random() < 0.5)],
-            centre,
-            axes,
-            rng.uniform(0, 180),
-            0,
-            360,
-            int(255 * _uniform(rng, alpha)),
-            -1,
-            cv2.LINE_AA,
-            shift=4,
-        )
-    return _composite(_composite(image.copy(), masks[0], 235.0), masks[1], 30.0)
+    kinds, shades, sides = rng.random((3, n))
+    centres = rng.uniform(0, 1, (n, 2)) * (width, height)
+    opacities = rng.uniform(alpha[0], alpha[1], n)
+    # specks (most particles): every draw at once; a few larger ones
+    radii = rng.uniform(size[0], size[1], n) * np.where(rng.random(n) < 0.1, 2.5, 1.0)
+    stretch, angles = rng.uniform(0.5, 1.5, n), rng.uniform(0, 180, n)
+    for i in range(n):
+        mask = masks[2 if shades[i] < gray_prob else int(sides[i] < 0.5)]
+        value = int(255 * opacities[i])
+        if kinds[i] >= hair_prob + blotch_prob:  # a speck: a dot or small ellipse
+            axes = (max(1, round(radii[i] * 16)), max(1, round(radii[i] * stretch[i] * 16)))
+            centre = (int(centres[i, 0] * 16), int(centres[i, 1] * 16))
+            cv2.ellipse(mask, centre, axes, angles[i], 0, 360, value, -1, cv2.LINE_AA, shift=4)
+        elif kinds[i] < hair_prob:  # hairs and fibres: thin curved lines; now and then a tangle (lint)
+            fibres = int(rng.integers(2, 5)) if rng.random() < 0.25 else 1
+            for _ in range(fibres):
+                length = _uniform(rng, hair_length)
+                angle = rng.uniform(0, 2 * np.pi)
+                start = centres[i] + rng.normal(0, 2, 2) * (fibres > 1)
+                chord = np.array([np.cos(angle), np.sin(angle)]) * length
+                middle = start + chord / 2 + np.array([-chord[1], chord[0]]) * rng.normal(0, 0.25)
+                line = np.round(_curve(start, middle, start + chord, 12) * 16).astype(np.int32)
+                cv2.polylines(mask, [line], False, value, 1, cv2.LINE_AA, shift=4)
+        else:  # an irregular blotch: a few overlapping ellipses
+            radius = _uniform(rng, size) * rng.uniform(1.5, 2.5)
+            for lobe in range(int(rng.integers(3, 7))):
+                scale = rng.uniform(0.4, 1.0)
+                offset = rng.normal(0, 0.6 * radius, 2) if lobe else np.zeros(2)
+                axes = (max(1, round(radius * scale * 16)), max(1, round(radius * scale * rng.uniform(0.5, 1.5) * 16)))
+                cx, cy = (centres[i] + offset) * 16
+                cv2.ellipse(
+                    mask, (int(cx), int(cy)), axes, rng.uniform(0, 180), 0, 360, value, -1, cv2.LINE_AA, shift=4
+                )
+    out = image.copy()
+    for mask, tone in zip(masks, tones):
+        _composite(out, mask, tone)
+    return out
 
 
 # ------------------------------------------------------------------------------------ scan
@@ -583,14 +780,58 @@ _PRESET_STEPS: dict[str, list[tuple[str, float, dict[str, Any]]]] = {
         ("shot_noise", 0.4, {"peak": (100, 1000)}),
         ("jpeg", 0.7, {"quality": (20, 60)}),
     ],
+    # One distribution for a general restoration model: every kind of damage, light to heavy.
+    # Most crops get a localized defect (scratches or dust: 1 - 0.4 * 0.35 = 86 %), half get grain.
+    "varied": [
+        ("gaussian_blur", 0.35, {"sigma": (0.3, 2.5)}),
+        ("motion_blur", 0.12, {"size": (3, 11)}),
+        ("defocus_blur", 0.12, {"radius": (1, 4)}),
+        ("film_grain", 0.5, {"std": (2, 14), "size": (0.5, 2.0)}),
+        ("paper_texture", 0.3, {"strength": (0.01, 0.08)}),
+        ("fade", 0.6, {"amount": (0.05, 0.5), "paper": (200, 240), "lift": (0, 50), "desaturate": (0.0, 0.7)}),
+        ("color_cast", 0.5, {"amount": (0.1, 0.9)}),
+        ("vignette", 0.4, {"strength": (0.1, 0.6), "exponent": (1.2, 2.5)}),
+        ("stains", 0.2, {"count": (1, 3), "alpha": (0.15, 0.6)}),
+        ("creases", 0.25, {"count": (1, 3), "alpha": (0.3, 0.8)}),
+        (
+            "scratches",
+            0.6,
+            {
+                "count": (1, 10),
+                "width": (1, 6),
+                "alpha": (0.3, 1.0),
+                "vertical": 0.6,
+                "color_prob": 0.25,
+                "branch_prob": 0.2,
+            },
+        ),
+        (
+            "dust",
+            0.65,
+            {
+                "count": (3, 80),
+                "size": (0.5, 3.5),
+                "alpha": (0.3, 1.0),
+                "blotch_prob": 0.15,
+                "hair_prob": 0.15,
+                "gray_prob": 0.25,
+            },
+        ),
+        ("downscale", 0.3, {"scale": (0.3, 0.8)}),
+        ("gaussian_noise", 0.35, {"std": (1, 15)}),
+        ("shot_noise", 0.2, {"peak": (100, 3000)}),
+        ("jpeg", 0.5, {"quality": (20, 95)}),
+    ],
 }
+if tuple(_PRESET_STEPS) != PRESETS:  # the CLI's choices come from restore_presets.py
+    raise RuntimeError(f"restore_presets.RESTORE_PRESETS {PRESETS} != the presets defined here {tuple(_PRESET_STEPS)}")
 
 
 def restore_degrader(preset: str = "medium", **overrides: Any) -> Degrader:
     """The old-photo degradation pipeline of a preset, optionally adjusted per step.
 
     Args:
-        preset: ``"light"``, ``"medium"`` or ``"heavy"`` (see the module docstring).
+        preset: ``"light"``, ``"medium"``, ``"heavy"`` or ``"varied"`` (see the module docstring).
         **overrides: per step name: ``None`` drops the step, a number sets its probability, a
             mapping updates its probability (key ``"p"``) and parameters, a :class:`Step`
             replaces it. Steps the preset lacks are added at their usual place.
