@@ -431,10 +431,12 @@ def main() -> int:
         "--minutes", f"{minutes:g}", "--seed", str(args.seed), "--no-progress", *args.extra.split(),
     ]  # fmt: skip
     started = time.perf_counter()
+    resume = ["--resume"] if (run_dir / "checkpoints" / "last.pt").exists() else []
     if not args.install_only:
-        resume = ["--resume"] if (run_dir / "checkpoints" / "last.pt").exists() else []
         run([sys.executable, "-m", "img2img", *train_command[1:], *resume])
     trained_minutes = (time.perf_counter() - started) / 60
+    if resume:  # trained in more than one process: the budget the run was given in all
+        trained_minutes = minutes
     if args.install_only:  # not timed here: the budget it was trained with
         trained_minutes = float(json.loads((run_dir / "config.json").read_text()).get("minutes") or 0)
     model_dir, onnx, precision, scores = package(args.model, recipe, run_dir, out)

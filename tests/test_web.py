@@ -414,3 +414,22 @@ def test_the_page_refuses_outputs_and_colour_resolutions_it_cannot_draw(tmp_path
         onnx.save(graph, str(tmp_path / "changed.onnx"))
         with pytest.raises(web.WebModelError, match=words):
             web.model_info(tmp_path / "changed.onnx")
+
+
+@needs_browser
+@pytest.mark.parametrize("name", ["sr-x4", "restore"])
+def test_a_shipped_model_runs_on_the_page_by_name(browser, served, tmp_path: Path, name: str) -> None:
+    rng = np.random.default_rng(1)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), (5, 5), 0)
+    photo_path = tmp_path / "photo.png"
+    cv2.imwrite(str(photo_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    page, errors = open_page(browser, served(name))  # img2img web --model NAME
+    assert page.is_visible("#drop")
+    drop_file(page, "#drop", photo_path)
+    page.wait_for_selector("#download[data-ready='true']", timeout=60_000)
+    expected = Model(name)(photo)
+    after = canvas_pixels(page, "#after")
+    assert after.shape == expected.shape
+    difference = np.abs(after.astype(int) - expected.astype(int))
+    assert difference.max() <= 2 and difference.mean() < 0.5  # onnxruntime-web's kernels vs the native ones
+    assert errors == []
