@@ -982,8 +982,14 @@ def _add_models_parser(sub: argparse._SubParsersAction) -> None:
         description="The trained models that come with img2img: name, task, size, score on photos they never saw, "
         "training data and its licences. Every --model takes these names; each has a model card.",
     )
-    p.add_argument("--json", action="store_true", help="print the index (files, SHA-256, scores, training) as JSON (default: a table)")
-    p.add_argument("--card", metavar="NAME", help="print one model's card, MODEL_CARD.md (default: the table of all models)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the index (files, SHA-256, scores, training) as JSON (default: a table)",
+    )
+    p.add_argument(
+        "--card", metavar="NAME", help="print one model's card, MODEL_CARD.md (default: the table of all models)"
+    )
     p.set_defaults(func=cmd_models)
 
 

@@ -215,9 +215,11 @@ def _load_model(model: Any, device: str, direction: str | None, self_ensemble: i
                 providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
             model = Model(path, providers=providers, self_ensemble=self_ensemble)
         else:
+            from img2img_runtime.zoo import is_model_name
+
             from .infer import Translator
 
-            if not path.exists():
+            if not path.exists() and not is_model_name(model):  # a shipped model's name loads by name
                 raise FileNotFoundError(f"model {path} does not exist")
             model = Translator.from_pretrained(path, device=device, direction=direction, self_ensemble=self_ensemble)
         name = str(path)

@@ -165,3 +165,15 @@ def test_the_web_page_accepts_every_shipped_model(name: str) -> None:
     info = web.model_info(name)
     assert info["bytes"] == (zoo.get(name).root / zoo.get(name).onnx).stat().st_size
     assert web.routes(name)["/model.onnx"] == zoo.onnx_path(name)
+
+
+def test_eval_takes_a_shipped_model_by_name(tmp_path: Path, capsys) -> None:
+    from img2img.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(2):
+        cv2.imwrite(str(photos / f"p{seed}.png"), photo(64, 80, seed=seed))
+    assert main(["eval", "--model", "restore", "--data", str(photos), "--task", "restore", "--max-images", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "model" in out and "baseline (input)" in out and "2 image(s) evaluated" in out
