@@ -79,8 +79,10 @@ def test_names_resolve_in_the_runtime_and_in_torch(name: str) -> None:
     scale = 4 if model.task == "sr" else 1
     out_runtime, out_torch = runtime(image), translator(image)
     assert out_runtime.shape == out_torch.shape == (40 * scale, 52 * scale, 3)
-    # the same weights in both forms: onnxruntime and torch agree within a few grey levels
-    assert np.abs(out_runtime.astype(int) - out_torch.astype(int)).mean() < 1.0
+    # the same weights in both forms: onnxruntime (int8 where the card says so) and torch fp32 agree
+    # (an int8 file is chosen only where it costs <= 0.3 dB: here on a noise-like image, far from photos)
+    mse = np.mean((out_runtime.astype(float) - out_torch.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / max(mse, 1e-10)) > 33
 
 
 def _private_copy(tmp_path: Path, name: str, monkeypatch) -> zoo.ShippedModel:
