@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="img2img-onnx", description="Run an exported img2img model (ONNX) on images or folders."
     )
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    parser.add_argument("--list-models", action=_ListModels, help="list the shipped models and exit (default: run --model)")
+    parser.add_argument(
+        "--list-models", action=_ListModels, help="list the shipped models and exit (default: run --model)"
+    )
     parser.add_argument(
         "--model",
         required=True,
