@@ -111,3 +111,31 @@ def test_pip_install_export_into_an_empty_venv_runs_a_model(sr_model, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     assert read_image(tmp_path / "out" / "a.png").shape == (40 * SCALE, 30 * SCALE, 3)
+
+    # the shipped models come with the package: every name runs in the torch-free install, offline
+    names = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import json, numpy as np\n"
+            "from img2img_runtime import Model, zoo\n"
+            "out = {}\n"
+            "for m in zoo.list_models():\n"
+            "    model = Model(m.name)\n"
+            "    channels = 1 if m.task in ('colorize', 'sketch') else 3\n"
+            "    image = np.full((24, 32, channels), 128, np.uint8)\n"
+            "    out[m.name] = [str(model.path), list(model(image).shape)]\n"
+            "print('RESULT ' + json.dumps(out))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert names.returncode == 0, names.stderr
+    shipped = json.loads(next(line for line in names.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert {"restore", "sr-x4", "sr-x4-gan", "colorize", "sketch"} <= set(shipped)
+    for name, (path, shape) in shipped.items():
+        assert Path(path).resolve().is_relative_to(venv.resolve()), path  # the installed package's own file
+        assert shape == ([96, 128, 3] if name.startswith("sr-x4") else [24, 32, 3]), (name, shape)
