@@ -367,6 +367,15 @@ def install(name: str, onnx: Path, model_dir: Path, card: dict[str, Any], strip:
     shutil.copy2(strip, target / "strip.jpg")
     (target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (target / "MODEL_CARD.md").write_text(card_markdown(card))
+    write_index_entry(name, card)
+
+
+def write_index_entry(name: str, card: dict[str, Any]) -> None:
+    """``models/index.json``'s entry for the installed model ``name``: its files' SHA-256 and sizes,
+    and the card's headline scores (beside the strongest baseline) and training summary."""
+    from img2img_runtime.zoo import INDEX_FORMAT, sha256_file
+
+    target = MODELS_DIR / name
     index_path = MODELS_DIR / "index.json"
     index = json.loads(index_path.read_text()) if index_path.is_file() else {"format": INDEX_FORMAT, "models": {}}
     files = {
@@ -375,8 +384,9 @@ def install(name: str, onnx: Path, model_dir: Path, card: dict[str, Any], strip:
         if path.is_file()
     }
     main_block = card["scores"][0]
-    baseline_name = next(k for k in main_block["rows"] if k.startswith("baseline"))
     headline = "psnr_y" if card["task"] == "sr" else "psnr"
+    baselines = [k for k in main_block["rows"] if k.startswith("baseline")]
+    baseline_name = max(baselines, key=lambda k: main_block["rows"][k].get(headline) or float("-inf"))
     index["models"][name] = {
         "task": card["task"],
         "family": card["family"],
@@ -407,8 +417,8 @@ def install(name: str, onnx: Path, model_dir: Path, card: dict[str, Any], strip:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("photos", nargs="+", type=Path, help="folders of photos")
-    parser.add_argument("--model", required=True, choices=sorted(ZOO))
+    parser.add_argument("photos", nargs="*", type=Path, help="folders of photos")
+    parser.add_argument("--model", choices=sorted(ZOO))
     parser.add_argument("--minutes", type=float, help="training budget (default: the recipe's)")
     parser.add_argument("--out", type=Path, default=Path("zoo-runs"))
     parser.add_argument("--val-fraction", type=float, default=0.2)
@@ -416,7 +426,18 @@ def main() -> int:
     parser.add_argument("--extra", default="", help="extra img2img train arguments (quoted), e.g. '--profile gpu'")
     parser.add_argument("--no-install", action="store_true", help="leave export/img2img_runtime/models as it is")
     parser.add_argument("--install-only", action="store_true", help="train nothing: score and install OUT/NAME/run")
+    parser.add_argument(
+        "--reindex", action="store_true", help="only rewrite models/index.json and the cards' text from their card.json"
+    )
     args = parser.parse_args()
+    if args.reindex:
+        for card_path in sorted(MODELS_DIR.glob("*/card.json")):
+            card = json.loads(card_path.read_text())
+            (card_path.parent / "MODEL_CARD.md").write_text(card_markdown(card))
+            write_index_entry(card["name"], card)
+        return 0
+    if not args.photos or not args.model:
+        parser.error("PHOTOS and --model are required (unless --reindex)")
     recipe = ZOO[args.model]
     minutes = args.minutes or recipe["minutes"]
     out = args.out / args.model
