@@ -354,7 +354,6 @@ CARD_FIELDS = (
 
 
 def install(name: str, onnx: Path, model_dir: Path, card: dict[str, Any], strip: Path) -> None:
-    from img2img_runtime.zoo import INDEX_FORMAT, sha256_file
 
     target = MODELS_DIR / name
     if target.exists():
