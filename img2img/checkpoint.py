@@ -42,6 +42,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from img2img_runtime.hints import HINT_SPACES
 from img2img_runtime.io import atomic_write
 from img2img_runtime.metadata import check_json_depth
 
@@ -475,7 +476,14 @@ def _check_net(schema: _Schema, net: Any, field: str) -> None:
         if key not in params:
             schema.fail(where, f"is not an argument of the {arch!r} net (expected some of {sorted(params)})")
         default = params[key].default
-        if key.endswith("channels"):
+        if key == "net":  # a wrapper's inner net (nets.hint_spread)
+            _check_net(schema, value, where)
+        elif isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 8:
+                schema.fail(where, f"must be a list of 1 to 8 whole numbers, got {_show(value)}")
+            for i, item in enumerate(value):
+                schema.integer(item, f"{where}[{i}]", 1, 1 << 16)
+        elif key.endswith("channels"):
             schema.integer(value, where, 1, MAX_CHANNELS)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
@@ -554,9 +562,13 @@ def validate_model_config(config: Any, directory: str | os.PathLike) -> dict[str
         s.string(config["default_direction"], "default_direction", tuple(directions))
     for side in ("input", "output") if "input" in config else ("output",):
         spec = s.obj(config[side], side, ("channels",))
-        s.integer(spec["channels"], f"{side}.channels", 1, 4)
+        s.integer(spec["channels"], f"{side}.channels", 1, 8)
         if "color_space" in spec:
             s.string(spec["color_space"], f"{side}.color_space")
+    if config.get("hints") is not None:
+        hints = s.obj(config["hints"], "hints", ("space", "channels"))
+        s.string(hints["space"], "hints.space", tuple(HINT_SPACES))
+        s.integer(hints["channels"], "hints.channels", HINT_SPACES[hints["space"]], HINT_SPACES[hints["space"]])
         if "range" in spec and (not isinstance(spec["range"], list) or len(spec["range"]) != 2):
             s.fail(f"{side}.range", f"must be [low, high], got {_show(spec['range'])}")
         for i, bound in enumerate(spec.get("range", [])):

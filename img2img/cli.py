@@ -168,6 +168,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="train on plain photos: make inputs on the fly with this recipe, fresh damage every epoch "
         "(default: none, the folder holds pairs)",
     )
+    g.add_argument(
+        "--hints",
+        action="store_true",
+        help="pix2pix (--task colorize, sketch): learn from colour hints drawn at random from the target, so "
+        "that a person's colour points or strokes guide the output (translate --hints) (default: off)",
+    )
     g.add_argument("--preset", choices=RESTORE_PRESETS, help="--task restore: how much damage (default: medium)")
     g.add_argument(
         "--realistic", action="store_true", help="--task sr: blur, noise and JPEG around the downscale (default: off)"
@@ -542,6 +548,8 @@ def check_translate(args: argparse.Namespace) -> None:
 
     if args.engine == "ray" and not (str(args.model).endswith(".onnx") or is_model_name(args.model)):
         raise ValueError("--engine ray runs exported models: img2img export RUN model.onnx, then --model model.onnx")
+    if args.engine == "ray" and args.hints:
+        raise ValueError("--hints runs with the local engine (a hint model runs on Ray without hints)")
     if args.engine != "ray" and (args.ray_address or args.actors):
         raise ValueError("--ray-address and --actors are options of --engine ray")
     if args.actors is not None and args.actors < 1:
@@ -595,7 +603,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
         )
     try:
         report = runner.translate_folder(
-            args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress
+            args.input,
+            args.output,
+            overwrite=args.overwrite,
+            recursive=args.recursive,
+            progress=args.progress,
+            hints=args.hints,
         )
     except PermissionError as error:  # an unreadable input folder (main() handles the other errors)
         raise FileNotFoundError(str(error)) from error
@@ -748,6 +761,13 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
         "--realistic", action="store_true", help="sr: blur, noise and JPEG around the downscale (default: off)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs' randomness (default: 0)")
+    p.add_argument(
+        "--hints",
+        type=_hint_counts,
+        metavar="N,N,...",
+        help="colorize, sketch with a hint model: score it given each number of colour points drawn from the "
+        "target, e.g. 0,1,5,20, beside a non-learned spreading of the same points (default: no hints)",
+    )
     p.add_argument("--max-images", type=int, help="evaluate at most this many images (default: all)")
     p.add_argument(
         "--max-size",
@@ -783,6 +803,17 @@ def check_prepare(args: argparse.Namespace) -> None:
     check_recipe_flags(args.recipe, args, "the recipe")
 
 
+def _hint_counts(text: str) -> list[int]:
+    """``"0,1,5,20"`` -> ``[0, 1, 5, 20]`` (argparse type of ``eval --hints``)."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hint counts like 0,1,5,20, got {text!r}") from None
+    if not counts or any(n < 0 for n in counts):
+        raise argparse.ArgumentTypeError(f"expected hint counts like 0,1,5,20 (whole numbers >= 0), got {text!r}")
+    return counts
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .sampling import is_gan_model
 
@@ -806,6 +837,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         direction=args.direction,
         progress=True,
         self_ensemble=args.self_ensemble,
+        hints=args.hints,
     )
     print(report.table())
     if args.json:

@@ -82,6 +82,7 @@ class TrainConfig:
     in_channels: int = 3
     out_channels: int = 3
     color_space: str = "rgb"
+    hints: bool = False  # pix2pix: colour hints drawn from the target as extra input channels (img2img.hints)
     recipe: str | None = None
     recipe_options: dict[str, Any] = field(default_factory=dict)
     profile: str | None = None
@@ -224,6 +225,8 @@ class TrainConfig:
             raise ValueError(f"color_space must be 'rgb' or 'lab', got {self.color_space!r}")
         if self.color_space == "lab" and "color_space" not in task.config_fields():
             raise ValueError(f"color_space 'lab' (colorization) is not an option of the {self.task} task (pix2pix)")
+        if self.hints and "hints" not in task.config_fields():
+            raise ValueError(f"colour hints (--hints) are an option of pix2pix (colorize, sketch), not of {self.task}")
         if self.on_bad not in ("error", "skip"):
             raise ValueError(f"on_bad must be 'error' or 'skip', got {self.on_bad!r}")
         self._resolve_losses()

@@ -21,6 +21,12 @@ Rows of the report (means over images):
 ``baseline (input)``           restore, colorize, sketch, paired: the input itself (gray as
                                RGB; resized bicubically to the target's size if it differs)
 ``baseline (flat mean colour)``  sketch: every pixel is the target's mean colour
+``model, N hints``             ``hints=[...]`` (colorize, sketch): the model given N colour
+                               points drawn from the target (:func:`img2img.hints.sample_points`,
+                               seeded by ``[seed, image, N]``); a hint model gets no hints in
+                               the ``model`` row
+``baseline (hint spreading),   the same N points spread over the image by the non-learned
+N hints``                      joint-bilateral fill :func:`img2img.hints.spread_hints`
 ``target``                     the targets (colourfulness only)
 =============================  ===========================================================
 
@@ -58,6 +64,7 @@ from img2img_runtime.processing import check_self_ensemble, to_channels
 from img2img_runtime.progress import Progress
 
 from . import metrics
+from .hints import MAX_HINTS, sample_points, spread_hints
 from .checkpoint import write_json
 from .data.files import key_by_stem
 from .data.recipes import RECIPE_NAMES, Recipe, has_color
@@ -90,6 +97,8 @@ TARGET_ROW = "target"
 BICUBIC_ROW = "baseline (bicubic)"
 INPUT_ROW = "baseline (input)"
 FLAT_ROW = "baseline (flat mean colour)"
+HINT_MODEL_ROW = "model, {} hints"  # eval with hints: the model given that many points from the target
+SPREAD_ROW = "baseline (hint spreading), {} hints"  # img2img.hints.spread_hints of the same points
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,12 +202,13 @@ def _finite(data: Any) -> Any:
 
 @dataclass
 class _Runner:
-    call: Callable[[np.ndarray], np.ndarray]
+    call: Callable[..., np.ndarray]  # (image[, hints=points]) -> output
     name: str
     in_channels: int | None  # channels the model wants (paired folders are read so); None: unknown
     scale: int | None
     warm_up: bool
     maps: str = "AtoB"  # the folder sides it translates: "BtoA" = B images in, A images out
+    takes_hints: bool | None = None  # a hint model; None: unknown (a callable)
 
 
 def _load_model(model: Any, device: str, direction: str | None, self_ensemble: int = 1) -> _Runner:
@@ -238,7 +248,7 @@ def _load_model(model: Any, device: str, direction: str | None, self_ensemble: i
         raise ValueError("direction applies to run/model folders (Translators); this model has one direction")
     if two_way:
         spec = spec(direction)
-    call = (lambda image, _m=model: _m(image, direction=direction)) if two_way and direction else model
+    call = (lambda image, _m=model, **kw: _m(image, direction=direction, **kw)) if two_way and direction else model
     in_channels = getattr(spec, "image_channels", None)
     scale = getattr(spec, "scale", None)
     config = getattr(model, "config", None)
@@ -253,6 +263,7 @@ def _load_model(model: Any, device: str, direction: str | None, self_ensemble: i
         in_channels=in_channels,
         scale=scale,
         warm_up=hasattr(model, "translate_arrays"),
+        takes_hints=getattr(model, "takes_hints", None),
         maps=maps if maps in ("AtoB", "BtoA") else "AtoB",
     )
 
@@ -433,6 +444,7 @@ def evaluate_model(
     direction: str | None = None,
     progress: bool = False,
     self_ensemble: int = 1,
+    hints: list[int] | tuple[int, ...] | None = None,
 ) -> EvalReport:
     """Score ``model`` on ``data`` beside the baselines (see the module docstring).
 
@@ -458,6 +470,9 @@ def evaluate_model(
         direction: ``"AtoB"``/``"BtoA"`` for two-way (CycleGAN) run/model folders.
         self_ensemble: model paths: average the outputs of 1 (off), 2, 4 or 8 flipped and
             transposed views of each input (see :class:`img2img.Translator`).
+        hints: colorize and sketch with a hint model: for each count N, a ``model, N hints`` row
+            (N points from the target, seeded) and the non-learned ``baseline (hint
+            spreading), N hints`` row with the same points.
 
     Returns:
         An :class:`EvalReport`.
@@ -476,6 +491,7 @@ def evaluate_model(
         raise ValueError(f"max_size must be positive, got {max_size}")
     if task == "sr" and int(scale) < 2:
         raise ValueError(f"sr scale must be at least 2, got {scale}")
+    counts = _hint_counts(hints, task)
     if task is None:
         if not data.exists():
             raise FileNotFoundError(f"data {data} does not exist")
@@ -488,6 +504,8 @@ def evaluate_model(
         photos, unreadable = _list_photos(data)
 
     runner = _load_model(model, device, direction, check_self_ensemble(self_ensemble))
+    if counts and runner.takes_hints is False:
+        raise ValueError(f"{runner.name} was trained without colour hints (--hints): it cannot be scored with hints")
     if task is not None and runner.scale is not None:
         want = int(scale) if task == "sr" else 1
         if runner.scale != want:
@@ -509,6 +527,8 @@ def evaluate_model(
         settings["preset"] = preset
     if task == "sr":
         settings.update(scale=int(scale), realistic=bool(realistic))
+    if counts:
+        settings["hints"] = list(counts)
     root = data if data.is_dir() else data.parent
 
     if task is None:
@@ -551,6 +571,17 @@ def evaluate_model(
         output = _as_rgb(raw, shape, name)
         rows = {MODEL_ROW: {**_score(output, target, border), "sec_per_mp": elapsed / (shape[0] * shape[1] / 1e6)}}
         seconds[MODEL_ROW] = seconds.get(MODEL_ROW, 0.0) + elapsed
+        for count in counts:
+            points = sample_points(target, count, np.random.default_rng([seed, len(per_image), count]))
+            name_row = HINT_MODEL_ROW.format(count)
+            out, elapsed = _timed(lambda: runner.call(a, hints=points))
+            rows[name_row] = {
+                **_score(_as_rgb(out, shape, name), target, border),
+                "sec_per_mp": elapsed / (shape[0] * shape[1] / 1e6),
+            }
+            seconds[name_row] = seconds.get(name_row, 0.0) + elapsed
+            space = "ab" if task == "colorize" else "rgb"
+            baselines = [*baselines, (SPREAD_ROW.format(count), lambda p=points: spread_hints(a, p, space=space))]
         for row, make in baselines:
             image, elapsed = _timed(make)
             rows[row] = {**_score(image, target, border), "sec_per_mp": elapsed / (shape[0] * shape[1] / 1e6)}
@@ -565,6 +596,18 @@ def evaluate_model(
         raise ValueError(f"no image of {data} could be evaluated: {len(skipped)} skipped{first}")
     report = EvalReport(rows=_aggregate(per_image, seconds), per_image=per_image, skipped=skipped, settings=settings)
     return report
+
+
+def _hint_counts(hints: Any, task: str | None) -> tuple[int, ...]:
+    """The hint counts asked for, checked (colorize and sketch only, whole numbers 0-64)."""
+    if hints is None:
+        return ()
+    if task not in ("colorize", "sketch"):
+        raise ValueError(f"hints apply to the colorize and sketch tasks, not to {task or 'paired folders'}")
+    counts = tuple(hints)
+    if not counts or any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_HINTS for n in counts):
+        raise ValueError(f"hints must be hint counts, whole numbers 0 to {MAX_HINTS}, e.g. 0,1,5,20; got {hints!r}")
+    return tuple(dict.fromkeys(counts))
 
 
 def _photo_items(photos: list[Path], recipe: Recipe, seed: int, max_size: int | None, skipped: list[tuple[str, str]]):

@@ -274,9 +274,12 @@ def _check(net: nn.Module, path: str, spec: ModelSpec, size: tuple[int, int], pr
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
-    x = pad_to_multiple(
-        rng.uniform(-1, 1, (2, spec.in_channels, *size)).astype(np.float32), spec.size_multiple, spec.min_size
-    )
+    x = rng.uniform(-1, 1, (2, spec.in_channels, *size)).astype(np.float32)
+    if spec.hint_channels:  # hint channels as a model gets them: a few patches of colour, a 0/1 mask
+        mask = (rng.uniform(0, 1, (2, 1, *size)) < 0.02).astype(np.float32)
+        x[:, -spec.hint_channels : -1] *= mask
+        x[:, -1:] = mask
+    x = pad_to_multiple(x, spec.size_multiple, spec.min_size)
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])

@@ -19,7 +19,14 @@ from torch import nn
 
 from img2img_runtime.folder import FolderReport, ProgressFn, translate_folder
 from img2img_runtime.io import as_uint8_image
-from img2img_runtime.processing import ModelSpec, check_self_ensemble, run_images, suggested_tile, tiling_policy
+from img2img_runtime.processing import (
+    ModelSpec,
+    check_hints_allowed,
+    check_self_ensemble,
+    run_images,
+    suggested_tile,
+    tiling_policy,
+)
 
 from .checkpoint import load_checkpoint, load_pretrained
 from .devices import pick_device
@@ -180,10 +187,16 @@ class Translator:
         )
 
     def translate_arrays(
-        self, images: Sequence[np.ndarray], direction: str | None = None, *, on_tile: Any = None
+        self,
+        images: Sequence[np.ndarray],
+        direction: str | None = None,
+        *,
+        on_tile: Any = None,
+        hints: Sequence[Any] | None = None,
     ) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (the core of every input type).
-        ``on_tile(done, total)`` reports the tiles of large images."""
+        ``on_tile(done, total)`` reports the tiles of large images; ``hints``: one entry per image
+        (points, RGBA strokes or None), for hint models."""
         spec = self.spec(direction)
         tile, overlap, threshold = tiling_policy(
             self.tile, self.overlap, suggested_tile(spec), image_statistics=spec.image_statistics
@@ -198,19 +211,37 @@ class Translator:
             tile_threshold=threshold,
             on_tile=on_tile,
             self_ensemble=self.self_ensemble,
+            hints=hints,
         )
 
-    def __call__(self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None) -> Any:
+    @property
+    def takes_hints(self) -> bool:
+        """True for a hint model (trained with ``--hints``): ``translator(image, hints=...)``."""
+        return self.spec().hints is not None
+
+    def __call__(
+        self, images: ImageLike | Sequence[ImageLike], *, direction: str | None = None, hints: Any = None
+    ) -> Any:
+        """Translate images (see the class docstring for the types).
+
+        ``hints`` (hint models, see :mod:`img2img_runtime.hints`): colour points
+        ``[(x, y, (r, g, b)), ...]`` or an RGBA stroke image for one image; for a list of images
+        (or an ``N x C x H x W`` tensor) a list with one such entry (or None) per image.
+        """
+        if hints is not None:
+            check_hints_allowed(self.spec(direction), hints, f"this {self.config.get('task', '')} model")
         if isinstance(images, (list, tuple)):
             if any(isinstance(image, torch.Tensor) for image in images):
-                return [self(image, direction=direction) for image in images]
+                per_image = hints if hints is not None else [None] * len(images)
+                return [self(image, direction=direction, hints=h) for image, h in zip(images, per_image)]
             # one call: images of one size run batch_size at a time, like the runtime's Model
-            outs = self.translate_arrays([self._load(image, direction) for image in images], direction)
+            outs = self.translate_arrays([self._load(image, direction) for image in images], direction, hints=hints)
             return [self._as_input_type(out, image) for out, image in zip(outs, images)]
         if isinstance(images, torch.Tensor):
-            return self._call_tensor(images, direction)
+            return self._call_tensor(images, direction, hints)
         array = self._load(images, direction)  # TypeError for anything else
-        return self._as_input_type(self.translate_arrays([array], direction)[0], images)
+        one = None if hints is None else [hints]
+        return self._as_input_type(self.translate_arrays([array], direction, hints=one)[0], images)
 
     @staticmethod
     def _as_input_type(out: np.ndarray, image: Any) -> Any:
@@ -223,7 +254,7 @@ class Translator:
     def _load(self, image: Any, direction: str | None) -> np.ndarray:
         return as_uint8_image(image, channels=self.spec(direction).image_channels, max_pixels=self.max_pixels)
 
-    def _call_tensor(self, images: torch.Tensor, direction: str | None) -> torch.Tensor:
+    def _call_tensor(self, images: torch.Tensor, direction: str | None, hints: Any = None) -> torch.Tensor:
         single = images.dim() == 3
         batch = images.unsqueeze(0) if single else images
         if batch.dim() != 4:
@@ -231,7 +262,7 @@ class Translator:
         if images.numel() == 0:
             raise ValueError(f"empty image: tensor of shape {tuple(images.shape)}")
         arrays = [self._load(image, direction) for image in batch]
-        outs = self.translate_arrays(arrays, direction)
+        outs = self.translate_arrays(arrays, direction, hints=[hints] if single and hints is not None else hints)
         result = torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).float().div_(255.0).to(images.device)
         return result[0] if single else result
 
@@ -244,15 +275,22 @@ class Translator:
         overwrite: bool = False,
         recursive: bool = True,
         progress: bool | ProgressFn = True,
+        hints: str | os.PathLike | None = None,
     ) -> FolderReport:
         """Translate a folder (recursively, keeping relative paths and formats) or one file.
 
         Existing outputs are skipped unless ``overwrite``; unreadable inputs are reported in the
         returned :class:`~img2img_runtime.folder.FolderReport` and do not stop the job; images
-        over ``max_pixels`` are among them. The progress moves per tile on large images.
+        over ``max_pixels`` are among them. The progress moves per tile on large images. ``hints``
+        (hint models): a folder of RGBA stroke PNGs named like the inputs
+        (:func:`img2img_runtime.folder.match_hints`).
         """
+        if hints is not None:
+            check_hints_allowed(self.spec(direction), [hints], f"this {self.config.get('task', '')} model")
         return translate_folder(
-            lambda images, on_tile=None: self.translate_arrays(images, direction, on_tile=on_tile),
+            lambda images, on_tile=None, hints=None: self.translate_arrays(
+                images, direction, on_tile=on_tile, hints=hints
+            ),
             input_path,
             output_dir,
             in_channels=self.spec(direction).image_channels,
@@ -261,4 +299,5 @@ class Translator:
             batch_size=self.batch_size,
             progress=progress,
             max_pixels=self.max_pixels,
+            hints=hints,
         )

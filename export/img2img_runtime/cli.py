@@ -79,6 +79,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="an image or a folder (searched recursively)")
     parser.add_argument("--output", required=True, help="output folder (relative paths and formats are kept)")
     parser.add_argument(
+        "--hints",
+        metavar="DIR",
+        help="hint models (colorize, sketch): a folder of colour strokes, HINTS/NAME.png for each input NAME.*, "
+        "colour on transparent (for one input image: its stroke file) (default: no hints)",
+    )
+    parser.add_argument(
         "--tile",
         type=parse_tile,
         default="auto",
@@ -198,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
             self_ensemble=args.self_ensemble,
         )
         report = model.translate_folder(
-            args.input, args.output, overwrite=args.overwrite, recursive=args.recursive, progress=args.progress
+            args.input,
+            args.output,
+            overwrite=args.overwrite,
+            recursive=args.recursive,
+            progress=args.progress,
+            hints=args.hints,
         )
     except KeyboardInterrupt:  # outputs are written whole or not at all; a rerun skips the finished ones
         return interrupted(

@@ -379,6 +379,61 @@ def _read(path: Path, channels: int, max_pixels: int | None) -> np.ndarray | Exc
         return error
 
 
+def _read_with_hints(
+    path: Path, hints: Path | None, channels: int, max_pixels: int | None
+) -> tuple[np.ndarray, np.ndarray | None] | Exception:
+    """The image and its RGBA hint strokes (checked to be the image's size), or the error."""
+    image = _read(path, channels, max_pixels)
+    if isinstance(image, Exception) or hints is None:
+        return image if isinstance(image, Exception) else (image, None)
+    strokes = _read(hints, 4, max_pixels)
+    if isinstance(strokes, Exception):
+        return ValueError(f"hints file {hints}: {strokes}")
+    if strokes.shape[:2] != image.shape[:2]:
+        return ValueError(
+            f"hints file {hints} is {strokes.shape[1]} x {strokes.shape[0]} but the image is "
+            f"{image.shape[1]} x {image.shape[0]}: draw the strokes on a transparent image of the input's size"
+        )
+    return image, strokes
+
+
+HINT_SUFFIX = ".png"  # hint strokes of INPUT/a/b.jpg are HINTS/a/b.png
+
+
+def match_hints(
+    input_path: str | os.PathLike, hints: str | os.PathLike, sources: list[Path], report: FolderReport
+) -> dict[Path, Path]:
+    """``{input file: its hint strokes}``: ``HINTS/<relative path>.png`` for each input under a
+    folder (``hints`` itself, a file, for a single input file). An input without a hints file, and
+    a hints file without an input of its name, are reported in ``report.failed``.
+
+    Raises:
+        FileNotFoundError: ``hints`` does not exist.
+    """
+    input_path, hints = Path(input_path), Path(hints)
+    if not hints.exists():
+        raise FileNotFoundError(f"hints {hints} do not exist")
+    if input_path.is_file():
+        found = hints if hints.is_file() else hints / (input_path.stem + HINT_SUFFIX)
+        wanted = {input_path: found}
+    else:
+        if hints.is_file():
+            raise ValueError(f"the input {input_path} is a folder, so --hints must be a folder too, not the file {hints}")
+        wanted = {src: hints / src.relative_to(input_path).with_suffix(HINT_SUFFIX) for src in sources}
+    matched = {}
+    for src, path in wanted.items():
+        if path.is_file():
+            matched[src] = path
+        else:
+            report.failed.append((src, f"no hints file {path} (hint strokes: an RGBA PNG named like the input)"))
+    if hints.is_dir():
+        expected = {os.path.normcase(os.path.realpath(p)) for p in wanted.values()}
+        for path in sorted(hints.rglob("*" + HINT_SUFFIX)):
+            if os.path.normcase(os.path.realpath(path)) not in expected and not path.name.startswith("."):
+                report.failed.append((path, f"hints file with no input image of that name under {input_path}"))
+    return matched
+
+
 def translate_folder(
     translate: TranslateFn,
     input_path: str | os.PathLike,
@@ -391,6 +446,7 @@ def translate_folder(
     progress: bool | ProgressFn = True,
     quality: int = 95,
     max_pixels: int | None = None,
+    hints: str | os.PathLike | None = None,
 ) -> FolderReport:
     """Translate every image under ``input_path`` (a folder or one file) into ``output_dir``.
 
@@ -405,6 +461,10 @@ def translate_folder(
             tiles of a large image run.
         max_pixels: :func:`~img2img_runtime.io.read_image`'s pixel budget (None: its default,
             100 megapixels or ``$IMG2IMG_MAX_PIXELS``); larger inputs fail, named, from their header.
+        hints: hint models: a folder of RGBA stroke images, ``HINTS/<relative path>.png`` per
+            input (:func:`match_hints`; for one input file, a stroke file); ``translate`` is then
+            called with ``hints=`` (one stroke array per image). Inputs without strokes, strokes
+            without an input and strokes of another size are reported in ``failed``.
 
     Raises:
         FileNotFoundError: the input does not exist or holds no images.
@@ -418,6 +478,10 @@ def translate_folder(
         report.failed.append((Path(input_path), "not an image file"))
         return report
     pairs = plan_outputs(input_path, output_dir, recursive=recursive, skipped=report.skipped, failed=report.failed)
+    hint_files = None
+    if hints is not None:
+        hint_files = match_hints(input_path, hints, [src for src, _ in pairs], report)
+        pairs = [(src, dst) for src, dst in pairs if src in hint_files]
     with output_lock(output_dir):
         remove_stale_temps(dst for _, dst in pairs)  # left by a job killed mid-write
         journal = OverwriteJournal(output_dir)
@@ -432,6 +496,7 @@ def translate_folder(
             quality=quality,
             max_pixels=max_pixels,
             on_written=journal.written if journal.path.exists() else None,
+            hint_files=hint_files,
         )
         journal.finish()  # not reached when interrupted: the journal then says what is left
     return report
@@ -466,6 +531,7 @@ def _run(
     quality: int,
     max_pixels: int | None,
     on_written: Callable[[Path], None] | None = None,
+    hint_files: dict[Path, Path] | None = None,
 ) -> None:
     bar = _progress(len(todo), progress)
     tiles = _takes_on_tile(translate)
@@ -473,23 +539,31 @@ def _run(
     with ThreadPoolExecutor(max_workers=2) as readers, ThreadPoolExecutor(max_workers=2) as writers:
         chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         pending_reads: Iterator[list[Future]] = (
-            [readers.submit(_read, src, in_channels, max_pixels) for src, _ in chunk] for chunk in chunks
+            [
+                readers.submit(_read_with_hints, src, hint_files and hint_files[src], in_channels, max_pixels)
+                for src, _ in chunk
+            ]
+            for chunk in chunks
         )
         writes: list[tuple[Path, Path, Future]] = []
         next_reads = next(pending_reads, None)
         for chunk in chunks:
             reads, next_reads = next_reads, next(pending_reads, None)  # decode the next chunk meanwhile
-            good, images = [], []
+            good, images, strokes = [], [], []
             for (src, dst), future in zip(chunk, reads):
                 result = future.result()
                 if isinstance(result, Exception):
                     report.failed.append((src, str(result)))
                 else:
                     good.append((src, dst))
-                    images.append(result)
+                    images.append(result[0])
+                    strokes.append(result[1])
             if images:
+                extra = {"hints": strokes} if hint_files is not None else {}
+                if tiles:
+                    extra["on_tile"] = _tile_progress(bar, done)
                 try:
-                    outputs = translate(images, on_tile=_tile_progress(bar, done)) if tiles else translate(images)
+                    outputs = translate(images, **extra)
                 except Exception as error:  # noqa: BLE001 - report and continue with the next batch
                     report.failed.extend((src, f"translation failed: {error}") for src, _ in good)
                     outputs = []

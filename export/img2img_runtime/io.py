@@ -459,7 +459,8 @@ def read_image(path: str | os.PathLike, *, channels: int = 3, max_pixels: int | 
 
     Args:
         path: the image file; its extension is not used to choose the decoder.
-        channels: 3 for RGB, 1 for luminance (ITU-R BT.601).
+        channels: 3 for RGB, 1 for luminance (ITU-R BT.601), 4 for RGBA with the alpha kept
+            (not composited; an image without alpha gets alpha 255): colour-hint strokes.
         max_pixels: refuse images with more than this many pixels (width x height), from the
             header alone, before decoding (:func:`image_size`). None: ``$IMG2IMG_MAX_PIXELS``
             if set, else :data:`MAX_PIXELS` (100 megapixels); 0: no limit. A format whose header
@@ -473,8 +474,8 @@ def read_image(path: str | os.PathLike, *, channels: int = 3, max_pixels: int | 
         ImageTooLargeError: the image has more than ``max_pixels`` pixels.
         ImageReadError: the file cannot be read or decoded (empty, truncated, not an image).
     """
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
     limit = _resolve_max_pixels(max_pixels)
     path = Path(path)
     try:
@@ -519,8 +520,11 @@ def read_image(path: str | os.PathLike, *, channels: int = 3, max_pixels: int | 
 
 
 def _finish(image: np.ndarray, channels: int | None, orientation: int, *, bgr: bool) -> np.ndarray:
-    """uint8 ``H x W x {1,2,3,4}`` -> alpha over white, RGB (or luma), upright: rules 3-5."""
+    """uint8 ``H x W x {1,2,3,4}`` -> alpha over white, RGB (or luma), upright: rules 3-5.
+    ``channels`` 4: RGBA with the alpha kept (255 where the image has none)."""
     depth = image.shape[2]
+    if channels == 4:
+        return np.ascontiguousarray(apply_orientation(_rgba(image, bgr=bgr), orientation))
     if depth == 2:  # gray + alpha
         image = _over_white(image[:, :, :1], image[:, :, 1:2])
     elif depth == 4:  # BGRA / RGBA
@@ -536,6 +540,18 @@ def _finish(image: np.ndarray, channels: int | None, orientation: int, *, bgr: b
             image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)[:, :, None]
 
     return np.ascontiguousarray(apply_orientation(image, orientation))
+
+
+def _rgba(image: np.ndarray, *, bgr: bool) -> np.ndarray:
+    """uint8 ``H x W x {1,2,3,4}`` -> RGBA, the alpha kept (255 where there is none)."""
+    depth = image.shape[2]
+    color = image[:, :, :1] if depth in (1, 2) else image[:, :, :3]
+    alpha = image[:, :, depth - 1 :] if depth in (2, 4) else np.full(image.shape[:2] + (1,), 255, np.uint8)
+    if color.shape[2] == 1:
+        color = np.repeat(color, 3, axis=2)
+    elif bgr:
+        color = color[:, :, ::-1]
+    return np.concatenate([color, alpha], axis=2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,15 +622,16 @@ def as_uint8_image(image: object, *, channels: int | None = None, max_pixels: in
     read as ``[0, 1]`` (``0.5 -> 128``): values further than half a grey level outside ``[0, 1]``
     are a ValueError (a ``[0, 255]`` or ``[-1, 1]`` array is not silently clipped), as are NaN and
     infinities; other sample types are a TypeError. Alpha is composited over white. With
-    ``channels`` 3 gray is replicated, with 1 colour becomes BT.601 luma; None keeps 1 or 3.
+    ``channels`` 3 gray is replicated, with 1 colour becomes BT.601 luma, with 4 the result is
+    RGBA with the alpha kept (255 where there is none); None keeps 1 or 3.
 
     Raises:
         ValueError: an empty image, NaN/inf or out-of-range floats, an unsupported shape.
         TypeError: an unsupported input or sample type.
         ImageReadError: a path that cannot be read (see :func:`read_image`).
     """
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    if channels not in (None, 1, 3, 4):
+        raise ValueError(f"channels must be 1, 3, 4 or None, got {channels}")
     if isinstance(image, (str, os.PathLike)):
         return read_image(image, channels=channels or 3, max_pixels=max_pixels)
     orientation = 1

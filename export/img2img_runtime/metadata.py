@@ -11,7 +11,7 @@ img2img.format_version      ``1``
 img2img.task                ``pix2pix``, ``cyclegan``, ``srgan`` (``gan``: see below)
 img2img.direction           ``AtoB`` or ``BtoA`` (which generator of the model this is)
 img2img.precision           ``fp32``, ``fp16`` (fp16 inside, float32 input/output), ``int8``
-img2img.input_channels      channels of the tensor ``input`` (1 or 3)
+img2img.input_channels      channels of the tensor ``input`` (1 or 3, plus the hint channels)
 img2img.output_channels     channels of the tensor ``output`` (1, 2 or 3)
 img2img.color_space         ``rgb``, or ``lab`` (input = L, output = ab; see below)
 img2img.ab_scale            lab only: ``ab = output * ab_scale``
@@ -23,6 +23,8 @@ img2img.tile_size           suggested tile (input pixels) for large images
 img2img.tile_overlap        suggested overlap between tiles
 img2img.image_statistics    ``true``: statistics over the whole image (instance norm, colour head): run whole
 img2img.color_resolution    Lab models: colour predicted at most this size, upsampled (0: full size)
+img2img.hints               ``none``, or the colour-hint inputs: ``ab`` (3 channels: a, b / ab_scale,
+                            mask) or ``rgb`` (4: R, G, B in ``[-1, 1]``, mask) after the image's
 img2img.version             img2img version that exported the file
 img2img.training            JSON training summary (steps, data, validation metrics)
 ==========================  ===============================================================
@@ -30,6 +32,10 @@ img2img.training            JSON training summary (steps, data, validation metri
 Lab models (colorization): convert the RGB photo to CIE Lab (D65); feed ``L / 50 - 1``
 (1 channel); take ``ab = output * ab_scale``; the result is Lab(L of the input, ab), converted
 to RGB. Tensors: ``input`` float32 ``N x C x H x W``, ``output`` float32 ``N x C' x sH x sW``.
+
+Hint models (``hints`` not ``none``): the input's last channels are the colour hints, zero where
+there is none; ``img2img.config`` holds ``hints`` (``space``, ``channels``); see
+:mod:`img2img_runtime.hints` for how points and strokes become those channels.
 
 GAN lab models (task ``gan``: noise -> image) have no ``input``: ``img2img.config`` holds
 ``latent`` (``dim``, ``distribution`` ``normal``, ``num_classes``, ``class_names``), flat keys
@@ -46,6 +52,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .hints import HINT_SPACES
 from .processing import ModelSpec, suggested_tile
 
 FORMAT = "img2img-onnx"
@@ -67,7 +74,7 @@ def build_metadata(
         "input": {
             "channels": spec.in_channels,
             "range": [-1.0, 1.0],
-            "color_space": "lab_l" if spec.color == "lab" else "rgb" if spec.in_channels == 3 else "gray",
+            "color_space": "lab_l" if spec.color == "lab" else "rgb" if spec.image_channels == 3 else "gray",
         },
         "output": {
             "channels": spec.out_channels,
@@ -79,6 +86,7 @@ def build_metadata(
         "size_multiple": spec.size_multiple,
         "min_size": spec.min_size,
         "image_statistics": spec.image_statistics,
+        "hints": {"space": spec.hints, "channels": spec.hint_channels} if spec.hints else None,
         "tile": {"size": tile, "overlap": overlap},
         "training": dict(config.get("training", {})),
     }
@@ -111,6 +119,7 @@ def flat_metadata(config: Mapping[str, Any]) -> dict[str, str]:
         if config.get("image_statistics") is None
         else ("true" if config["image_statistics"] else "false"),
         "color_resolution": (color.get("resolution") or 0) if color else None,
+        "hints": (config.get("hints") or {}).get("space", "none") if "input" in config else None,
         "version": config.get("img2img_version"),
     }
     return {key: str(value) for key, value in facts.items() if value is not None}
@@ -278,9 +287,13 @@ def validate_metadata(config: Any, source: str = "model") -> None:
             string(config[key], key)
     for side in ("input", "output") if "input" in config else ("output",):
         spec = obj(config[side], side, ("channels",))
-        integer(spec["channels"], f"{side}.channels", 1, 4)
+        integer(spec["channels"], f"{side}.channels", 1, 8)
         if "color_space" in spec:
             string(spec["color_space"], f"{side}.color_space")
+    if config.get("hints") is not None:
+        hints = obj(config["hints"], "hints", ("space", "channels"))
+        string(hints["space"], "hints.space", tuple(HINT_SPACES))
+        integer(hints["channels"], "hints.channels", HINT_SPACES[hints["space"]], HINT_SPACES[hints["space"]])
     if "scale" in config:
         integer(config["scale"], "scale", 1, 8)
     for key in ("size_multiple", "min_size"):

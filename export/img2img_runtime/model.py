@@ -20,7 +20,15 @@ from . import sampler as _sampler
 from .folder import FolderReport, ProgressFn, translate_folder
 from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
 from .metadata import MetadataError, parse_metadata
-from .processing import ModelSpec, check_batch_size, check_self_ensemble, run_images, suggested_tile, tiling_policy
+from .processing import (
+    ModelSpec,
+    check_batch_size,
+    check_hints_allowed,
+    check_self_ensemble,
+    run_images,
+    suggested_tile,
+    tiling_policy,
+)
 from .sampler import latent_spec
 from .zoo import resolve_onnx
 
@@ -198,9 +206,11 @@ class Model:
         """float32 ``N x C x H x W`` (valid sizes) -> the raw network output."""
         return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
 
-    def translate_arrays(self, images: Sequence[np.ndarray], *, on_tile: Any = None) -> list[np.ndarray]:
+    def translate_arrays(
+        self, images: Sequence[np.ndarray], *, on_tile: Any = None, hints: Sequence[Any] | None = None
+    ) -> list[np.ndarray]:
         """uint8 ``H x W x C`` arrays of any sizes -> uint8 outputs (``on_tile(done, total)``:
-        progress of tiled images)."""
+        progress of tiled images; ``hints``: one entry per image, for hint models)."""
         self._image_model()
         return run_images(
             self.run_batch,
@@ -212,15 +222,29 @@ class Model:
             tile_threshold=self.tile_threshold,
             on_tile=on_tile,
             self_ensemble=self.self_ensemble,
+            hints=hints,
         )
 
-    def __call__(self, images: Any) -> Any:
-        """An image (array, path or PIL image) -> uint8 array (PIL in, PIL out); a list -> a list."""
+    @property
+    def takes_hints(self) -> bool:
+        """True for a hint model (trained with ``--hints``): ``model(image, hints=...)``."""
+        return self.latent is None and self.spec.hints is not None
+
+    def __call__(self, images: Any, *, hints: Any = None) -> Any:
+        """An image (array, path or PIL image) -> uint8 array (PIL in, PIL out); a list -> a list.
+
+        ``hints`` (hint models): colour points ``[(x, y, (r, g, b)), ...]`` or an RGBA stroke
+        image for one image; for a list of images, a list with one such entry (or None) per image
+        (see :mod:`img2img_runtime.hints`).
+        """
         self._image_model()
+        if hints is not None:
+            check_hints_allowed(self.spec, hints, str(self.path))
         if isinstance(images, (list, tuple)):
-            outs = self.translate_arrays([self._load(im) for im in images])
+            outs = self.translate_arrays([self._load(im) for im in images], hints=hints)
             return [self._as_input_type(out, im) for out, im in zip(outs, images)]
-        return self._as_input_type(self.translate_arrays([self._load(images)])[0], images)
+        one = None if hints is None else [hints]
+        return self._as_input_type(self.translate_arrays([self._load(images)], hints=one)[0], images)
 
     def _load(self, image: Any) -> np.ndarray:
         if _is_torch_tensor(image):
@@ -244,10 +268,14 @@ class Model:
         overwrite: bool = False,
         recursive: bool = True,
         progress: bool | ProgressFn = True,
+        hints: str | os.PathLike | None = None,
     ) -> FolderReport:
         """Translate a folder (recursively, keeping relative paths and formats) or one file; see
-        :func:`img2img_runtime.folder.translate_folder` (the progress moves per tile on large images)."""
+        :func:`img2img_runtime.folder.translate_folder` (the progress moves per tile on large images;
+        ``hints``: a folder of RGBA stroke images named like the inputs, for hint models)."""
         self._image_model()
+        if hints is not None:
+            check_hints_allowed(self.spec, [hints], str(self.path))
         return translate_folder(
             self.translate_arrays,
             input_path,
@@ -258,4 +286,5 @@ class Model:
             batch_size=self.batch_size,
             progress=progress,
             max_pixels=self.max_pixels,
+            hints=hints,
         )

@@ -11,6 +11,9 @@ function that maps a float32 ``N x C x H x W`` batch to the generator's output, 
   RGB, so luminance is kept. With ``color_resolution`` set, colour is predicted on a copy whose
   longer side is at most that many pixels and upsampled, then joined with the full-resolution
   L: a 12-megapixel photo costs little more than a small one.
+* **Hint models** (``hints`` ``"ab"`` or ``"rgb"``, see :mod:`img2img_runtime.hints`): the hint
+  channels (colour and mask) follow the image's channels in the net input, at the size the net
+  sees (the colour resolution of Lab models), and are padded, tiled and flipped with it.
 * Padding to the net's size multiple (reflect, or edge where an image is too small to reflect),
   batching images of one size, and cropping the padding back off.
 * Self-ensembling (``self_ensemble=2, 4 or 8``): the net also runs on flipped (and transposed)
@@ -27,6 +30,7 @@ import cv2
 import numpy as np
 
 from .color import lab_to_rgb, rgb_to_lab
+from .hints import HintError, has_hints, hint_channels, hint_planes, resize_planes
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles in the image), after each tile batch
@@ -46,6 +50,7 @@ class ModelSpec:
     color_resolution: int | None = None
     train_size: int | None = None  # the training crop (config["training"]["size"]), if known
     image_statistics: bool = False  # reads per-image statistics (instance norm, colour head): tiles are not exact
+    hints: str | None = None  # colour hints: "ab" (Lab models) or "rgb"; their channels are part of in_channels
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "ModelSpec":
@@ -62,6 +67,7 @@ class ModelSpec:
             color_resolution=color.get("resolution"),
             train_size=(config.get("training") or {}).get("size"),
             image_statistics=bool(config.get("image_statistics", False)),
+            hints=(config.get("hints") or {}).get("space"),
         )
         spec.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**spec)
@@ -69,7 +75,12 @@ class ModelSpec:
     @property
     def image_channels(self) -> int:
         """Channels of the images a user passes in (Lab models take RGB or gray photos)."""
-        return 3 if self.color == "lab" else self.in_channels
+        return 3 if self.color == "lab" else self.in_channels - self.hint_channels
+
+    @property
+    def hint_channels(self) -> int:
+        """Net input channels that carry colour hints (0 for a model without hints)."""
+        return hint_channels(self.hints)
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -131,18 +142,40 @@ def pad_to_multiple(batch: np.ndarray, multiple: int, min_size: int = 1) -> np.n
     return np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
 
 
-def prepare(image: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, Any]:
-    """uint8 image -> (net input ``C x h x w`` float32, context for :func:`finish`)."""
+NO_HINTS_MESSAGE = (
+    "takes no colour hints (it was trained without --hints); run it without hints, "
+    "or train a hint model: img2img train pix2pix --task colorize --hints"
+)
+
+
+def check_hints_allowed(spec: ModelSpec, hints: Any, source: str = "this model") -> None:
+    """A :class:`HintError` when hints (anything but None or ``[]``) go to a model without hint inputs."""
+    if not spec.hints and has_hints(hints):
+        raise HintError(f"{source} {NO_HINTS_MESSAGE}")
+
+
+def prepare(image: np.ndarray, spec: ModelSpec, hints: Any = None) -> tuple[np.ndarray, Any]:
+    """uint8 image (and its colour hints) -> (net input ``C x h x w`` float32, context for :func:`finish`).
+
+    Raises:
+        HintError: bad hints, or hints for a model without hint inputs.
+    """
     image = to_channels(np.asarray(image), spec.image_channels)
+    check_hints_allowed(spec, hints)
+    planes = hint_planes(hints, *image.shape[:2], spec.hints, spec.ab_scale) if spec.hints else None
     if spec.color != "lab":
-        return normalize(image), None
+        net_input = normalize(image)
+        return (net_input if planes is None else np.concatenate([net_input, planes])), None
     lightness = rgb_to_lab(image.astype(np.float32) / 255.0)[:, :, 0]  # (H, W) in [0, 100]
     small = lightness
     if spec.color_resolution and max(lightness.shape) > spec.color_resolution:
         f = spec.color_resolution / max(lightness.shape)
         size = (max(1, round(lightness.shape[1] * f)), max(1, round(lightness.shape[0] * f)))
         small = cv2.resize(lightness, size, interpolation=cv2.INTER_AREA)
-    return (small[None] / 50.0 - 1.0).astype(np.float32), lightness
+    net_input = (small[None] / 50.0 - 1.0).astype(np.float32)
+    if planes is not None:
+        net_input = np.concatenate([net_input, resize_planes(planes, *small.shape)])
+    return net_input, lightness
 
 
 def finish(output: np.ndarray, context: Any, spec: ModelSpec) -> np.ndarray:
@@ -380,6 +413,7 @@ def run_images(
     tile_threshold: int | None = None,
     on_tile: TileProgress | None = None,
     self_ensemble: int = 1,
+    hints: Sequence[Any] | None = None,
 ) -> list[np.ndarray]:
     """Translate uint8 ``H x W x C`` images of any sizes; returns uint8 ``sH x sW x C'`` images.
 
@@ -389,15 +423,20 @@ def run_images(
     stays bounded; ``on_tile(done, total)`` reports the tiles of each tiled image as they finish.
     ``self_ensemble`` (1, 2, 4 or 8; see :func:`self_ensembled`) runs every batch or tile batch
     that many times, flipped and transposed, and averages: slower by that factor, usually a
-    little more accurate.
+    little more accurate. ``hints``: one entry per image (points, strokes or None; see
+    :mod:`img2img_runtime.hints`), for hint models.
     """
     check_batch_size(batch_size)
+    if hints is not None and len(hints) != len(images):
+        raise HintError(f"got hints for {len(hints)} images but {len(images)} images: give one entry per image")
+    if hints is not None:
+        check_hints_allowed(spec, [h for h in hints if has_hints(h)])
     run_batch = self_ensembled(run_batch, self_ensemble)
     results: list[np.ndarray | None] = [None] * len(images)
     prepared: list[tuple[np.ndarray, Any]] = []
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):  # one at a time: a large image is tiled before the next is prepared
-        net_input, context = prepare(image, spec)
+        net_input, context = prepare(image, spec, None if hints is None else hints[i])
         prepared.append((net_input, context))
         if tile and max(net_input.shape[1:]) > (tile_threshold or tile):
             prepared[i] = (np.empty(0), context)  # keep only what finish() needs: bounded memory

@@ -111,7 +111,7 @@ class Task(nn.Module):
         from ..data.augment import to_uint8
         from ..metrics import psnr, sharpness_ratio, ssim
 
-        out = self.translate(a).float()
+        out = self.translate_for_scoring(a, b).float()
         outs, targets = (to_uint8(t[:, :3]).permute(0, 2, 3, 1).cpu().numpy() for t in (out, b))
         sharpness = torch.tensor([min(sharpness_ratio(o, t), 1e6) for o, t in zip(outs, targets)], dtype=torch.float64)
         return {
@@ -126,7 +126,7 @@ class Task(nn.Module):
     ) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
         """``(rows of columns for the sample grid, outputs, references)``: ``input | output | target``;
         the outputs' diversity against the references' detects mode collapse."""
-        out = self.translate(a)
+        out = self.translate_for_scoring(a, b)
         return [[a, out, b]], out, b
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -149,6 +149,12 @@ class Task(nn.Module):
     def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
         """Run one generator on images in ``[-1, 1]`` whose size is already a valid multiple."""
         return self.generators()[direction or self.default_direction](images)
+
+    @torch.no_grad()
+    def translate_for_scoring(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The output validation scores and sample grids show for input ``a`` (``b``: its target,
+        from which a hint model draws its validation hints)."""
+        return self.translate(a)
 
     # ------------------------------------------------------------ averaged weights (--ema)
     def average_weights(self, decay: float) -> None:

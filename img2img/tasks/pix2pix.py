@@ -9,11 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import numpy as np
+
 from .. import losses
 from ..color import AB_SCALE, join_lab, split_lab
+from ..hints import VAL_HINTS, VAL_SEED, random_hint_planes
 from ..nets import PatchGAN, create_model, get_model_class, init_weights
 from ..nets.layers import is_unnormalized
 from ..nets.patchgan import patchgan_kwargs
+from ..nets.hint_spread import HintSpread
 from ..nets.unet import UNetGenerator
 from ..optimization import Optimization, set_requires_grad
 from .base import ISOLA_ZHU_SETTINGS, RowReplay, Task, register_task
@@ -65,6 +69,10 @@ class Pix2Pix(Task):
             (1 channel) to colour ab (2 channels), the discriminator judges (L, ab), and outputs
             join the input's own L with the predicted ab (see :mod:`img2img.color`). Batches
             stay RGB; the conversion happens here, on the device.
+        hints: colour hints (:mod:`img2img.hints`): the generator also reads the hint channels
+            (colour and mask: ``ab`` for Lab models, RGB otherwise), drawn at random from the
+            target in training and given by a person at inference; the discriminator judges the
+            output against the input alone.
     """
 
     name = "pix2pix"
@@ -122,6 +130,7 @@ class Pix2Pix(Task):
         in_channels: int = 3,
         out_channels: int = 3,
         color_space: str = "rgb",
+        hints: bool = False,
     ) -> None:
         discriminator_kwargs = patchgan_kwargs(discriminator_kwargs, gan_mode=gan_mode)  # never batch norm for wgangp
         super().__init__(
@@ -139,6 +148,7 @@ class Pix2Pix(Task):
                 in_channels=in_channels,
                 out_channels=out_channels,
                 color_space=color_space,
+                hints=hints,
             )
         )
         if gan_mode not in losses.GAN_MODES:
@@ -148,9 +158,20 @@ class Pix2Pix(Task):
         self.color_space = color_space
         if color_space == "lab":
             in_channels, out_channels = 1, 2
+        # hints: the hint's colour in the target's encoding (ab, or RGB) and a mask
+        self.hint_space = ("ab" if color_space == "lab" else "rgb") if hints else None
+        self.hint_channels = out_channels + 1 if hints else 0
+        if hints and (generator_kwargs or {}).get("global_color"):
+            raise ValueError("colour hints and the colour head (global_color) do not go together")
+        spread = HintSpread.extra_channels(self.hint_channels) if hints else 0
         self.generator = create_model(
-            generator, in_channels=in_channels, out_channels=out_channels, **(generator_kwargs or {})
+            generator,
+            in_channels=in_channels + self.hint_channels + spread,
+            out_channels=out_channels,
+            **(generator_kwargs or {}),
         )
+        if hints:  # dense guesses from the sparse hints beside them (nets.hint_spread)
+            self.generator = HintSpread(net=self.generator.config, hint_channels=self.hint_channels)
         self.discriminator = PatchGAN(in_channels=in_channels + out_channels, **discriminator_kwargs)
         for net in (self.generator, self.discriminator):
             init_weights(net, scheme="kaiming" if is_unnormalized(net) else "normal")
@@ -216,11 +237,35 @@ class Pix2Pix(Task):
         return loss.detach()
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
-        if self.color_space == "rgb":
-            return self.generator(images)
-        lightness = split_lab(images)[0]
-        return join_lab(lightness, self.generator(lightness))
+    def translate(
+        self, images: torch.Tensor, direction: str | None = None, hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """RGB in ``[-1, 1]`` -> RGB; ``hints``: a hint model's hint channels (None: no hints)."""
+        net_input = images if self.color_space == "rgb" else split_lab(images)[0]
+        out = self.generator(self._with_hints(net_input, hints))
+        return out if self.color_space == "rgb" else join_lab(net_input, out)
+
+    def _with_hints(self, net_input: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
+        """The generator's input: the image channels, then (hint models) the hint channels."""
+        if not self.hint_channels:
+            return net_input
+        if hints is None:
+            n, _, h, w = net_input.shape
+            hints = net_input.new_zeros(n, self.hint_channels, h, w)
+        return torch.cat([net_input, hints.to(net_input.dtype)], 1)
+
+    def hint_target(self, b: torch.Tensor) -> torch.Tensor:
+        """An RGB target in ``[-1, 1]`` in the hints' encoding (``ab / ab_scale``, or itself)."""
+        return split_lab(b)[1] if self.color_space == "lab" else b
+
+    @torch.no_grad()
+    def translate_for_scoring(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Validation and sample grids: a hint model gets ``VAL_HINTS`` hints per image from its
+        target, from a fixed seed (the same hints at every validation)."""
+        if not self.hint_channels:
+            return self.translate(a)
+        rng = np.random.default_rng(VAL_SEED)
+        return self.translate(a, hints=random_hint_planes(self.hint_target(b.float()), rng, VAL_HINTS))
 
     def io_spec(self) -> dict[str, Any]:
         spec = super().io_spec()
@@ -228,6 +273,11 @@ class Pix2Pix(Task):
             spec["input"].update(color_space="lab_l")
             spec["output"].update(color_space="lab_ab")
             spec["color"] = {"space": "lab", "ab_scale": AB_SCALE, "resolution": None}
+        if self.hint_space:
+            image_channels = self.generator.in_channels - self.hint_channels
+            if self.color_space == "rgb":
+                spec["input"].update(color_space="rgb" if image_channels == 3 else "gray")
+            spec["hints"] = {"space": self.hint_space, "channels": self.hint_channels}
         return spec
 
     def generators(self) -> dict[str, nn.Module]:
@@ -277,8 +327,11 @@ class Pix2Pix(Task):
         real_a, real_b = batch["A"], batch["B"]
         if self.color_space == "lab":  # input: lightness of A; target: colour of B
             real_a, real_b = split_lab(real_a)[0], split_lab(real_b)[1]
+        hints = None
+        if self.hint_channels:  # revealed from the target, reproducibly per step (an exact resume)
+            hints = random_hint_planes(real_b.float(), np.random.default_rng([VAL_SEED, step]))
         with opt.autocast():
-            fake_b = self.generator(real_a)  # (n, out_channels, h, w)
+            fake_b = self.generator(self._with_hints(real_a, hints))  # (n, out_channels, h, w)
         # discriminator: real pairs -> real, generated pairs -> fake (not trained without a GAN term)
         d_terms: dict[str, torch.Tensor] = {}
         if self.adv_weight > 0:
