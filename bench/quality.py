@@ -1,6 +1,7 @@
 """Quality benchmark: does each recipe, trained with its defaults on a time budget, beat doing nothing?
 
-    python bench/quality.py PHOTOS [PHOTOS ...] [--minutes 15] [--recipes sr,sr_gan,restore,colorize,sketch] [--out DIR]
+    python bench/quality.py PHOTOS [PHOTOS ...] [--minutes 15] [--recipes sr,sr_gan,restore,colorize,sketch,
+        colorize_hints,sketch_hints] [--out DIR]
 
 1. Splits the photos of every PHOTOS folder by image (seeded): ``--val-fraction`` of them go to
    ``OUT/data/val`` and are never trained on, the rest to ``OUT/data/train`` (symbolic links).
@@ -10,6 +11,9 @@
 3. Scores each run on the val photos with ``img2img eval`` (inputs made by the recipe with a fixed
    seed) and prints one table: the baseline row (bicubic for sr; the input for the others; the
    flat mean colour for sketch), the model row, the target of the issue and whether it is met.
+   The hint recipes (``colorize_hints``, ``sketch_hints``: ``--hints``) are scored with 0, 1, 5,
+   10 and 20 colour points drawn from each target (``img2img eval --hints``), beside the
+   non-learned hint spreading of the same points.
 
 The per-recipe eval reports are written to ``OUT/eval_RECIPE.json`` and the table to
 ``OUT/quality.md``. Runs that exist are resumed (with the same budget they are complete), so a
@@ -32,6 +36,8 @@ from pathlib import Path
 from img2img_runtime.cli import add_self_ensemble_argument
 from img2img_runtime.io import ImageReadError, list_images, read_image
 
+HINT_COUNTS = [0, 1, 5, 10, 20]  # the hint recipes' eval rows
+
 # recipe -> (train arguments, eval task)
 RECIPES: dict[str, tuple[list[str], str]] = {
     "sr": (["srgan", "--task", "sr", "--scale", "4", "--adv-weight", "0"], "sr"),
@@ -39,6 +45,8 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "restore": (["pix2pix", "--task", "restore"], "restore"),
     "colorize": (["pix2pix", "--task", "colorize"], "colorize"),
     "sketch": (["pix2pix", "--task", "sketch"], "sketch"),
+    "colorize_hints": (["pix2pix", "--task", "colorize", "--hints"], "colorize"),
+    "sketch_hints": (["pix2pix", "--task", "sketch", "--hints"], "sketch"),
 }
 
 
@@ -88,6 +96,24 @@ def target_met(recipe: str, rows: dict[str, dict[str, float]]) -> tuple[str, boo
         return "PSNR >= input + 3, SSIM-Y > input's", model["psnr"] >= base["psnr"] + 3.0 and model["ssim_y"] > base[
             "ssim_y"
         ]
+    if recipe == "colorize_hints":
+        ten, none, gray = rows["model, 10 hints"], rows["model, 0 hints"], rows["baseline (input)"]
+        spread = rows["baseline (hint spreading), 10 hints"]
+        return (
+            "10 hints: PSNR >= gray + 3 and >= hint spreading + 1; 0 hints: >= gray - 0.5",
+            ten["psnr"] >= gray["psnr"] + 3.0
+            and ten["psnr"] >= spread["psnr"] + 1.0
+            and none["psnr"] >= gray["psnr"] - 0.5,
+        )
+    if recipe == "sketch_hints":
+        ten, flat = rows["model, 10 hints"], rows["baseline (flat mean colour)"]
+        spread = rows["baseline (hint spreading), 10 hints"]
+        return (
+            "10 hints: PSNR >= flat + 1 and > hint spreading; SSIM-Y above both",
+            ten["psnr"] >= flat["psnr"] + 1.0
+            and ten["psnr"] > spread["psnr"]
+            and ten["ssim_y"] > max(flat["ssim_y"], spread["ssim_y"]),
+        )
     if recipe == "colorize":
         half = 0.5 * rows["target"]["colorfulness"]
         return (
@@ -125,7 +151,8 @@ def format_table(results: dict[str, dict], minutes: float) -> str:
         target, met = target_met(recipe, rows)
         for i, (name, row) in enumerate(rows.items()):
             cells = [format(row[key], fmt) if row.get(key) is not None else "" for key, _, fmt in columns]
-            tail = [str(result["steps"]), target, "yes" if met else "**no**"] if name == "model" else ["", "", ""]
+            first = "model, 10 hints" if "model, 10 hints" in rows else "model"
+            tail = [str(result["steps"]), target, "yes" if met else "**no**"] if name == first else ["", "", ""]
             lines.append(
                 f"| {recipe if i == 0 else ''} | {name} | " + " | ".join(cells) + " | " + " | ".join(tail) + " |"
             )
@@ -202,7 +229,12 @@ def main() -> int:
         subprocess.run(command, check=True)
         trained = time.perf_counter() - started
         report = evaluate_model(
-            run, args.out / "data" / "val", task=eval_task, scale=4, self_ensemble=args.self_ensemble
+            run,
+            args.out / "data" / "val",
+            task=eval_task,
+            scale=4,
+            self_ensemble=args.self_ensemble,
+            hints=HINT_COUNTS if "--hints" in train_args else None,
         )
         report.to_json(args.out / f"eval_{recipe}.json")
         print(report.table(), flush=True)

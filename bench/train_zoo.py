@@ -94,25 +94,27 @@ ZOO: dict[str, dict[str, Any]] = {
     "colorize": {
         "family": "pix2pix",
         "task": "colorize",
-        "train": ["pix2pix", "--task", "colorize"],
-        "minutes": 12,
-        "eval": [{}],
-        "summary": "automatic colorization of gray photos (no colour hints yet): cautious, often pale",
+        "train": ["pix2pix", "--task", "colorize", "--hints"],
+        "minutes": 15,
+        "eval": [{"hints": [0, 1, 5, 10, 20]}],
+        "summary": "colorization of gray photos guided by colour points or strokes (hints); without hints, cautious",
         "fails": [
-            "Trained on a few dozen colour photos: it cannot know which scenes have which colours, so it "
-            "often stays pale or gives a uniform warm/brown tint.",
-            "Nearly colourless scenes (a grey building, a desk of grey objects) may get false colour.",
+            "Without hints it cannot know which scenes have which colours (a few dozen training photos): it stays "
+            "pale or near gray. Give a few colour points: each one colours its region.",
+            "A hint spreads up to strong edges; a region with weak edges (sky into haze) may take a "
+            "neighbour's colour: give that region its own hint.",
         ],
     },
     "sketch": {
         "family": "pix2pix",
         "task": "sketch",
-        "train": ["pix2pix", "--task", "sketch"],
-        "minutes": 12,
-        "eval": [{}],
-        "summary": "line drawing to photo-like picture (no colour hints yet): tones and shading, not real colours",
+        "train": ["pix2pix", "--task", "sketch", "--hints"],
+        "minutes": 15,
+        "eval": [{"hints": [0, 1, 5, 10, 20]}],
+        "summary": "line drawing to picture, guided by colour points or strokes (hints): shading and the hints' colours",
         "fails": [
-            "A line drawing does not say a photo's colours: outputs have plausible shading but muted, generic colour.",
+            "A line drawing does not say a photo's colours: without hints, outputs have plausible shading but "
+            "muted, generic colour.",
             "Drawings in a style far from the training sketches (XDoG and Canny edges of photos) come out blotchy.",
         ],
     },
@@ -243,12 +245,16 @@ def make_strip(onnx: Path, val: Path, task: str, options: dict[str, Any], out: P
     from img2img_runtime import Model
     from img2img_runtime.io import list_images, read_image
 
+    from img2img.hints import sample_points
+
     model = Model(onnx)
-    recipe = Recipe(task, dict(options))
+    counts = options.get("hints")  # hint models: the strip shows 10 points from the original
+    recipe = Recipe(task, {k: v for k, v in options.items() if k != "hints"})
     rows = []
     for index, photo in enumerate(list_images(val)[:count]):
         source, target = recipe(read_image(photo, channels=3), np.random.default_rng([0, index]))
-        output = model(source)
+        points = sample_points(target, 10, np.random.default_rng([0, index, 10])) if counts else None
+        output = model(source, hints=points)
         target = target[: output.shape[0], : output.shape[1]]
         tiles = []
         for image in (source, output, target):

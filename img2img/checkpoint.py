@@ -2,7 +2,8 @@
 
 * A **training checkpoint** (``RUN/checkpoints/last.pt``) is a plain dict of tensors and
   numbers written with ``torch.save`` and read with ``torch.load(weights_only=True)``: nets,
-  optimizers, gradient scaler, step, RNG states, image pools, and the run's config.
+  optimizers, gradient scaler, step, RNG states, image pools, and the run's config, with the
+  SHA-256 of all of it (:func:`state_digest`), checked on load: a damaged file is an error.
 * A **model folder** (``RUN/model/``, ``RUN/best/``) is what inference and export need:
   ``config.json`` (architecture of each generator, task, input/output description) and one
   ``<direction>.safetensors`` per generator. ``Translator.from_pretrained`` rebuilds from it;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import io
 import json
 import logging
@@ -117,8 +119,40 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     Serialised in memory first, so that a full disk is a plain ``OSError`` (:class:`DiskFullError`),
     not an opaque error from inside ``torch.save``."""
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save({**state, DIGEST_KEY: state_digest(state)}, buffer)
     _atomic_bytes(path, buffer.getbuffer())
+
+
+DIGEST_KEY = "sha256"  # a checkpoint's digest of everything else in it (state_digest)
+
+
+def state_digest(state: Any) -> str:
+    """SHA-256 of a checkpoint's content: every tensor's dtype, shape and bytes and every other
+    value's ``repr``, in a fixed order (dict keys sorted, the digest's own key left out)."""
+    digest = hashlib.sha256()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value, key=repr):
+                if key != DIGEST_KEY:
+                    digest.update(repr(key).encode())
+                    visit(value[key])
+            digest.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            digest.update(b"[" if isinstance(value, list) else b"(")
+            for item in value:
+                visit(item)
+            digest.update(b"]")
+        else:
+            digest.update(repr(value).encode())
+
+    visit(state)
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -134,6 +168,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an img2img training checkpoint")
+    saved = state.pop(DIGEST_KEY, None)  # checkpoints of older versions have none
+    if saved is not None and saved != state_digest(state):
+        raise ValueError(
+            f"{path} is damaged: its content does not match the SHA-256 it was saved with (a bit-rotted or "
+            "altered file); resuming from it would continue from wrong weights. Resume from another "
+            "checkpoint (RUN/checkpoints/*.pt) or start a new run"
+        )
     return state
 
 
