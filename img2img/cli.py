@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -481,12 +482,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     stop_after = getattr(args, "stop_after", None)
     result = train(args.task, resume=args.resume, stop_after=stop_after, **kwargs)
+    if not is_main_rank():  # torchrun: one summary, from rank 0
+        return 0
     print(train_summary(result))
     if result.total_steps and result.step < result.total_steps and stop_after is not None:
-        print(
-            f"stopped at step {result.step} of {result.total_steps}; continue with: img2img train --out {result.run_dir} --resume"
-        )
+        again = train_command(["train", "--out", str(result.run_dir), "--resume"])
+        print(f"stopped at step {result.step} of {result.total_steps}; continue with: {again}")
     return 0
+
+
+def is_main_rank() -> bool:
+    """False in the processes of a torchrun job other than rank 0 (they print no final lines)."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def train_command(argv: list[str], add: list[str] | tuple[str, ...] = ()) -> str:
+    """The command that runs ``img2img ARGV`` again as this process was started: under torchrun
+    (``WORLD_SIZE`` > 1) the same ``torchrun`` launch (nodes, processes per node, and on several
+    nodes the rendezvous endpoint), else plain ``img2img``."""
+    from img2img_runtime.cli import command_line
+
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return command_line("img2img", argv, add=add)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)) or world)
+    nodes = max(1, world // max(local, 1))
+    launch = ["--nnodes", str(nodes), "--nproc-per-node", str(local)]
+    if nodes > 1:
+        endpoint = f"{os.environ.get('MASTER_ADDR', 'HOST')}:{os.environ.get('MASTER_PORT', '29500')}"
+        launch += ["--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint]
+    return command_line("torchrun", [*launch, "-m", "img2img", *argv], add=add)
 
 
 def train_summary(result: Any) -> str:
@@ -1072,16 +1097,16 @@ def interrupted(args: argparse.Namespace, argv: list[str], interrupt: KeyboardIn
     command = args.command
     prog = f"img2img {command}"
     if command == "train":
+        if not is_main_rank():  # torchrun: rank 0 says it once
+            return 130
         step = getattr(interrupt, "step", None)
         if step is None and not (Path(args.out) / "checkpoints" / "last.pt").exists():
-            return report(
-                prog, f"no checkpoint was saved yet in {args.out}; start again with", command_line("img2img", argv)
-            )
+            return report(prog, f"no checkpoint was saved yet in {args.out}; start again with", train_command(argv))
         saved = f"checkpoint at step {step} saved" if step is not None else "the last checkpoint is kept"
         add = [] if args.resume else ["--resume"]
         kept = [a for i, a in enumerate(argv) if a != "--init-from" and (i == 0 or argv[i - 1] != "--init-from")]
         kept = [a for a in kept if not a.startswith("--init-from=")]  # the run's weights are in its checkpoint now
-        return report(prog, f"{saved} in {args.out}; resume with", command_line("img2img", kept, add=add))
+        return report(prog, f"{saved} in {args.out}; resume with", train_command(kept, add=add))
     if command == "demo":
         step = getattr(interrupt, "step", None)
         saved = f"training saved at step {step}" if step is not None else "finished steps are kept"
