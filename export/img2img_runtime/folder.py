@@ -212,13 +212,34 @@ def _lock_owner(path: Path) -> str:
     return text or "another process"
 
 
+class JobSupersededError(RuntimeError):
+    """The output folder's lock no longer holds this job's token: its driver was stopped and
+    another job owns the folder now, so this job's workers must not write there."""
+
+
+def check_job_token(folder: str | os.PathLike, token: str) -> None:
+    """Raise :class:`JobSupersededError` unless ``folder``'s lock holds ``token`` (see :func:`output_lock`)."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        text = ""
+    if f"job {token}" not in text:
+        raise JobSupersededError(
+            f"{folder}: the job that started this worker no longer holds the output folder (its lock says "
+            f"{text.strip() or 'nothing'!r}); the output was not written, so a newer job's outputs are kept"
+        )
+
+
 @contextmanager
-def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
+def output_lock(folder: str | os.PathLike, *, token: str | None = None) -> Iterator[Path]:
     """Hold ``folder/.img2img.lock`` (creating ``folder``) while the block runs.
 
     The lock is the operating system's (``flock``; ``msvcrt.locking`` on Windows), so a job that
-    dies releases it; the file holds the owner's pid and host for the message. A lock file left by
-    a dead job is taken over.
+    dies releases it; the file holds the owner's pid and host for the message, and ``token``
+    (``job TOKEN``): workers in other processes (Ray actors) check it with
+    :func:`check_job_token` before each rename, so the workers of a killed driver cannot replace
+    the outputs of the job that took the folder over. A lock file left by a dead job is taken over.
 
     Raises:
         OutputFolderBusyError: another running job holds the lock.
@@ -245,7 +266,8 @@ def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
         raise OutputFolderBusyError(f"cannot lock the output folder {folder} (its lock {path} keeps changing)")
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        job = f" job {token}" if token else ""
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}{job}\n".encode())
         yield path
     finally:
         try:  # remove before unlocking: a job waiting on this file then sees it is gone

@@ -702,8 +702,15 @@ def _encode_params(suffix: str, quality: int) -> list[int]:
     return []
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95) -> None:
-    """Writes an image atomically; the format comes from the extension.
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    quality: int = 95,
+    before_replace: Callable[[], object] | None = None,
+) -> None:
+    """Writes an image atomically; the format comes from the extension (``before_replace``: see
+    :func:`atomic_write`).
 
     Args:
         path: target file (``.png``, ``.jpg``/``.jpeg``, ``.webp``, ``.bmp``, ``.tif``/``.tiff``);
@@ -735,13 +742,16 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode the image as {suffix}")
 
-    atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()))
+    atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()), before_replace=before_replace)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[str], object], *, before_replace: Callable[[], object] | None = None
+) -> None:
     """Create ``path`` all at once: ``write(temp)`` fills a hidden ``.<name>.<pid>.<random>.tmp``
     next to it, which is fsync'ed and renamed over ``path``; on any failure the temporary file is removed.
-    Every file img2img writes (images, checkpoints, model folders) goes through here."""
+    Every file img2img writes (images, checkpoints, model folders) goes through here.
+    ``before_replace()`` runs just before the rename; if it raises, nothing is replaced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # the writer's pid in the name: a later job removes only the temp files of dead processes,
@@ -751,6 +761,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
         write(str(temp))
         with open(temp, "rb") as file:
             os.fsync(file.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

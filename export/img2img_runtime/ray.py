@@ -33,7 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from .folder import FolderReport, OverwriteJournal, output_lock, plan_outputs, plan_todo, remove_stale_temps
+from .folder import (
+    FolderReport,
+    OverwriteJournal,
+    check_job_token,
+    output_lock,
+    plan_outputs,
+    plan_todo,
+    remove_stale_temps,
+)
 from .io import IMAGE_EXTENSIONS, ImageReadError, is_image_file, list_images, read_image, write_image
 
 __all__ = ["translate_dataset"]
@@ -137,6 +145,7 @@ class _Translate:
         tile: int | str | None = "auto",
         overlap: int | None = None,
         self_ensemble: int = 1,
+        job: tuple[str, str] | None = None,
     ) -> None:
         import ray
 
@@ -152,6 +161,7 @@ class _Translate:
                 path, threads=threads, batch_size=batch_size, tile=tile, overlap=overlap, self_ensemble=self_ensemble
             )
         self.max_pixels, self.quality = max_pixels, quality
+        self.job = job  # (local output folder, the driver's token in its lock): checked before each rename
 
     def _read(self, src: str) -> np.ndarray:
         channels = self.model.spec.image_channels
@@ -169,7 +179,7 @@ class _Translate:
 
     def _write(self, dst: str, image: np.ndarray) -> None:
         if not _is_uri(dst):
-            write_image(dst, image, quality=self.quality)  # atomic: a temp file renamed into place
+            write_local(dst, image, self.quality, self.job)
             return
         filesystem, path = _filesystem(dst)
         with tempfile.TemporaryDirectory(prefix="img2img-ray-") as folder:
@@ -213,6 +223,14 @@ class _Translate:
             "status": np.array(status),
             "reason": np.array(reasons),
         }
+
+
+def write_local(dst: str, image: np.ndarray, quality: int, job: tuple[str, str] | None) -> None:
+    """Write one output atomically (a temp file renamed into place); with ``job`` (output folder,
+    token), only while the folder's lock still holds the token (:func:`~img2img_runtime.folder.check_job_token`):
+    the actors of a killed driver then cannot replace what a rerun wrote."""
+    check = (lambda: check_job_token(*job)) if job is not None else None
+    write_image(dst, image, quality=quality, before_replace=check)
 
 
 def _ray(address: str | None, num_cpus: int | None) -> Any:
@@ -301,7 +319,8 @@ def translate_dataset(
         else:
             pairs = [(str(s), str(d)) for s, d in plan_outputs(
                 input_path, output_dir, recursive=recursive, skipped=report.skipped, failed=report.failed)]  # fmt: skip
-    with output_lock(output_dir) if not remote_out else contextlib.nullcontext():  # remote: no lock
+    token = uuid.uuid4().hex  # in the lock; each actor checks it before each rename
+    with output_lock(output_dir, token=token) if not remote_out else contextlib.nullcontext():  # remote: no lock
         journal = None
         if remote_out:  # no journal there: an interrupted overwrite job must be rerun with overwrite
             todo = []
@@ -319,7 +338,8 @@ def translate_dataset(
         on_written = journal.written if journal is not None and journal.path.exists() else None
         if todo:
             actor_options = {"batch_size": batch_size, "max_pixels": max_pixels, "quality": quality,
-                             "tile": tile, "overlap": overlap, "self_ensemble": self_ensemble}  # fmt: skip
+                             "tile": tile, "overlap": overlap, "self_ensemble": self_ensemble,
+                             "job": None if remote_out else (str(output_dir), token)}  # fmt: skip
             _run_on_ray(model, todo, report, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
                         actor_options=actor_options, progress=progress, num_cpus=num_cpus,
                         remote_out=remote_out, on_written=on_written)  # fmt: skip
