@@ -6,6 +6,9 @@
 JavaScript modules, and onnxruntime-web's files in ``web/ort/``, copied by ``npm run build`` in
 ``export/web/``) loads ``model.onnx`` and ``model.json`` (the model's img2img metadata, its name
 and size) and follows the same pre- and post-processing as :mod:`img2img_runtime.processing`.
+For a hint model (``model.json``'s ``takes_hints``) the page adds a colour brush: its strokes are
+an RGBA image of the input's size, turned into the hint channels in the browser as
+:func:`img2img_runtime.hints.hint_planes` does.
 
 The server answers only for the page's own files and the model (no directory listing, nothing
 else on disk), binds to ``127.0.0.1`` by default, and sends the cross-origin isolation headers
@@ -24,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .hints import hint_channels
 from .metadata import read_metadata
 from .processing import check_self_ensemble
 from .zoo import resolve_onnx
@@ -61,10 +65,11 @@ def page_dir() -> Path:
 
 
 def model_info(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str, Any]:
-    """``{"name", "bytes", "config", "self_ensemble"}`` of a model the page can run, for its
-    ``model.json``. ``self_ensemble`` (1, 2, 4 or 8) is the page's starting number of views (see
-    :func:`img2img_runtime.processing.self_ensembled`); the page's "Views" menu and a ``?views=N``
-    in its address change it.
+    """``{"name", "bytes", "config", "self_ensemble", "takes_hints"}`` of a model the page can run,
+    for its ``model.json``. ``self_ensemble`` (1, 2, 4 or 8) is the page's starting number of views
+    (see :func:`img2img_runtime.processing.self_ensembled`); the page's "Views" menu and a
+    ``?views=N`` in its address change it. ``takes_hints``: a hint model (``config["hints"]``), for
+    which the page shows its colour brush (hidden for every other model).
 
     Raises:
         FileNotFoundError: no such file.
@@ -86,7 +91,8 @@ def model_info(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str,
         raise WebModelError(
             f"{path} is a GAN lab model (noise -> image); the page runs image models (draw from it with img2img sample)"
         )
-    channels = int(config["input"]["channels"])
+    hints = (config.get("hints") or {}).get("space")
+    channels = int(config["input"]["channels"]) - hint_channels(hints)  # the image's, before the hints'
     if channels not in (1, 3):
         raise WebModelError(f"{path} takes {channels}-channel images; the page feeds 1 (gray) or 3 (RGB) channels")
     lab = (config.get("color") or {}).get("space") == "lab"
@@ -98,7 +104,13 @@ def model_info(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str,
             f"{path} predicts colour at a lower resolution (color.resolution); the page colours at full "
             "resolution only: export the model without it"
         )
-    return {"name": path.stem, "bytes": path.stat().st_size, "config": config, "self_ensemble": self_ensemble}
+    return {
+        "name": path.stem,
+        "bytes": path.stat().st_size,
+        "config": config,
+        "self_ensemble": self_ensemble,
+        "takes_hints": hints is not None,
+    }
 
 
 def routes(model: str | os.PathLike, *, self_ensemble: int = 1) -> dict[str, Path | bytes]:

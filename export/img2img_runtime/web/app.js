@@ -1,12 +1,26 @@
 // The img2img page: loads model.onnx and model.json (its img2img metadata, written by `img2img web`)
 // and runs the model in the browser with onnxruntime-web (WebAssembly). Sketch models get a drawing
-// pad translated as you draw; photo models a drop zone, a before/after slider and a download.
+// pad translated as you draw; photo models a drop zone, a before/after slider and a download. Hint
+// models (model.json's takes_hints) add a colour brush: its strokes, an RGBA image of the input's
+// size, go with every run as the model's hint channels (processing.js hintPlanes).
 import * as ort from "./ort/ort.wasm.min.mjs";
 import { checkSelfEnsemble, fromRGBA, imageChannels, specFromConfig, toRGBA, translate } from "./processing.js";
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
-const state = { session: null, spec: null, config: null, queue: Promise.resolve(), runs: 0, mode: null, tileLog: [], views: 1, photo: null };
+const state = {
+  session: null, spec: null, config: null, queue: Promise.resolve(), runs: 0, mode: null, tileLog: [], views: 1, photo: null,
+  takesHints: false, hints: {}, // hints: the hint layers, {pad, photo}
+  wanted: 0, drawn: 0, // results asked for (a change to the input, the hints or the views) and drawn
+};
+// true when every result asked for is on screen (no run waiting, running or being drawn)
+state.idle = () => state.drawn === state.wanted;
+function want() {
+  return ++state.wanted;
+}
+function drawn(ticket) {
+  state.drawn = Math.max(state.drawn, ticket);
+}
 window.img2img = state; // for tests and the curious: the spec, the config, how many runs finished
 
 function setStatus(text, kind) {
@@ -40,7 +54,8 @@ function drawImage(canvas, image) {
   canvas.getContext("2d").putImageData(new ImageData(toRGBA(image), image.width, image.height), 0, 0);
 }
 
-async function timedTranslate(image, what) {
+// strokes: a hint layer's strokes (or null), for hint models only
+async function timedTranslate(image, what, strokes = null) {
   const started = performance.now();
   const views = state.views;
   const out = await translate(
@@ -52,21 +67,188 @@ async function timedTranslate(image, what) {
       setStatus(`${what}: tile ${done} of ${total}`, "running");
     },
     views,
+    strokes,
   );
   const ms = performance.now() - started;
   state.runs += 1;
   state.lastMs = ms;
   const ensemble = views > 1 ? `, ${views} views` : "";
-  setStatus(`${what}: ${ms.toFixed(0)} ms (${image.width} x ${image.height}${ensemble})`, "done");
+  const hinted = strokes ? ", colour hints" : "";
+  setStatus(`${what}: ${ms.toFixed(0)} ms (${image.width} x ${image.height}${ensemble}${hinted})`, "done");
   document.body.dataset.runs = String(state.runs);
   return out;
 }
+
+// ------------------------------------------------------------------ colour hints
+// A hint layer: the strokes of one input picture, an RGBA image of its size (alpha 255 where a hint
+// is, 0 elsewhere: exactly what img2img_runtime reads as strokes), shown on a canvas over the picture.
+class HintLayer {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.history = [];
+    this.resize(1, 1);
+  }
+
+  resize(width, height) {
+    this.canvas.width = this.width = width;
+    this.canvas.height = this.height = height;
+    this.image = this.ctx.createImageData(width, height);
+    this.history = [];
+    this.dirty = null;
+  }
+
+  // the strokes for translate(), or null when there is no hint
+  strokes() {
+    const { data } = this.image;
+    for (let i = 3; i < data.length; i += 4)
+      if (data[i]) return { width: this.width, height: this.height, data };
+    return null;
+  }
+
+  save() {
+    this.history.push(this.image.data.slice());
+    const keep = Math.max(2, Math.min(30, Math.floor(2e8 / this.image.data.length))); // bounded memory on large photos
+    while (this.history.length > keep) this.history.shift();
+  }
+
+  undo() {
+    const previous = this.history.pop();
+    if (!previous) return false;
+    this.image.data.set(previous);
+    this.ctx.putImageData(this.image, 0, 0);
+    return true;
+  }
+
+  clear() {
+    this.save();
+    this.image.data.fill(0);
+    this.ctx.putImageData(this.image, 0, 0);
+  }
+
+  // a disc of radius r (input pixels) centred on (x, y): the pixels whose centres it covers, at least
+  // the pixel under (x, y); colour [r, g, b], or null to erase
+  disc(x, y, r, colour) {
+    const { width: w, height: h } = this;
+    const data = this.image.data;
+    const set = (px, py) => {
+      const i = 4 * (py * w + px);
+      if (colour) {
+        data[i] = colour[0];
+        data[i + 1] = colour[1];
+        data[i + 2] = colour[2];
+        data[i + 3] = 255;
+      } else data[i] = data[i + 1] = data[i + 2] = data[i + 3] = 0;
+    };
+    const x0 = Math.max(0, Math.floor(x - r)), x1 = Math.min(w - 1, Math.floor(x + r));
+    const y0 = Math.max(0, Math.floor(y - r)), y1 = Math.min(h - 1, Math.floor(y + r));
+    for (let py = y0; py <= y1; py++)
+      for (let px = x0; px <= x1; px++) if ((px + 0.5 - x) ** 2 + (py + 0.5 - y) ** 2 <= r * r) set(px, py);
+    const cx = Math.min(w - 1, Math.max(0, Math.floor(x))), cy = Math.min(h - 1, Math.max(0, Math.floor(y)));
+    set(cx, cy);
+    const box = [Math.min(x0, cx), Math.min(y0, cy), Math.max(x1, cx), Math.max(y1, cy)];
+    const d = this.dirty;
+    this.dirty = d ? [Math.min(d[0], box[0]), Math.min(d[1], box[1]), Math.max(d[2], box[2]), Math.max(d[3], box[3])] : box;
+  }
+
+  // discs along the segment from a to b, close enough to make a solid line
+  line(a, b, r, colour) {
+    const n = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / Math.max(r / 2, 0.5)));
+    for (let i = 0; i <= n; i++) this.disc(a[0] + ((b[0] - a[0]) * i) / n, a[1] + ((b[1] - a[1]) * i) / n, r, colour);
+    const d = this.dirty;
+    if (d) this.ctx.putImageData(this.image, 0, 0, d[0], d[1], d[2] - d[0] + 1, d[3] - d[1] + 1);
+    this.dirty = null;
+  }
+}
+
+let erasingHints = false;
+
+function hintColour() {
+  if (erasingHints) return null;
+  const hex = $("hint-color").value; // #rrggbb
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+}
+
+// where a pointer event is on `element` (a canvas showing a picture of the layer's size), in the
+// picture's pixels, and the brush's radius there (its size is in screen pixels)
+function hintPoint(element, layer, event) {
+  const box = element.getBoundingClientRect();
+  const w = element.clientWidth || box.width, h = element.clientHeight || box.height;
+  return [
+    ((event.clientX - box.left - element.clientLeft) * layer.width) / w,
+    ((event.clientY - box.top - element.clientTop) * layer.height) / h,
+  ];
+}
+
+function hintRadius(element, layer) {
+  const w = element.clientWidth || element.getBoundingClientRect().width;
+  return Math.max(0.5, ((Number($("hint-size").value) / 2) * layer.width) / w);
+}
+
+// draw on `layer` with pointer events on `element` while active(); changed(delay): run the model again
+function hintBrush(element, layer, active, changed) {
+  let last = null;
+  element.addEventListener("pointerdown", (event) => {
+    if (!state.takesHints || !active()) return;
+    event.preventDefault();
+    element.setPointerCapture(event.pointerId);
+    layer.save();
+    last = hintPoint(element, layer, event);
+    layer.line(last, last, hintRadius(element, layer), hintColour());
+  });
+  element.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const e of events.length ? events : [event]) {
+      const next = hintPoint(element, layer, e);
+      layer.line(last, next, hintRadius(element, layer), hintColour());
+      last = next;
+    }
+    changed(400); // while drawing: a result when the hand pauses
+  });
+  const end = () => {
+    if (!last) return;
+    last = null;
+    changed(150);
+  };
+  element.addEventListener("pointerup", end);
+  element.addEventListener("pointercancel", end);
+}
+
+// the hint layer of what is on screen: the pad's in draw mode, the photo's in photo mode
+function activeHints() {
+  return state.mode === "draw" ? state.hints.pad : state.hints.photo;
+}
+
+function rerun(delay) {
+  if (state.mode === "draw") scheduleTranslate(delay);
+  else if (state.photo) schedulePhoto(delay);
+}
+
+$("hint-erase").addEventListener("click", () => {
+  erasingHints = !erasingHints;
+  $("hint-erase").classList.toggle("active", erasingHints);
+  $("hint-erase").setAttribute("aria-pressed", String(erasingHints));
+  if (state.mode === "draw") setTool("hint");
+});
+$("hint-color").addEventListener("input", () => {
+  if (erasingHints) $("hint-erase").click(); // picking a colour paints again
+  if (state.mode === "draw") setTool("hint"); // and, on the pad, switches to the hint brush
+});
+$("hint-undo").addEventListener("click", () => {
+  if (activeHints().undo()) rerun(0);
+});
+$("hint-clear").addEventListener("click", () => {
+  activeHints().clear();
+  rerun(0);
+});
 
 // ------------------------------------------------------------------ the drawing pad
 const pad = $("pad");
 const padCtx = pad.getContext("2d", { willReadFrequently: true });
 const undoStack = [];
 let erasing = false;
+let hinting = false; // the pad's tool is the colour-hint brush (hint models)
 let drawing = null;
 let debounce = null;
 
@@ -82,15 +264,18 @@ function clearPad() {
 }
 
 function scheduleTranslate(delay = 250) {
+  want();
   clearTimeout(debounce);
-  debounce = setTimeout(
-    () =>
-      enqueue(async () => {
-        const out = await timedTranslate(imageFromCanvas(pad), "drawing");
-        drawImage($("draw-result"), out);
-      }).catch(showError),
-    delay,
-  );
+  debounce = setTimeout(() => {
+    const ticket = state.wanted;
+    enqueue(async () => {
+      const strokes = state.takesHints ? state.hints.pad.strokes() : null;
+      const out = await timedTranslate(imageFromCanvas(pad), "drawing", strokes);
+      drawImage($("draw-result"), out);
+    })
+      .catch(showError)
+      .finally(() => drawn(ticket));
+  }, delay);
 }
 
 function point(event) {
@@ -99,6 +284,7 @@ function point(event) {
 }
 
 pad.addEventListener("pointerdown", (event) => {
+  if (hinting) return; // the hint brush draws (hintBrush below)
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
   undoStack.push(padCtx.getImageData(0, 0, pad.width, pad.height));
@@ -137,15 +323,19 @@ function endStroke() {
 pad.addEventListener("pointerup", endStroke);
 pad.addEventListener("pointercancel", endStroke);
 
-function setTool(eraser) {
-  erasing = eraser;
-  $("pen").classList.toggle("active", !eraser);
-  $("eraser").classList.toggle("active", eraser);
-  $("pen").setAttribute("aria-pressed", String(!eraser));
-  $("eraser").setAttribute("aria-pressed", String(eraser));
+function setTool(tool) {
+  erasing = tool === "eraser";
+  hinting = tool === "hint";
+  for (const [id, name] of [["pen", "pen"], ["eraser", "eraser"], ["hint-brush", "hint"]]) {
+    $(id).classList.toggle("active", tool === name);
+    $(id).setAttribute("aria-pressed", String(tool === name));
+  }
 }
-$("pen").addEventListener("click", () => setTool(false));
-$("eraser").addEventListener("click", () => setTool(true));
+$("pen").addEventListener("click", () => setTool("pen"));
+$("eraser").addEventListener("click", () => setTool("eraser"));
+$("hint-brush").addEventListener("click", () => setTool("hint"));
+state.hints.pad = new HintLayer($("pad-hints"));
+hintBrush(pad, state.hints.pad, () => hinting, scheduleTranslate);
 $("undo").addEventListener("click", () => {
   const previous = undoStack.pop();
   if (previous) {
@@ -201,13 +391,30 @@ async function openPhoto(file) {
   ctx.fillRect(0, 0, source.width, source.height);
   ctx.drawImage(bitmap, 0, 0);
   state.photo = { source, name: file.name };
+  if (state.takesHints) {
+    const input = $("hint-input");
+    input.width = source.width;
+    input.height = source.height;
+    input.getContext("2d").drawImage(source, 0, 0);
+    state.hints.photo.resize(source.width, source.height); // a new photo starts without hints
+    $("hint-figure").hidden = false;
+  }
   await showPhoto();
 }
 
-// the open photo through the model (again when the number of views changes)
-async function showPhoto() {
+// the open photo through the model (again when the number of views or the hints change)
+async function showPhoto(ticket = want()) {
+  try {
+    await drawPhoto();
+  } finally {
+    drawn(ticket);
+  }
+}
+
+async function drawPhoto() {
   const { source, name } = state.photo;
-  const out = await enqueue(() => timedTranslate(imageFromCanvas(source), name));
+  const strokes = state.takesHints ? state.hints.photo.strokes() : null;
+  const out = await enqueue(() => timedTranslate(imageFromCanvas(source), name, strokes));
   const after = $("after");
   drawImage(after, out);
   const before = $("before");
@@ -225,6 +432,15 @@ async function showPhoto() {
   link.download = name.replace(/\.[^.]+$/, "") + "_img2img.png";
   link.dataset.ready = "true";
 }
+
+let photoDebounce = null;
+function schedulePhoto(delay = 250) {
+  clearTimeout(photoDebounce);
+  want();
+  photoDebounce = setTimeout(() => showPhoto(state.wanted).catch(showError), delay);
+}
+state.hints.photo = new HintLayer($("hint-layer"));
+hintBrush($("hint-input"), state.hints.photo, () => true, schedulePhoto);
 
 function updateSlider() {
   const value = Number($("slider").value);
@@ -283,6 +499,8 @@ async function start() {
   if (!response.ok || info.error) throw new Error(info.error || `model.json: HTTP ${response.status}`);
   state.config = info.config;
   state.spec = specFromConfig(info.config);
+  state.takesHints = Boolean(info.takes_hints) && Boolean(state.spec.hints);
+  for (const element of document.querySelectorAll(".hint-only")) element.hidden = !state.takesHints;
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   state.session = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"] });
@@ -292,7 +510,8 @@ async function start() {
   $("model-info").textContent =
     `${info.name}: ${what}${what !== c.task ? ` (${c.task})` : ""}, ${(info.bytes / 1e6).toFixed(1)} MB, ` +
     `${c.input.channels} -> ${c.output.channels} channels${c.scale > 1 ? `, x${c.scale}` : ""}` +
-    `${training.size ? `, trained on ${training.size} px` : ""}; ${ort.env.wasm.numThreads} thread(s)`;
+    `${training.size ? `, trained on ${training.size} px` : ""}${state.takesHints ? ", takes colour hints" : ""}; ` +
+    `${ort.env.wasm.numThreads} thread(s)`;
   let note = "";
   try {
     setViews(new URLSearchParams(location.search).get("views") || info.self_ensemble || 1);
@@ -303,6 +522,7 @@ async function start() {
   const size = padSize();
   pad.width = pad.height = size;
   clearPad();
+  state.hints.pad.resize(size, size);
   showMode(what === "sketch" ? "draw" : "photo");
   setStatus(`ready${note}`, "ready");
 }

@@ -3,6 +3,8 @@
 // gives the same pixels (within one grey level: JavaScript rounds halves up, numpy to even).
 //
 // Images here are {width, height, channels, data: Uint8ClampedArray (H x W x C, row-major)}.
+// Colour hints (hint models, img2img_runtime/hints.py) are strokes: an RGBA image of the input's size,
+// {width, height, data: Uint8ClampedArray (H x W x 4)}, where alpha >= 128 marks a hint of that colour.
 
 export function specFromConfig(config) {
   const color = config.color || {};
@@ -18,6 +20,8 @@ export function specFromConfig(config) {
     colorResolution: color.resolution || null,
     trainSize: training.size || null,
     imageStatistics: Boolean(config.image_statistics),
+    hints: (config.hints && config.hints.space) || null, // "ab" (Lab models), "rgb" or null: no hints
+    hintChannels: hintChannels((config.hints && config.hints.space) || null),
     // the Python runtime's default overlap when the metadata leave it out (model.py)
     tile:
       config.tile && config.tile.size
@@ -27,7 +31,7 @@ export function specFromConfig(config) {
 }
 
 export function imageChannels(spec) {
-  return spec.color === "lab" ? 3 : spec.inChannels;
+  return spec.color === "lab" ? 3 : spec.inChannels - (spec.hintChannels || 0);
 }
 
 // RGBA from a canvas -> H x W x channels (gray: OpenCV's fixed-point BT.601 luma, as cv2.cvtColor:
@@ -91,6 +95,17 @@ export function lightness(r, g, b) {
   return Math.fround(116.0 * fy - 16.0);
 }
 
+// sRGB in [0, 1] -> [L, a, b] (float64, as color.rgb_to_lab before its cast to float32)
+export function rgbToLab(r, g, b) {
+  const lin = (v) => (v > 0.04045 ? Math.pow((Math.max(v, 0) + 0.055) / 1.055, 2.4) : v / 12.92);
+  const rgb = [lin(r), lin(g), lin(b)];
+  const f = [0, 1, 2].map((k) => {
+    const t = (RGB_TO_XYZ[k][0] * rgb[0] + RGB_TO_XYZ[k][1] * rgb[1] + RGB_TO_XYZ[k][2] * rgb[2]) / WHITE[k];
+    return t > EPS ? Math.cbrt(Math.max(t, EPS)) : 7.787 * t + 4.0 / 29.0;
+  });
+  return [116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])];
+}
+
 export function labToRGB(L, a, b) {
   const fy = (L + 16.0) / 116.0;
   const f = [a / 500.0 + fy, fy, fy - b / 200.0];
@@ -103,24 +118,91 @@ export function labToRGB(L, a, b) {
   return rgb;
 }
 
+// ---------------------------------------------------------------- colour hints (as img2img_runtime/hints.py)
+export const HINT_SPACES = { ab: 3, rgb: 4 }; // space -> channels (colour + mask)
+export const ALPHA_THRESHOLD = 128; // stroke pixels with at least this alpha are hints
+export const NO_HINTS_MESSAGE =
+  "takes no colour hints (it was trained without --hints); run it without hints, " +
+  "or train a hint model: img2img train pix2pix --task colorize --hints";
+
+export class HintError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "HintError";
+  }
+}
+
+export function hintChannels(space) {
+  if (space === null || space === undefined) return 0;
+  if (!(space in HINT_SPACES)) throw new Error(`unknown hint space ${space}; known: ${Object.keys(HINT_SPACES).join(", ")}`);
+  return HINT_SPACES[space];
+}
+
+export function checkHintsAllowed(spec, hints, source = "this model") {
+  if (!spec.hints && hints) throw new HintError(`${source} ${NO_HINTS_MESSAGE}`);
+}
+
+// one hint colour (0-255) -> its colour channels (float32 values, as hints._encode)
+export function encodeHint(r, g, b, space, abScale = 110.0) {
+  if (space === "rgb") return [r, g, b].map((v) => Math.fround(v / 127.5 - 1.0));
+  const lab = rgbToLab(r / 255.0, g / 255.0, b / 255.0);
+  return [Math.fround(Math.fround(lab[1]) / abScale), Math.fround(Math.fround(lab[2]) / abScale)];
+}
+
+// strokes (or null: no hints) -> the hint channels of one height x width image: Float32Array C x H x W,
+// the colour channels then the mask (1 where a hint is), as hints.hint_planes
+export function hintPlanes(strokes, height, width, spec) {
+  const channels = hintChannels(spec.hints);
+  const plane = height * width;
+  const planes = new Float32Array(channels * plane);
+  if (!strokes) return planes;
+  if (strokes.width !== width || strokes.height !== height)
+    throw new HintError(
+      `hint strokes are ${strokes.width} x ${strokes.height} but the image is ${width} x ${height}: ` +
+        "draw them on a transparent image of the input's size",
+    );
+  const { data } = strokes;
+  if (!data || data.length !== plane * 4)
+    throw new HintError(`hint strokes must be RGBA, ${width} x ${height} x 4 values, got ${data ? data.length : data}`);
+  const codes = new Map(); // a stroke has few colours: encode each once
+  for (let i = 0; i < plane; i++) {
+    if (data[4 * i + 3] < ALPHA_THRESHOLD) continue;
+    const key = (data[4 * i] << 16) | (data[4 * i + 1] << 8) | data[4 * i + 2];
+    let code = codes.get(key);
+    if (code === undefined) {
+      code = encodeHint(data[4 * i], data[4 * i + 1], data[4 * i + 2], spec.hints, spec.abScale);
+      codes.set(key, code);
+    }
+    for (let k = 0; k < channels - 1; k++) planes[k * plane + i] = code[k];
+    planes[(channels - 1) * plane + i] = 1.0;
+  }
+  return planes;
+}
+
 // ---------------------------------------------------------------- tensors
 // A net input is {c, h, w, data: Float32Array (C x H x W)}.
 
-export function prepare(image, spec) {
+// hints: strokes or null (hint models only; see hintPlanes); they follow the image's channels
+export function prepare(image, spec, hints = null) {
   const { width: w, height: h, data } = image;
+  checkHintsAllowed(spec, hints);
+  const planes = spec.hints ? hintPlanes(hints, h, w, spec) : null;
+  const extra = planes ? planes.length / (h * w) : 0;
   if (spec.color !== "lab") {
     const c = image.channels;
-    const out = new Float32Array(c * h * w);
+    const out = new Float32Array((c + extra) * h * w);
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++)
         for (let k = 0; k < c; k++) out[k * h * w + y * w + x] = Math.fround(Math.fround(data[(y * w + x) * c + k] * Math.fround(1 / 127.5)) - 1);
-    return { input: { c, h, w, data: out }, context: null };
+    if (planes) out.set(planes, c * h * w);
+    return { input: { c: c + extra, h, w, data: out }, context: null };
   }
   const L = new Float32Array(h * w);
   for (let i = 0; i < h * w; i++) L[i] = lightness(data[3 * i] / 255, data[3 * i + 1] / 255, data[3 * i + 2] / 255);
-  const input = new Float32Array(h * w);
+  const input = new Float32Array((1 + extra) * h * w);
   for (let i = 0; i < h * w; i++) input[i] = L[i] / 50.0 - 1.0;
-  return { input: { c: 1, h, w, data: input }, context: L };
+  if (planes) input.set(planes, h * w);
+  return { input: { c: 1 + extra, h, w, data: input }, context: L };
 }
 
 export function finish(output, context, spec) {
@@ -328,10 +410,11 @@ export function selfEnsembled(run, views) {
 }
 
 // One image through the model with the runtime's "auto" tiling policy; `views` > 1 self-ensembles
-// every batch (as run_images(self_ensemble=views)).
-export async function translate(run, image, spec, onTile = null, views = 1) {
+// every batch (as run_images(self_ensemble=views)); `hints`: strokes for a hint model (see hintPlanes),
+// tiled and flipped with the image.
+export async function translate(run, image, spec, onTile = null, views = 1, hints = null) {
   run = selfEnsembled(run, views);
-  const { input, context } = prepare(image, spec);
+  const { input, context } = prepare(image, spec, hints);
   const [tile, overlap] = suggestedTile(spec);
   let out;
   if (!spec.imageStatistics && Math.max(input.h, input.w) > 2 * tile) {
