@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from img2img_runtime.folder import FolderReport, ProgressFn, translate_folder
+from img2img_runtime.hints import HintError
 from img2img_runtime.io import as_uint8_image
 from img2img_runtime.processing import (
     ModelSpec,
@@ -233,6 +234,10 @@ class Translator:
         if isinstance(images, (list, tuple)):
             if any(isinstance(image, torch.Tensor) for image in images):
                 per_image = hints if hints is not None else [None] * len(images)
+                if len(per_image) != len(images):  # zip would drop images silently
+                    raise HintError(
+                        f"got hints for {len(per_image)} images but {len(images)} images: give one entry per image"
+                    )
                 return [self(image, direction=direction, hints=h) for image, h in zip(images, per_image)]
             # one call: images of one size run batch_size at a time, like the runtime's Model
             outs = self.translate_arrays([self._load(image, direction) for image in images], direction, hints=hints)

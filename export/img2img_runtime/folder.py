@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .hints import HintError, check_transparent
 from .io import ImageReadError, is_image_file, list_images, read_image, write_image
 from .processing import check_batch_size
 
@@ -411,6 +412,10 @@ def _read_with_hints(
     strokes = _read(hints, 4, max_pixels)
     if isinstance(strokes, Exception):
         return ValueError(f"hints file {hints}: {strokes}")
+    try:
+        check_transparent(strokes, f"hints file {hints}")
+    except HintError as error:
+        return error
     if strokes.shape[:2] != image.shape[:2]:
         return ValueError(
             f"hints file {hints} is {strokes.shape[1]} x {strokes.shape[0]} but the image is "
@@ -440,7 +445,9 @@ def match_hints(
         wanted = {input_path: found}
     else:
         if hints.is_file():
-            raise ValueError(f"the input {input_path} is a folder, so --hints must be a folder too, not the file {hints}")
+            raise ValueError(
+                f"the input {input_path} is a folder, so --hints must be a folder too, not the file {hints}"
+            )
         wanted = {src: hints / src.relative_to(input_path).with_suffix(HINT_SUFFIX) for src in sources}
     matched = {}
     for src, path in wanted.items():
@@ -448,12 +455,33 @@ def match_hints(
             matched[src] = path
         else:
             report.failed.append((src, f"no hints file {path} (hint strokes: an RGBA PNG named like the input)"))
-    if hints.is_dir():
+    if hints.is_dir() and not input_path.is_file():  # one input file: the folder's other strokes are not its
         expected = {os.path.normcase(os.path.realpath(p)) for p in wanted.values()}
         for path in sorted(hints.rglob("*" + HINT_SUFFIX)):
             if os.path.normcase(os.path.realpath(path)) not in expected and not path.name.startswith("."):
                 report.failed.append((path, f"hints file with no input image of that name under {input_path}"))
     return matched
+
+
+def _outside_hints(
+    pairs: list[tuple[Path, Path]], input_path: str | os.PathLike, hints: str | os.PathLike, report: FolderReport
+) -> list[tuple[Path, Path]]:
+    """The pairs whose input is not in a hints folder inside the input folder (stroke files are
+    never translated as inputs); the others go to ``report.skipped``."""
+    if not (Path(input_path).is_dir() and Path(hints).is_dir()):
+        return pairs
+    root = os.path.normcase(os.path.realpath(hints)) + os.sep
+    if os.path.normcase(os.path.realpath(input_path)) + os.sep == root:
+        raise ValueError(
+            f"the hints folder {hints} is the input folder: keep the hint strokes in a folder of their own"
+        )
+    kept = []
+    for src, dst in pairs:
+        if os.path.normcase(os.path.realpath(src)).startswith(root):
+            report.skipped.append((src, "in the hints folder (hint strokes, never read as input)"))
+        else:
+            kept.append((src, dst))
+    return kept
 
 
 def translate_folder(
@@ -486,12 +514,14 @@ def translate_folder(
         hints: hint models: a folder of RGBA stroke images, ``HINTS/<relative path>.png`` per
             input (:func:`match_hints`; for one input file, a stroke file); ``translate`` is then
             called with ``hints=`` (one stroke array per image). Inputs without strokes, strokes
-            without an input and strokes of another size are reported in ``failed``.
+            without an input and strokes of another size are reported in ``failed``; a hints
+            folder inside the input folder is not read as input (``skipped``).
 
     Raises:
-        FileNotFoundError: the input does not exist or holds no images.
+        FileNotFoundError: the input (or the hints) does not exist or holds no images.
         ValueError: the output folder is the input folder, an output would replace an input, or
-            a symlink in the output folder leads outside it (nothing is written).
+            a symlink in the output folder leads outside it; the hints folder is the input
+            folder (nothing is written).
         OutputFolderBusyError: another job is writing to ``output_dir``.
     """
     check_batch_size(batch_size)
@@ -502,6 +532,7 @@ def translate_folder(
     pairs = plan_outputs(input_path, output_dir, recursive=recursive, skipped=report.skipped, failed=report.failed)
     hint_files = None
     if hints is not None:
+        pairs = _outside_hints(pairs, input_path, hints, report)
         hint_files = match_hints(input_path, hints, [src for src, _ in pairs], report)
         pairs = [(src, dst) for src, dst in pairs if src in hint_files]
     with output_lock(output_dir):

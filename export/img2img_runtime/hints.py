@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from .color import rgb_to_lab
-from .io import as_uint8_image
+from .io import _is_torch_tensor, _pil_image_class, as_uint8_image
 
 HINT_SPACES = {"ab": 3, "rgb": 4}  # space -> channels (colour + mask)
 POINT_SIZE = 5  # side of the square a point without its own size covers (training draws 1-9)
@@ -157,18 +157,45 @@ def hint_planes(hints: Any, height: int, width: int, space: str, ab_scale: float
 
 def load_strokes(strokes: Any) -> np.ndarray:
     """Strokes (array, PIL image or path) -> uint8 ``H x W x 4`` RGBA (alpha kept)."""
-    if isinstance(strokes, np.ndarray) and strokes.ndim == 3 and strokes.shape[2] == 3:
+    if _without_alpha(strokes):
         raise HintError(
-            "hint strokes need transparency (RGBA, H x W x 4): an RGB image would make every pixel a hint"
+            "hint strokes need transparency (RGBA, H x W x 4): an RGB or gray image without alpha would make "
+            "every pixel a hint"
         )
     try:
-        return as_uint8_image(strokes, channels=4)
+        rgba = as_uint8_image(strokes, channels=4)
     except TypeError as error:
         raise HintError(f"hints must be points [(x, y, (r, g, b)), ...] or an RGBA stroke image: {error}") from None
     except ValueError as error:
         if isinstance(strokes, (str, os.PathLike)):
             raise
         raise HintError(f"hint strokes: {error}") from None
+    check_transparent(rgba, str(strokes) if isinstance(strokes, (str, os.PathLike)) else "hint strokes")
+    return rgba
+
+
+def check_transparent(rgba: np.ndarray, source: str) -> None:
+    """A :class:`HintError` when an RGBA stroke image has no transparent pixel at all (a file saved
+    without alpha, read as opaque): every pixel would be a hint."""
+    if rgba.size and int(rgba[:, :, 3].min()) >= ALPHA_THRESHOLD:
+        raise HintError(
+            f"{source}: no transparent pixel, so every pixel would be a colour hint; save the strokes as a PNG "
+            "with transparency (colour where the hints are, transparent elsewhere)"
+        )
+
+
+def _without_alpha(strokes: Any) -> bool:
+    """An in-memory image with no alpha channel (RGB or gray array, tensor or PIL image): read as
+    strokes it would be opaque, every pixel a hint. (Files are read as they are.)"""
+    if isinstance(strokes, np.ndarray):
+        return strokes.ndim == 2 or (strokes.ndim == 3 and strokes.shape[2] in (1, 3))
+    pil_class = _pil_image_class()
+    if pil_class is not None and isinstance(strokes, pil_class):
+        mode = strokes.mode
+        return mode not in ("LA", "La", "PA", "RGBA", "RGBa") and not (mode == "P" and "transparency" in strokes.info)
+    if _is_torch_tensor(strokes):
+        return strokes.dim() == 3 and strokes.shape[0] in (1, 3)
+    return False
 
 
 def resize_planes(planes: np.ndarray, height: int, width: int) -> np.ndarray:
