@@ -242,10 +242,9 @@ def make_strip(onnx: Path, val: Path, task: str, options: dict[str, Any], out: P
     import numpy as np
 
     from img2img.data.recipes import Recipe
+    from img2img.hints import sample_points
     from img2img_runtime import Model
     from img2img_runtime.io import list_images, read_image
-
-    from img2img.hints import sample_points
 
     model = Model(onnx)
     counts = options.get("hints")  # hint models: the strip shows 10 points from the original

@@ -64,10 +64,10 @@ from img2img_runtime.processing import check_self_ensemble, to_channels
 from img2img_runtime.progress import Progress
 
 from . import metrics
-from .hints import MAX_HINTS, sample_points, spread_hints
 from .checkpoint import write_json
 from .data.files import key_by_stem
 from .data.recipes import RECIPE_NAMES, Recipe, has_color
+from .hints import MAX_HINTS, sample_points, spread_hints
 
 __all__ = ["EvalReport", "METRICS", "evaluate_model", "find_pairs"]
 

@@ -44,7 +44,9 @@ def draw_count(rng: np.random.Generator) -> int:
     return min(int(rng.geometric(HINT_COUNT_P)) - 1, MAX_HINTS)
 
 
-def draw_places(rng: np.random.Generator, height: int, width: int, count: int | None = None) -> list[tuple[int, int, int]]:
+def draw_places(
+    rng: np.random.Generator, height: int, width: int, count: int | None = None
+) -> list[tuple[int, int, int]]:
     """``count`` (default :func:`draw_count`) hint places ``(x, y, size)`` in a ``height`` x ``width`` image."""
     n = draw_count(rng) if count is None else int(count)
     if n < 0:
@@ -55,9 +57,7 @@ def draw_places(rng: np.random.Generator, height: int, width: int, count: int | 
     return [(int(x), int(y), int(s)) for x, y, s in zip(xs, ys, sizes)]
 
 
-def random_hint_planes(
-    target: torch.Tensor, rng: np.random.Generator, count: int | None = None
-) -> torch.Tensor:
+def random_hint_planes(target: torch.Tensor, rng: np.random.Generator, count: int | None = None) -> torch.Tensor:
     """Hint channels for a batch, revealed from its target: ``N x (C + 1) x H x W``.
 
     Args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from img2img_runtime.folder import JobSupersededError, LOCK_NAME, check_job_token, output_lock
+from img2img_runtime.folder import LOCK_NAME, JobSupersededError, check_job_token, output_lock
 from img2img_runtime.io import read_image
 from img2img_runtime.ray import write_local
 

@@ -17,6 +17,7 @@ LAYERS = {
     "img2img.divergence": 1,
     "img2img.optimization": 1,
     "img2img.averaging": 1,
+    "img2img.hints": 1,
     "img2img.data": 2,
     "img2img.nets": 2,
     "img2img.losses": 2,

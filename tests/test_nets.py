@@ -85,7 +85,10 @@ def test_registry_lists_every_architecture() -> None:
     assert list_models() == sorted(GENERATORS + list_models("discriminator") + list_models("sampler"))
     assert {"mlp_generator", "dcgan_generator"} == set(list_models("sampler"))
     assert {"mlp_discriminator", "dcgan_discriminator"} <= set(LAB_MODELS)
-    assert set(registry._ARCHS.values()) == set(ARCHS), "every architecture has a preset"
+    from img2img.nets.hint_spread import HintSpread  # a wrapper around a preset's net, built by pix2pix --hints
+
+    wrappers = {HintSpread}
+    assert set(registry._ARCHS.values()) - wrappers == set(ARCHS), "every architecture has a preset"
 
 
 @pytest.mark.parametrize("name", GENERATORS)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import numpy as np
 
 from .. import losses
 from ..color import AB_SCALE, join_lab, split_lab
 from ..hints import VAL_HINTS, VAL_SEED, random_hint_planes
 from ..nets import PatchGAN, create_model, get_model_class, init_weights
+from ..nets.hint_spread import HintSpread
 from ..nets.layers import is_unnormalized
 from ..nets.patchgan import patchgan_kwargs
-from ..nets.hint_spread import HintSpread
 from ..nets.unet import UNetGenerator
 from ..optimization import Optimization, set_requires_grad
 from .base import ISOLA_ZHU_SETTINGS, RowReplay, Task, register_task
